@@ -1,0 +1,118 @@
+package config_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := config.FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 3000 || c.Host != "127.0.0.1" || c.AppURL != "http://localhost:3000" || c.DataDir != "data" ||
+		!c.Embedded() || c.ClerkEnabled() || c.MasterKey != nil || c.LogLevel != slog.LevelInfo || c.LogFormat != "text" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if c.Issuer() != "http://localhost:3000" || c.Resource() != "http://localhost:3000/api/mcp" {
+		t.Fatalf("issuer %q resource %q", c.Issuer(), c.Resource())
+	}
+	if c.SQLitePath() != filepath.Join("data", "imap-mcp.db") || c.Addr() != "127.0.0.1:3000" {
+		t.Fatalf("paths: %q %q", c.SQLitePath(), c.Addr())
+	}
+}
+
+func TestValues(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.FromEnv(env(map[string]string{
+		"PORT": "8080", "HOST": "0.0.0.0", "APP_URL": "https://Mail.Example.com/", "DATA_DIR": "/var/lib/imap-mcp/",
+		"DATABASE_URL":          "postgres://app:pw@db:5432/app?sslmode=disable",
+		"MCP_MASTER_KEY":        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"CLERK_PUBLISHABLE_KEY": "pk_test_abc", "CLERK_SECRET_KEY": "sk_test_abc",
+		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "TRUST_PROXY_HEADERS": "1",
+		"LOG_LEVEL": "debug", "LOG_FORMAT": "json",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.Host != "0.0.0.0" || c.AppURL != "https://mail.example.com" || c.DataDir != "/var/lib/imap-mcp" ||
+		c.Embedded() || !c.ClerkEnabled() || len(c.MasterKey) != 32 || c.MasterKey[31] != 31 || !c.MailAllowPrivateHosts ||
+		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" {
+		t.Fatalf("config = %+v", c)
+	}
+	if c.Resource() != "https://mail.example.com/api/mcp" {
+		t.Fatalf("resource = %q", c.Resource())
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "x.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, tc := range []struct {
+		env  map[string]string
+		name string
+		want string
+	}{
+		{map[string]string{"PORT": "http"}, "PORT", "not a port number"},
+		{map[string]string{"PORT": "70000"}, "PORT", "not a port number"},
+		{map[string]string{"HOST": "bad host!"}, "HOST", "not an IP address"},
+		{map[string]string{"APP_URL": "mail.example.com"}, "APP_URL", "absolute http(s) URL"},
+		{map[string]string{"APP_URL": "https://mail.example.com/mcp"}, "APP_URL", "origin only"},
+		{map[string]string{"DATABASE_URL": "mysql://u:hunter2@db/x"}, "DATABASE_URL", "postgres://"},
+		{map[string]string{"MCP_MASTER_KEY": "not base64!!"}, "MCP_MASTER_KEY", "not base64"},
+		{map[string]string{"MCP_MASTER_KEY": "c2hvcnQ="}, "MCP_MASTER_KEY", "decodes to 5 bytes, want 32"},
+		{map[string]string{"CLERK_SECRET_KEY": "sk_test_x"}, "CLERK_PUBLISHABLE_KEY", "set both"},
+		{map[string]string{"CLERK_PUBLISHABLE_KEY": "pk_test_x"}, "CLERK_SECRET_KEY", "set both"},
+		{map[string]string{"CLERK_PUBLISHABLE_KEY": "x", "CLERK_SECRET_KEY": "sk_x"}, "CLERK_PUBLISHABLE_KEY", "pk_"},
+		{map[string]string{"LOCAL_ADMIN_PASSWORD": "short"}, "LOCAL_ADMIN_PASSWORD", "8 characters"},
+		{map[string]string{"MAIL_ALLOW_PRIVATE_HOSTS": "yes please"}, "MAIL_ALLOW_PRIVATE_HOSTS", "not true or false"},
+		{map[string]string{"MAIL_CA_FILE": "/nonexistent/ca.pem"}, "MAIL_CA_FILE", "cannot be read"},
+		{map[string]string{"MAIL_CA_FILE": notPEM}, "MAIL_CA_FILE", "no PEM certificate"},
+		{map[string]string{"TRUST_PROXY_HEADERS": "maybe"}, "TRUST_PROXY_HEADERS", "not true or false"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", "debug, info, warn, error"},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text or json"},
+	} {
+		_, err := config.FromEnv(env(tc.env))
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Name != tc.name || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %s: …%s…", tc.env, err, tc.name, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: error is not one safe line: %q", tc.env, err)
+		}
+	}
+}
+
+func selfSignedPEM(t *testing.T) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// MailAccount is one IMAP/SMTP account of a user. Passwords are sealed
+// values (see package secret); the store never sees them in the clear.
+type MailAccount struct {
+	ID              string     `db:"id"`
+	UserID          string     `db:"user_id"`
+	Label           string     `db:"label"`
+	Email           string     `db:"email"`
+	DisplayName     string     `db:"display_name"`
+	IMAPHost        string     `db:"imap_host"`
+	IMAPPort        int        `db:"imap_port"`
+	IMAPTLSMode     string     `db:"imap_tls_mode"`
+	IMAPUser        string     `db:"imap_user"`
+	IMAPPasswordEnc string     `db:"imap_password_enc"`
+	SMTPHost        string     `db:"smtp_host"`
+	SMTPPort        int        `db:"smtp_port"`
+	SMTPTLSMode     string     `db:"smtp_tls_mode"`
+	SMTPUser        string     `db:"smtp_user"`
+	SMTPPasswordEnc string     `db:"smtp_password_enc"`
+	SignatureHTML   string     `db:"signature_html"`
+	IsDefault       bool       `db:"is_default"`
+	LastTestAt      *time.Time `db:"last_test_at"`
+	LastTestIMAPOK  *bool      `db:"last_test_imap_ok"`
+	LastTestSMTPOK  *bool      `db:"last_test_smtp_ok"`
+	LastTestError   string     `db:"last_test_error"`
+	CreatedAt       time.Time  `db:"created_at"`
+	UpdatedAt       time.Time  `db:"updated_at"`
+}
+
+const accountColumns = `id, user_id, label, email, display_name,
+	imap_host, imap_port, imap_tls_mode, imap_user, imap_password_enc,
+	smtp_host, smtp_port, smtp_tls_mode, smtp_user, smtp_password_enc,
+	signature_html, is_default, last_test_at, last_test_imap_ok, last_test_smtp_ok, last_test_error,
+	created_at, updated_at`
+
+// CreateAccount stores a new account for a.UserID and fills in its ID and
+// timestamps. The user's first account becomes the default; a new account
+// marked default takes that role from the previous one.
+func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM mail_accounts WHERE user_id = ?`), a.UserID); err != nil {
+			return err
+		}
+		if n == 0 {
+			a.IsDefault = true
+		} else if a.IsDefault {
+			if err := s.clearDefault(ctx, tx, a.UserID); err != nil {
+				return err
+			}
+		}
+		a.ID = newID()
+		a.CreatedAt = s.now()
+		a.UpdatedAt = a.CreatedAt
+		_, err := tx.NamedExecContext(ctx, `INSERT INTO mail_accounts (`+accountColumns+`) VALUES (
+			:id, :user_id, :label, :email, :display_name,
+			:imap_host, :imap_port, :imap_tls_mode, :imap_user, :imap_password_enc,
+			:smtp_host, :smtp_port, :smtp_tls_mode, :smtp_user, :smtp_password_enc,
+			:signature_html, :is_default, :last_test_at, :last_test_imap_ok, :last_test_smtp_ok, :last_test_error,
+			:created_at, :updated_at)`, a)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: create account: %w", err)
+	}
+	return nil
+}
+
+// ListAccounts returns the user's accounts, the default first, then by label.
+func (s *Store) ListAccounts(ctx context.Context, userID string) ([]MailAccount, error) {
+	accounts := []MailAccount{}
+	err := s.db.SelectContext(ctx, &accounts, s.q(`SELECT `+accountColumns+` FROM mail_accounts
+		WHERE user_id = ? ORDER BY is_default DESC, label, created_at`), userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list accounts: %w", err)
+	}
+	return accounts, nil
+}
+
+// GetAccount returns the user's account id, or ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, userID, id string) (MailAccount, error) {
+	var a MailAccount
+	err := s.db.GetContext(ctx, &a, s.q(`SELECT `+accountColumns+` FROM mail_accounts
+		WHERE id = ? AND user_id = ?`), id, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return MailAccount{}, fmt.Errorf("store: get account %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return MailAccount{}, fmt.Errorf("store: get account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// UpdateAccount saves the editable fields of a (settings, sealed passwords,
+// signature) and clears the last test result, which no longer applies.
+// It returns ErrNotFound when a.ID is not an account of a.UserID.
+func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
+	a.UpdatedAt = s.now()
+	res, err := s.db.NamedExecContext(ctx, `UPDATE mail_accounts SET
+		label = :label, email = :email, display_name = :display_name,
+		imap_host = :imap_host, imap_port = :imap_port, imap_tls_mode = :imap_tls_mode,
+		imap_user = :imap_user, imap_password_enc = :imap_password_enc,
+		smtp_host = :smtp_host, smtp_port = :smtp_port, smtp_tls_mode = :smtp_tls_mode,
+		smtp_user = :smtp_user, smtp_password_enc = :smtp_password_enc,
+		signature_html = :signature_html, updated_at = :updated_at,
+		last_test_at = NULL, last_test_imap_ok = NULL, last_test_smtp_ok = NULL, last_test_error = ''
+		WHERE id = :id AND user_id = :user_id`, a)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("store: update account %s: %w", a.ID, err)
+	}
+	a.LastTestAt, a.LastTestIMAPOK, a.LastTestSMTPOK, a.LastTestError = nil, nil, nil, ""
+	return nil
+}
+
+// SetDefaultAccount makes id the user's default account, or returns ErrNotFound.
+func (s *Store) SetDefaultAccount(ctx context.Context, userID, id string) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.clearDefault(ctx, tx, userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE mail_accounts SET is_default = TRUE WHERE id = ? AND user_id = ?`), id, userID)
+		return affectedOne(res, err)
+	})
+	if err != nil {
+		return fmt.Errorf("store: set default account %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteAccount removes the user's account id, or returns ErrNotFound. When
+// it was the default, the oldest remaining account becomes the default.
+func (s *Store) DeleteAccount(ctx context.Context, userID, id string) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM mail_accounts WHERE id = ? AND user_id = ?`), id, userID)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE mail_accounts SET is_default = TRUE
+			WHERE id = (SELECT id FROM mail_accounts WHERE user_id = ? ORDER BY created_at, id LIMIT 1)
+			AND NOT EXISTS (SELECT 1 FROM mail_accounts WHERE user_id = ? AND is_default)`), userID, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete account %s: %w", id, err)
+	}
+	return nil
+}
+
+// TestResult is the outcome of a connection test.
+type TestResult struct {
+	IMAPOK, SMTPOK bool
+	// Error is a safe, human-readable summary; empty when both passed.
+	Error string
+}
+
+// RecordAccountTest stores the result of a connection test of the user's
+// account id, or returns ErrNotFound.
+func (s *Store) RecordAccountTest(ctx context.Context, userID, id string, r TestResult) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET last_test_at = ?,
+		last_test_imap_ok = ?, last_test_smtp_ok = ?, last_test_error = ?
+		WHERE id = ? AND user_id = ?`), s.now(), r.IMAPOK, r.SMTPOK, r.Error, id, userID)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("store: record account test %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) clearDefault(ctx context.Context, tx *sqlx.Tx, userID string) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE mail_accounts SET is_default = FALSE WHERE user_id = ? AND is_default`), userID)
+	return err
+}
+
+// affectedOne turns an exec result that touched no row into ErrNotFound.
+func affectedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

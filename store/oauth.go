@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// OAuthClient is a registered (DCR) or metadata-document (CIMD) client.
+type OAuthClient struct {
+	ID                      string     `db:"id"`
+	ClientSecretHash        string     `db:"client_secret_hash"` // empty for public clients
+	ClientName              string     `db:"client_name"`
+	RedirectURIs            string     `db:"redirect_uris"` // JSON array
+	TokenEndpointAuthMethod string     `db:"token_endpoint_auth_method"`
+	MetadataURL             string     `db:"metadata_url"` // CIMD document URL
+	CreatedAt               time.Time  `db:"created_at"`
+	LastUsedAt              *time.Time `db:"last_used_at"`
+	ExpiresAt               *time.Time `db:"expires_at"` // nil: never
+}
+
+const clientColumns = `id, client_secret_hash, client_name, redirect_uris, token_endpoint_auth_method,
+	metadata_url, created_at, last_used_at, expires_at`
+
+// CreateClient stores c; c.ID is chosen by the caller. It returns
+// ErrConflict when the id exists.
+func (s *Store) CreateClient(ctx context.Context, c *OAuthClient) error {
+	c.CreatedAt = s.now()
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (
+		:id, :client_secret_hash, :client_name, :redirect_uris, :token_endpoint_auth_method,
+		:metadata_url, :created_at, :last_used_at, :expires_at)`, c)
+	if isUnique(err) {
+		return fmt.Errorf("store: create client %s: %w", c.ID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create client: %w", err)
+	}
+	return nil
+}
+
+// GetClient returns the client id unless it is unknown or expired (ErrNotFound).
+func (s *Store) GetClient(ctx context.Context, id string) (OAuthClient, error) {
+	var c OAuthClient
+	err := s.db.GetContext(ctx, &c, s.q(`SELECT `+clientColumns+` FROM oauth_clients
+		WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)`), id, s.now())
+	if errors.Is(err, sql.ErrNoRows) {
+		return OAuthClient{}, fmt.Errorf("store: get client: %w", ErrNotFound)
+	}
+	if err != nil {
+		return OAuthClient{}, fmt.Errorf("store: get client: %w", err)
+	}
+	return c, nil
+}
+
+// DeleteExpiredClients removes clients whose registration expired unused and
+// that hold no grant. It returns how many were removed.
+func (s *Store) DeleteExpiredClients(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM oauth_clients WHERE expires_at IS NOT NULL AND expires_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id)`), s.now())
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired clients: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// Grant is one consent of a user to a client: one token family.
+type Grant struct {
+	ID        string     `db:"id"`
+	UserID    string     `db:"user_id"`
+	ClientID  string     `db:"client_id"`
+	Scope     string     `db:"scope"`
+	CreatedAt time.Time  `db:"created_at"`
+	RevokedAt *time.Time `db:"revoked_at"`
+}
+
+// CreateGrant records a consent. A previous grant of the same user to the
+// same client is revoked with its tokens: re-consent replaces it. The
+// client stops expiring once a person has consented to it.
+func (s *Store) CreateGrant(ctx context.Context, userID, clientID, scope string) (Grant, error) {
+	g := Grant{ID: newID(), UserID: userID, ClientID: clientID, Scope: scope, CreatedAt: s.now()}
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.revokeGrants(ctx, tx, `user_id = ? AND client_id = ?`, userID, clientID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE oauth_clients SET expires_at = NULL WHERE id = ?`), clientID); err != nil {
+			return err
+		}
+		_, err := tx.NamedExecContext(ctx, `INSERT INTO oauth_grants (id, user_id, client_id, scope, created_at)
+			VALUES (:id, :user_id, :client_id, :scope, :created_at)`, &g)
+		return err
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("store: create grant: %w", err)
+	}
+	return g, nil
+}
+
+// ConnectedApp is a live grant as the person sees it on /apps.
+type ConnectedApp struct {
+	GrantID      string     `db:"grant_id"`
+	ClientID     string     `db:"client_id"`
+	ClientName   string     `db:"client_name"`
+	RedirectURIs string     `db:"redirect_uris"`
+	Scope        string     `db:"scope"`
+	CreatedAt    time.Time  `db:"created_at"`
+	LastUsedAt   *time.Time `db:"last_used_at"`
+}
+
+// ListConnectedApps returns the user's unrevoked grants, newest first.
+func (s *Store) ListConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
+	apps := []ConnectedApp{}
+	err := s.db.SelectContext(ctx, &apps, s.q(`SELECT g.id AS grant_id, c.id AS client_id, c.client_name,
+		c.redirect_uris, g.scope, g.created_at,
+		(SELECT MAX(t.last_used_at) FROM oauth_tokens t WHERE t.grant_id = g.id) AS last_used_at
+		FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id
+		WHERE g.user_id = ? AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id`), userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list connected apps: %w", err)
+	}
+	return apps, nil
+}
+
+// RevokeGrant revokes the user's grant and all its tokens at once, or
+// returns ErrNotFound.
+func (s *Store) RevokeGrant(ctx context.Context, userID, grantID string) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM oauth_grants WHERE id = ? AND user_id = ? AND revoked_at IS NULL`), grantID, userID); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return s.revokeGrants(ctx, tx, `id = ? AND user_id = ?`, grantID, userID)
+	})
+	if err != nil {
+		return fmt.Errorf("store: revoke grant %s: %w", grantID, err)
+	}
+	return nil
+}
+
+// revokeGrants revokes the live grants matching where, and their tokens.
+func (s *Store) revokeGrants(ctx context.Context, tx *sqlx.Tx, where string, args ...any) error {
+	now := s.now()
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE oauth_tokens SET revoked_at = ? WHERE revoked_at IS NULL
+		AND grant_id IN (SELECT id FROM oauth_grants WHERE revoked_at IS NULL AND `+where+`)`), append([]any{now}, args...)...)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE oauth_grants SET revoked_at = ? WHERE revoked_at IS NULL AND `+where), append([]any{now}, args...)...)
+	return err
+}
+
+// AuthCode is an authorization code awaiting redemption; only its SHA-256
+// hash is stored.
+type AuthCode struct {
+	CodeHash      string     `db:"code_hash"`
+	ClientID      string     `db:"client_id"`
+	UserID        string     `db:"user_id"`
+	GrantID       string     `db:"grant_id"`
+	RedirectURI   string     `db:"redirect_uri"`
+	CodeChallenge string     `db:"code_challenge"`
+	Scope         string     `db:"scope"`
+	Resource      string     `db:"resource"`
+	ExpiresAt     time.Time  `db:"expires_at"`
+	ConsumedAt    *time.Time `db:"consumed_at"`
+}
+
+const codeColumns = `code_hash, client_id, user_id, grant_id, redirect_uri, code_challenge, scope, resource, expires_at, consumed_at`
+
+// CreateAuthCode stores a new authorization code.
+func (s *Store) CreateAuthCode(ctx context.Context, c AuthCode) error {
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_auth_codes (`+codeColumns+`) VALUES (
+		:code_hash, :client_id, :user_id, :grant_id, :redirect_uri, :code_challenge, :scope, :resource, :expires_at, :consumed_at)`, c)
+	if err != nil {
+		return fmt.Errorf("store: create auth code: %w", err)
+	}
+	return nil
+}
+
+// ConsumeAuthCode redeems a code exactly once, atomically: of concurrent
+// callers one gets the code and the others ErrNotFound, as do callers with
+// an unknown, expired or already used code.
+func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string) (AuthCode, error) {
+	var c AuthCode
+	now := s.now()
+	err := s.db.GetContext(ctx, &c, s.q(`UPDATE oauth_auth_codes SET consumed_at = ?
+		WHERE code_hash = ? AND consumed_at IS NULL AND expires_at > ?
+		RETURNING `+codeColumns), now, codeHash, now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AuthCode{}, fmt.Errorf("store: consume auth code: %w", ErrNotFound)
+	}
+	if err != nil {
+		return AuthCode{}, fmt.Errorf("store: consume auth code: %w", err)
+	}
+	return c, nil
+}
+
+// Token is one access/refresh token pair of a grant; only hashes are stored.
+type Token struct {
+	ID               string     `db:"id"`
+	GrantID          string     `db:"grant_id"`
+	AccessTokenHash  string     `db:"access_token_hash"`
+	RefreshTokenHash string     `db:"refresh_token_hash"`
+	Scope            string     `db:"scope"`
+	Resource         string     `db:"resource"`
+	AccessExpiresAt  time.Time  `db:"access_expires_at"`
+	RefreshExpiresAt time.Time  `db:"refresh_expires_at"`
+	CreatedAt        time.Time  `db:"created_at"`
+	LastUsedAt       *time.Time `db:"last_used_at"`
+	RotatedAt        *time.Time `db:"rotated_at"`
+	RevokedAt        *time.Time `db:"revoked_at"`
+}
+
+const tokenColumns = `id, grant_id, access_token_hash, refresh_token_hash, scope, resource,
+	access_expires_at, refresh_expires_at, created_at, last_used_at, rotated_at, revoked_at`
+
+// CreateToken stores t and fills in its ID and creation time.
+func (s *Store) CreateToken(ctx context.Context, t *Token) error {
+	t.ID = newID()
+	t.CreatedAt = s.now()
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_tokens (`+tokenColumns+`) VALUES (
+		:id, :grant_id, :access_token_hash, :refresh_token_hash, :scope, :resource,
+		:access_expires_at, :refresh_expires_at, :created_at, :last_used_at, :rotated_at, :revoked_at)`, t)
+	if err != nil {
+		return fmt.Errorf("store: create token: %w", err)
+	}
+	return nil
+}
+
+// AccessGrant is what a valid access token authorizes.
+type AccessGrant struct {
+	TokenID   string    `db:"token_id"`
+	GrantID   string    `db:"grant_id"`
+	UserID    string    `db:"user_id"`
+	ClientID  string    `db:"client_id"`
+	Scope     string    `db:"scope"`
+	Resource  string    `db:"resource"`
+	ExpiresAt time.Time `db:"access_expires_at"`
+}
+
+// LookupAccessToken returns what the access token with this hash
+// authorizes, or ErrNotFound when it is unknown, expired or revoked (itself
+// or its grant).
+func (s *Store) LookupAccessToken(ctx context.Context, accessHash string) (AccessGrant, error) {
+	var a AccessGrant
+	err := s.db.GetContext(ctx, &a, s.q(`SELECT t.id AS token_id, g.id AS grant_id, g.user_id, g.client_id,
+		t.scope, t.resource, t.access_expires_at
+		FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
+		WHERE t.access_token_hash = ? AND t.revoked_at IS NULL AND g.revoked_at IS NULL
+		AND t.access_expires_at > ?`), accessHash, s.now())
+	if errors.Is(err, sql.ErrNoRows) {
+		return AccessGrant{}, fmt.Errorf("store: lookup access token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return AccessGrant{}, fmt.Errorf("store: lookup access token: %w", err)
+	}
+	return a, nil
+}

@@ -1,0 +1,146 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+func TestOAuth(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		alice, _ := s.UpsertClerkUser(ctx, "user_alice", "alice@example.test")
+		bob, _ := s.UpsertClerkUser(ctx, "user_bob", "bob@example.test")
+
+		soon := time.Now().Add(time.Hour)
+		c := &store.OAuthClient{ID: "client-1", ClientName: "Claude", RedirectURIs: `["https://claude.ai/api/mcp/auth_callback"]`,
+			TokenEndpointAuthMethod: "none", ExpiresAt: &soon}
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateClient(ctx, &store.OAuthClient{ID: "client-1", RedirectURIs: "[]", TokenEndpointAuthMethod: "none"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate client: err = %v, want ErrConflict", err)
+		}
+		past := time.Now().Add(-time.Minute)
+		if err := s.CreateClient(ctx, &store.OAuthClient{ID: "stale", RedirectURIs: "[]", TokenEndpointAuthMethod: "none", ExpiresAt: &past}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetClient(ctx, "stale"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired client: err = %v, want ErrNotFound", err)
+		}
+		if n, err := s.DeleteExpiredClients(ctx); err != nil || n != 1 {
+			t.Fatalf("DeleteExpiredClients = %d, %v; want 1", n, err)
+		}
+
+		g, err := s.CreateGrant(ctx, alice.ID, c.ID, "mail.read mail.modify")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetClient(ctx, c.ID); err != nil || got.ExpiresAt != nil || got.ClientName != "Claude" {
+			t.Fatalf("client after consent = %+v, %v; want no expiry", got, err)
+		}
+
+		// A code is redeemed exactly once, even by parallel callers.
+		code := store.AuthCode{CodeHash: "h-code", ClientID: c.ID, UserID: alice.ID, GrantID: g.ID,
+			RedirectURI: "https://claude.ai/api/mcp/auth_callback", CodeChallenge: "chal", Scope: g.Scope,
+			Resource: "http://localhost:3000/api/mcp", ExpiresAt: time.Now().Add(10 * time.Minute)}
+		if err := s.CreateAuthCode(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wins := make(chan store.AuthCode, 10)
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := s.ConsumeAuthCode(ctx, "h-code")
+				if err == nil {
+					wins <- got
+				} else if !errors.Is(err, store.ErrNotFound) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(wins)
+		if len(wins) != 1 {
+			t.Fatalf("%d parallel redemptions succeeded, want exactly 1", len(wins))
+		}
+		if got := <-wins; got.UserID != alice.ID || got.CodeChallenge != "chal" || got.ConsumedAt == nil {
+			t.Fatalf("redeemed code = %+v", got)
+		}
+		expired := code
+		expired.CodeHash, expired.ExpiresAt = "h-old", time.Now().Add(-time.Second)
+		if err := s.CreateAuthCode(ctx, expired); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ConsumeAuthCode(ctx, "h-old"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired code: err = %v, want ErrNotFound", err)
+		}
+
+		tok := &store.Token{GrantID: g.ID, AccessTokenHash: "h-access", RefreshTokenHash: "h-refresh", Scope: g.Scope,
+			Resource: code.Resource, AccessExpiresAt: time.Now().Add(time.Hour), RefreshExpiresAt: time.Now().Add(30 * 24 * time.Hour)}
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		ag, err := s.LookupAccessToken(ctx, "h-access")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ag.UserID != alice.ID || ag.ClientID != c.ID || ag.Scope != "mail.read mail.modify" || ag.Resource != code.Resource {
+			t.Fatalf("LookupAccessToken = %+v", ag)
+		}
+		old := &store.Token{GrantID: g.ID, AccessTokenHash: "h-access-old", RefreshTokenHash: "h-refresh-old", Scope: g.Scope,
+			Resource: code.Resource, AccessExpiresAt: time.Now().Add(-time.Second), RefreshExpiresAt: time.Now().Add(time.Hour)}
+		if err := s.CreateToken(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LookupAccessToken(ctx, "h-access-old"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired access token: err = %v, want ErrNotFound", err)
+		}
+
+		apps, err := s.ListConnectedApps(ctx, alice.ID)
+		if err != nil || len(apps) != 1 || apps[0].ClientName != "Claude" || apps[0].GrantID != g.ID {
+			t.Fatalf("ListConnectedApps(alice) = %+v, %v", apps, err)
+		}
+		if apps, _ := s.ListConnectedApps(ctx, bob.ID); len(apps) != 0 {
+			t.Fatalf("bob sees alice's apps: %+v", apps)
+		}
+		if err := s.RevokeGrant(ctx, bob.ID, g.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("bob revoking alice's grant: err = %v, want ErrNotFound", err)
+		}
+		if _, err := s.LookupAccessToken(ctx, "h-access"); err != nil {
+			t.Fatalf("token died after another user's revoke attempt: %v", err)
+		}
+
+		// Re-consent replaces the grant and kills the old grant's tokens.
+		g2, err := s.CreateGrant(ctx, alice.ID, c.ID, "mail.read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LookupAccessToken(ctx, "h-access"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("token of a replaced grant: err = %v, want ErrNotFound", err)
+		}
+		tok2 := &store.Token{GrantID: g2.ID, AccessTokenHash: "h-access-2", RefreshTokenHash: "h-refresh-2", Scope: g2.Scope,
+			Resource: code.Resource, AccessExpiresAt: time.Now().Add(time.Hour), RefreshExpiresAt: time.Now().Add(time.Hour)}
+		if err := s.CreateToken(ctx, tok2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeGrant(ctx, alice.ID, g2.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LookupAccessToken(ctx, "h-access-2"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("token of a revoked grant: err = %v, want ErrNotFound", err)
+		}
+		if apps, _ := s.ListConnectedApps(ctx, alice.ID); len(apps) != 0 {
+			t.Fatalf("revoked grant still listed: %+v", apps)
+		}
+		if err := s.RevokeGrant(ctx, alice.ID, g2.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second revoke: err = %v, want ErrNotFound", err)
+		}
+	})
+}

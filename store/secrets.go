@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Sealer seals and opens secrets at rest (package secret implements it).
+type Sealer interface {
+	Seal(plaintext []byte) string
+	Open(sealed string) ([]byte, error)
+}
+
+// keyCheckSetting holds a sealed known value: a master key that cannot
+// open it is the wrong key.
+const keyCheckSetting = "master_key_check"
+
+const keyCheckPlaintext = "imap-mcp master key check"
+
+// sealedColumns lists every column that holds a sealed value.
+var sealedColumns = []struct{ table, key, column, where string }{
+	{"mail_accounts", "id", "imap_password_enc", "TRUE"},
+	{"mail_accounts", "id", "smtp_password_enc", "TRUE"},
+	{"app_settings", "key", "value", "key = '" + keyCheckSetting + "'"},
+}
+
+// CheckSealer verifies that k opens the stored secrets. The first call on a
+// new database records a sealed check value. A wrong key gives the error
+// returned by k.Open (package secret: ErrWrongKey).
+func (s *Store) CheckSealer(ctx context.Context, k Sealer) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO app_settings (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO NOTHING`), keyCheckSetting, k.Seal([]byte(keyCheckPlaintext)))
+	if err != nil {
+		return fmt.Errorf("store: record key check: %w", err)
+	}
+	var sealed string
+	if err := s.db.GetContext(ctx, &sealed, s.q(`SELECT value FROM app_settings WHERE key = ?`), keyCheckSetting); err != nil {
+		return fmt.Errorf("store: read key check: %w", err)
+	}
+	pt, err := k.Open(sealed)
+	if err != nil {
+		return err
+	}
+	if string(pt) != keyCheckPlaintext {
+		return errors.New("store: key check value is corrupt")
+	}
+	return nil
+}
+
+// ResealSecrets opens every stored secret with from and seals it again with
+// to, in one transaction: either all secrets move to the new key or none.
+// It returns the number of values re-sealed.
+func (s *Store) ResealSecrets(ctx context.Context, from, to Sealer) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		for _, c := range sealedColumns {
+			var rows []struct {
+				Key    string `db:"k"`
+				Sealed string `db:"v"`
+			}
+			query := `SELECT ` + c.key + ` AS k, ` + c.column + ` AS v FROM ` + c.table + ` WHERE ` + c.where
+			if err := tx.SelectContext(ctx, &rows, query); err != nil {
+				return err
+			}
+			update := s.q(`UPDATE ` + c.table + ` SET ` + c.column + ` = ? WHERE ` + c.key + ` = ?`)
+			for _, r := range rows {
+				pt, err := from.Open(r.Sealed)
+				if err != nil {
+					return fmt.Errorf("%s.%s of %s: %w", c.table, c.column, r.Key, err)
+				}
+				if _, err := tx.ExecContext(ctx, update, to.Seal(pt), r.Key); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: reseal secrets: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,69 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/imap-mcp/imap-mcp/secret"
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+func keys(t *testing.T) *secret.Keys {
+	t.Helper()
+	k, err := secret.New(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestCheckSealerAndReseal(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		oldKey, newKey := keys(t), keys(t)
+		if err := s.CheckSealer(ctx, oldKey); err != nil {
+			t.Fatalf("first check: %v", err)
+		}
+		if err := s.CheckSealer(ctx, oldKey); err != nil {
+			t.Fatalf("second check with the same key: %v", err)
+		}
+		if err := s.CheckSealer(ctx, newKey); !errors.Is(err, secret.ErrWrongKey) {
+			t.Fatalf("check with another key: err = %v, want ErrWrongKey", err)
+		}
+
+		u, _ := s.EnsureLocalUser(ctx)
+		a := newAccount(u.ID, "work")
+		a.IMAPPasswordEnc = oldKey.Seal([]byte("imap-pw"))
+		a.SMTPPasswordEnc = oldKey.Seal([]byte("smtp-pw"))
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+
+		// A wrong "from" key changes nothing.
+		if _, err := s.ResealSecrets(ctx, newKey, oldKey); !errors.Is(err, secret.ErrWrongKey) {
+			t.Fatalf("reseal from the wrong key: err = %v, want ErrWrongKey", err)
+		}
+		if err := s.CheckSealer(ctx, oldKey); err != nil {
+			t.Fatalf("failed reseal changed the key check: %v", err)
+		}
+
+		n, err := s.ResealSecrets(ctx, oldKey, newKey)
+		if err != nil || n != 3 {
+			t.Fatalf("ResealSecrets = %d, %v; want 3 values", n, err)
+		}
+		if err := s.CheckSealer(ctx, newKey); err != nil {
+			t.Fatalf("check with the new key after rotation: %v", err)
+		}
+		if err := s.CheckSealer(ctx, oldKey); !errors.Is(err, secret.ErrWrongKey) {
+			t.Fatalf("check with the old key after rotation: err = %v, want ErrWrongKey", err)
+		}
+		got, _ := s.GetAccount(ctx, u.ID, a.ID)
+		for enc, want := range map[string]string{got.IMAPPasswordEnc: "imap-pw", got.SMTPPasswordEnc: "smtp-pw"} {
+			pt, err := newKey.Open(enc)
+			if err != nil || string(pt) != want {
+				t.Fatalf("after rotation Open = %q, %v; want %q", pt, err, want)
+			}
+		}
+	})
+}

@@ -1,0 +1,197 @@
+// Package store is the data access layer on PostgreSQL or embedded SQLite.
+// Every method takes a context; every query on user data filters by user_id.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/imap-mcp/imap-mcp/sql"
+)
+
+// Dialects.
+const (
+	Postgres = "postgres"
+	SQLite   = "sqlite"
+)
+
+// ErrNotFound is returned, wrapped, when a row does not exist or belongs to
+// another user.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned, wrapped, when a write breaks a uniqueness rule.
+var ErrConflict = errors.New("already exists")
+
+func init() {
+	// sqlx does not know modernc's driver name.
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+// Options selects the database.
+type Options struct {
+	// DatabaseURL selects PostgreSQL when set (postgres://…).
+	DatabaseURL string
+	// SQLitePath is the embedded database file, used when DatabaseURL is empty.
+	SQLitePath string
+	Logger     *slog.Logger
+}
+
+// Store is the data access layer. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	dialect string
+	sqlite  string // database file path, for the migration lock
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Open connects to the database and checks that it answers. It does not
+// migrate: call Migrate.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s := &Store{log: o.Logger, now: func() time.Time { return time.Now().UTC() }}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if o.DatabaseURL != "" {
+		s.dialect = Postgres
+		s.db, err = sqlx.Open("postgres", o.DatabaseURL)
+		if err == nil {
+			s.db.SetMaxOpenConns(20)
+			s.db.SetMaxIdleConns(5)
+			s.db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	} else {
+		s.dialect = SQLite
+		s.sqlite = o.SQLitePath
+		if err := os.MkdirAll(filepath.Dir(o.SQLitePath), 0o700); err != nil {
+			return nil, fmt.Errorf("store: create data directory: %w", err)
+		}
+		s.db, err = sqlx.Open("sqlite", sqliteDSN(o.SQLitePath))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(pingCtx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", s.dialect, redact(err))
+	}
+	return s, nil
+}
+
+// sqliteDSN sets WAL, a busy timeout, foreign keys, write-locking
+// transactions (BEGIN IMMEDIATE) and a time format that scans back.
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+}
+
+// Dialect is Postgres or SQLite.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", redact(err))
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Migrate applies pending migrations under a lock, so that processes
+// starting together migrate once. It returns the number applied.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	fsys, err := sql.Migrations(s.dialect)
+	if err != nil {
+		return 0, fmt.Errorf("store: migrations: %w", err)
+	}
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	dialect := goose.DialectSQLite3
+	if s.dialect == Postgres {
+		dialect = goose.DialectPostgres
+		// pg_try_advisory_lock polled every second for up to two minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 120))
+		if err != nil {
+			return 0, fmt.Errorf("store: migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	} else {
+		unlock, err := lockFile(ctx, s.sqlite+".migrate-lock")
+		if err != nil {
+			return 0, fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer unlock()
+	}
+	p, err := goose.NewProvider(dialect, s.db.DB, fsys, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("store: migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", redact(err))
+	}
+	for _, r := range results {
+		s.log.Info("migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path), "duration", r.Duration)
+	}
+	return len(results), nil
+}
+
+// tx runs fn in a transaction that commits when fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// q rebinds ? placeholders for the dialect.
+func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+func newID() string { return uuid.NewString() }
+
+// isUnique reports whether err is a unique-constraint violation.
+func isUnique(err error) bool {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// redact removes a connection URL's password from a driver error.
+func redact(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "://"); i >= 0 {
+		if j := strings.Index(msg[i:], "@"); j >= 0 {
+			return errors.New(msg[:i+3] + "…" + msg[i+j:])
+		}
+	}
+	return err
+}
