@@ -82,6 +82,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.MasterKey, err = ParseMasterKey("MCP_MASTER_KEY", getenv("MCP_MASTER_KEY")); err != nil {
 		return Config{}, err
 	}
+	if c.DatabaseURL != "" && c.MasterKey == nil {
+		return Config{}, &Error{"MCP_MASTER_KEY", "is required with PostgreSQL (generate one with: openssl rand -base64 32, and keep it safe)"}
+	}
 	c.ClerkPublishableKey = getenv("CLERK_PUBLISHABLE_KEY")
 	c.ClerkSecretKey = getenv("CLERK_SECRET_KEY")
 	if (c.ClerkPublishableKey == "") != (c.ClerkSecretKey == "") {

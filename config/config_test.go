@@ -78,6 +78,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"APP_URL": "mail.example.com"}, "APP_URL", "absolute http(s) URL"},
 		{map[string]string{"APP_URL": "https://mail.example.com/mcp"}, "APP_URL", "origin only"},
 		{map[string]string{"DATABASE_URL": "mysql://u:hunter2@db/x"}, "DATABASE_URL", "postgres://"},
+		{map[string]string{"DATABASE_URL": "postgres://u:hunter2@db/x"}, "MCP_MASTER_KEY", "required with PostgreSQL"},
 		{map[string]string{"MCP_MASTER_KEY": "not base64!!"}, "MCP_MASTER_KEY", "not base64"},
 		{map[string]string{"MCP_MASTER_KEY": "c2hvcnQ="}, "MCP_MASTER_KEY", "decodes to 5 bytes, want 32"},
 		{map[string]string{"CLERK_SECRET_KEY": "sk_test_x"}, "CLERK_PUBLISHABLE_KEY", "set both"},

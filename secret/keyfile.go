@@ -60,10 +60,13 @@ func writeTemp(path string, key []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("secret: write key file: %w", err)
 	}
-	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	_, werr := f.WriteString(Encode(key) + "\n")
 	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
 		os.Remove(f.Name())
 		return "", fmt.Errorf("secret: write key file: %w", err)
 	}
 	return f.Name(), nil
 }
+
+// Encode formats a key as MCP_MASTER_KEY expects it.
+func Encode(key []byte) string { return base64.StdEncoding.EncodeToString(key) }

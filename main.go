@@ -1,0 +1,238 @@
+// Command imap-mcp serves the web UI, the OAuth authorization server and the
+// MCP endpoint that lets AI clients work with IMAP/SMTP mail accounts.
+//
+// Usage: imap-mcp [serve|migrate|version|rotate-key]
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/imap-mcp/imap-mcp/config"
+	"github.com/imap-mcp/imap-mcp/handlers"
+	"github.com/imap-mcp/imap-mcp/secret"
+	"github.com/imap-mcp/imap-mcp/server"
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// shutdownTimeout bounds how long in-flight requests may take to finish.
+const shutdownTimeout = 15 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "imap-mcp:", err)
+		os.Exit(1)
+	}
+}
+
+// run executes one subcommand. listening, when not nil, receives the
+// server's address once it accepts connections.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening func(net.Addr)) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, "imap-mcp", version)
+		return nil
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, listening)
+	case "migrate":
+		return migrate(ctx, cfg, log, stdout)
+	case "rotate-key":
+		return rotateKey(ctx, cfg, log, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: imap-mcp [serve|migrate|version|rotate-key]")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (want serve, migrate, version or rotate-key)", cmd)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, listening func(net.Addr)) error {
+	st, _, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	mode := "local"
+	if cfg.ClerkEnabled() {
+		mode = "clerk"
+	}
+	metrics := server.NewMetrics()
+	web := handlers.New(handlers.Deps{
+		Logger: log, Metrics: metrics, MCPURL: cfg.Resource(), Mode: mode, Version: version,
+	})
+	srv := server.New(server.Options{
+		Addr: cfg.Addr(), Web: adaptor.FiberApp(web), WebObserved: true, DB: st, Metrics: metrics,
+		Logger: log, HTTPS: strings.HasPrefix(cfg.AppURL, "https://"), TrustProxyHeaders: cfg.TrustProxyHeaders,
+	}).HTTPServer()
+
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set PORT or HOST): %w", srv.Addr, err)
+	}
+	log.Info("imap-mcp listening", "addr", ln.Addr().String(), "url", cfg.AppURL, "database", st.Dialect(),
+		"sign_in", mode, "version", version)
+	if listening != nil {
+		listening(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openStore opens and migrates the database and checks that the master key
+// opens its secrets.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, *secret.Keys, error) {
+	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(), Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := loadKeys(ctx, cfg, log, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, keys, nil
+}
+
+func loadKeys(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Store) (*secret.Keys, error) {
+	if _, err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	master := cfg.MasterKey
+	if master == nil { // embedded mode; config refuses PostgreSQL without a key
+		var created bool
+		var err error
+		master, created, err = secret.LoadOrCreateFile(cfg.MasterKeyPath())
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			log.Warn("GENERATED A NEW MASTER KEY: back it up. Without it the stored mail passwords cannot be decrypted. "+
+				"For production set MCP_MASTER_KEY instead.", "path", cfg.MasterKeyPath())
+		}
+	}
+	keys, err := secret.New(master)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckSealer(ctx, keys); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d migration(s) applied; the %s database is up to date\n", n, st.Dialect())
+	return nil
+}
+
+// rotateKey re-seals every stored secret from the current master key to a
+// new one: MCP_NEW_MASTER_KEY, or a generated key.
+func rotateKey(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, stdout io.Writer) error {
+	next, err := config.ParseMasterKey("MCP_NEW_MASTER_KEY", getenv("MCP_NEW_MASTER_KEY"))
+	if err != nil {
+		return err
+	}
+	generated := next == nil
+	if generated {
+		next = secret.Generate()
+	}
+	st, current, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	nextKeys, err := secret.New(next)
+	if err != nil {
+		return err
+	}
+	keyFile := cfg.MasterKey == nil
+	pending := cfg.MasterKeyPath() + ".next"
+	if keyFile {
+		// Written before the database changes, so that a crash in between
+		// leaves the new key on disk.
+		if err := secret.WriteFile(pending, next); err != nil {
+			return err
+		}
+	}
+	n, err := st.ResealSecrets(ctx, current, nextKeys)
+	if err != nil {
+		if keyFile {
+			os.Remove(pending)
+		}
+		return err
+	}
+	if keyFile {
+		if err := os.Rename(pending, cfg.MasterKeyPath()); err != nil {
+			return fmt.Errorf("secrets now use the key in %s, but it could not replace %s: %w", pending, cfg.MasterKeyPath(), err)
+		}
+		fmt.Fprintf(stdout, "re-sealed %d secret(s); the new key is in %s\n", n, cfg.MasterKeyPath())
+		return nil
+	}
+	fmt.Fprintf(stdout, "re-sealed %d secret(s). Set MCP_MASTER_KEY to the new key before the next start", n)
+	if generated {
+		fmt.Fprintf(stdout, ":\n%s\n", secret.Encode(next))
+	} else {
+		fmt.Fprintln(stdout, " (the value of MCP_NEW_MASTER_KEY).")
+	}
+	return nil
+}

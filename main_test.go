@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/config"
+	"github.com/imap-mcp/imap-mcp/internal/dbtest"
+	"github.com/imap-mcp/imap-mcp/secret"
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+// instance is one running `imap-mcp serve`.
+type instance struct {
+	url  string
+	logs *syncBuffer
+	stop func() error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs serve on a free port with env and waits until it listens.
+func start(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	env["PORT"] = "0"
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, logs, func(a net.Addr) { addrc <- a })
+	}()
+	select {
+	case a := <-addrc:
+		stop := sync.OnceValue(func() error { cancel(); return <-done })
+		t.Cleanup(func() { stop() })
+		return &instance{url: "http://" + a.String(), logs: logs, stop: stop}
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited before listening: %v\n%s", err, logs)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("serve did not listen within 30 s\n%s", logs)
+	}
+	return nil
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestServeEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	inst := start(t, map[string]string{"DATA_DIR": dir})
+
+	resp, body := get(t, inst.url+"/")
+	if resp.StatusCode != 200 || !strings.Contains(body, "http://localhost:0/api/mcp") || !strings.Contains(body, "Local single-user mode") {
+		t.Fatalf("GET / = %d\n%s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Fatalf("CSP = %q", csp)
+	}
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Fatalf("%s = %q, want %q", h, got, want)
+		}
+	}
+	if strings.Contains(body, "<script>") || strings.Contains(body, " style=") {
+		t.Fatal("home page has inline script or style, which the CSP blocks")
+	}
+
+	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ok\n"} {
+		if resp, body := get(t, inst.url+path); resp.StatusCode != 200 || body != want {
+			t.Fatalf("GET %s = %d %q", path, resp.StatusCode, body)
+		}
+	}
+	resp, body = get(t, inst.url+"/static/htmx.min.js")
+	if resp.StatusCode != 200 || !strings.Contains(body, "htmx") || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
+		t.Fatalf("GET htmx = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := get(t, inst.url+"/no/such/page"); resp.StatusCode != 404 {
+		t.Fatalf("GET unknown path = %d, want 404", resp.StatusCode)
+	}
+
+	big := bytes.Repeat([]byte("a"), 2<<20)
+	resp, err := http.Post(inst.url+"/", "text/plain", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("2 MiB body = %d, want 413", resp.StatusCode)
+	}
+
+	_, metrics := get(t, inst.url+"/metrics")
+	for _, want := range []string{
+		`imapmcp_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
+		`imapmcp_http_requests_total{code="200",method="GET",route="/"} 1`,
+		`imapmcp_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`imapmcp_http_request_duration_seconds_count{method="GET",route="GET /readyz"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %s\n%s", want, grep(metrics, "imapmcp_http_requests_total"))
+		}
+	}
+
+	key1, err := os.ReadFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "master.key")); st.Mode().Perm() != 0o600 {
+		t.Fatalf("master.key mode %v", st.Mode().Perm())
+	}
+	if !strings.Contains(inst.logs.String(), "GENERATED A NEW MASTER KEY") {
+		t.Fatalf("no warning about the generated key:\n%s", inst.logs)
+	}
+	if err := inst.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+
+	// A second start reuses the key and the database.
+	again := start(t, map[string]string{"DATA_DIR": dir})
+	if resp, _ := get(t, again.url+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("second start not ready: %d", resp.StatusCode)
+	}
+	key2, _ := os.ReadFile(filepath.Join(dir, "master.key"))
+	if !bytes.Equal(key1, key2) || strings.Contains(again.logs.String(), "GENERATED") {
+		t.Fatal("second start generated a new key")
+	}
+	if strings.Contains(again.logs.String(), "migration applied") {
+		t.Fatalf("second start migrated again:\n%s", again.logs)
+	}
+}
+
+func TestServeRefusesAWrongKey(t *testing.T) {
+	dir := t.TempDir()
+	start(t, map[string]string{"DATA_DIR": dir}).stop()
+	other := secret.Encode(secret.Generate())
+	err := run(context.Background(), nil, envFunc(map[string]string{"DATA_DIR": dir, "MCP_MASTER_KEY": other}), io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "MCP_MASTER_KEY does not open the stored secrets") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestBadConfigStopsWithOneLine(t *testing.T) {
+	err := run(context.Background(), nil, envFunc(map[string]string{"PORT": "abc"}), io.Discard, io.Discard, nil)
+	if err == nil || err.Error() != `config: PORT: "abc" is not a port number (0-65535)` {
+		t.Fatalf("err = %v", err)
+	}
+	err = run(context.Background(), nil, envFunc(map[string]string{"DATABASE_URL": dbtest.DefaultAdminURL}), io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "MCP_MASTER_KEY: is required with PostgreSQL") {
+		t.Fatalf("postgres without key: err = %v", err)
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, envFunc(nil), io.Discard, io.Discard, nil); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
+
+func TestPostgresInstancesStartTogether(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": dbtest.PostgresURL(t), "MCP_MASTER_KEY": secret.Encode(secret.Generate())}
+	var wg sync.WaitGroup
+	insts := make([]*instance, 3)
+	for i := range insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			insts[i] = start(t, e)
+		}()
+	}
+	wg.Wait()
+	migrations := 0
+	for _, inst := range insts {
+		if inst == nil {
+			t.FailNow()
+		}
+		if resp, _ := get(t, inst.url+"/readyz"); resp.StatusCode != 200 {
+			t.Fatalf("instance not ready: %d", resp.StatusCode)
+		}
+		migrations += strings.Count(inst.logs.String(), "migration applied")
+	}
+	if migrations != 1 {
+		t.Fatalf("%d migrations applied across 3 instances, want 1", migrations)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, envFunc(env), &out, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "0 migration(s) applied") {
+		t.Fatalf("migrate on an up-to-date database: %q", out.String())
+	}
+}
+
+func TestRotateKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  func(t *testing.T) map[string]string
+	}{
+		{"embedded key file", func(t *testing.T) map[string]string { return map[string]string{"DATA_DIR": t.TempDir()} }},
+		{"postgres env key", func(t *testing.T) map[string]string {
+			return map[string]string{"DATABASE_URL": dbtest.PostgresURL(t), "MCP_MASTER_KEY": secret.Encode(secret.Generate())}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.env(t)
+			var out bytes.Buffer
+			if err := run(context.Background(), []string{"migrate"}, envFunc(env), &out, io.Discard, nil); err != nil {
+				t.Fatal(err)
+			}
+			// A stored account whose password was sealed by the first start.
+			st, keys := openForTest(t, env)
+			u, _ := st.EnsureLocalUser(context.Background())
+			acct := &store.MailAccount{UserID: u.ID, Label: "work", Email: "a@example.test",
+				IMAPHost: "imap.example.test", IMAPPort: 993, IMAPTLSMode: "tls", IMAPUser: "a", IMAPPasswordEnc: keys.Seal([]byte("imap secret")),
+				SMTPHost: "smtp.example.test", SMTPPort: 465, SMTPTLSMode: "tls", SMTPUser: "a", SMTPPasswordEnc: keys.Seal([]byte("smtp secret"))}
+			if err := st.CreateAccount(context.Background(), acct); err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+
+			next := secret.Generate()
+			rotEnv := map[string]string{"MCP_NEW_MASTER_KEY": secret.Encode(next)}
+			for k, v := range env {
+				rotEnv[k] = v
+			}
+			out.Reset()
+			if err := run(context.Background(), []string{"rotate-key"}, envFunc(rotEnv), &out, io.Discard, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "re-sealed 3 secret(s)") {
+				t.Fatalf("rotate-key said %q", out.String())
+			}
+			if _, ok := env["MCP_MASTER_KEY"]; ok {
+				env["MCP_MASTER_KEY"] = secret.Encode(next)
+			}
+			st, keys = openForTest(t, env)
+			defer st.Close()
+			got, err := st.GetAccount(context.Background(), u.ID, acct.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nextKeys, _ := secret.New(next)
+			if pt, err := nextKeys.Open(got.IMAPPasswordEnc); err != nil || string(pt) != "imap secret" {
+				t.Fatalf("IMAP password after rotation: %q, %v", pt, err)
+			}
+			if pt, err := keys.Open(got.SMTPPasswordEnc); err != nil || string(pt) != "smtp secret" {
+				t.Fatalf("SMTP password with the loaded key after rotation: %q, %v", pt, err)
+			}
+		})
+	}
+}
+
+// openForTest opens the store as serve would and returns the loaded keys.
+func openForTest(t *testing.T, env map[string]string) (*store.Store, *secret.Keys) {
+	t.Helper()
+	cfg, err := config.FromEnv(envFunc(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, keys, err := openStore(context.Background(), cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, keys
+}
+
+func envFunc(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
