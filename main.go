@@ -1,7 +1,7 @@
 // Command imap-mcp serves the web UI, the OAuth authorization server and the
 // MCP endpoint that lets AI clients work with IMAP/SMTP mail accounts.
 //
-// Usage: imap-mcp [serve|migrate|version|rotate-key]
+// Usage: imap-mcp [serve|migrate|rotate-key|healthcheck|version]
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,13 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
+
+const usage = `usage: imap-mcp [command]
+  serve        run the server (default)
+  migrate      apply database migrations and exit
+  rotate-key   re-seal stored secrets with a new master key (MCP_NEW_MASTER_KEY, or a generated one)
+  healthcheck  exit 0 if the local server answers /readyz (for container health checks)
+  version      print the version`
 
 // shutdownTimeout bounds how long in-flight requests may take to finish.
 const shutdownTimeout = 15 * time.Second
@@ -65,11 +73,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, log, stdout)
 	case "rotate-key":
 		return rotateKey(ctx, cfg, log, getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: imap-mcp [serve|migrate|version|rotate-key]")
+		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, version or rotate-key)", cmd)
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// healthcheck asks the server listening on HOST:PORT for /readyz.
+func healthcheck(ctx context.Context, cfg config.Config) error {
+	host := cfg.Host
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, strconv.Itoa(cfg.Port))+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /readyz answered %s", resp.Status)
+	}
+	return nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -152,8 +152,15 @@ func TestServeEmbedded(t *testing.T) {
 	if !strings.Contains(inst.logs.String(), "GENERATED A NEW MASTER KEY") {
 		t.Fatalf("no warning about the generated key:\n%s", inst.logs)
 	}
+	port := inst.url[strings.LastIndex(inst.url, ":")+1:]
+	if err := run(context.Background(), []string{"healthcheck"}, envFunc(map[string]string{"PORT": port}), io.Discard, io.Discard, nil); err != nil {
+		t.Fatalf("healthcheck against a ready server: %v", err)
+	}
 	if err := inst.stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
+	}
+	if err := run(context.Background(), []string{"healthcheck"}, envFunc(map[string]string{"PORT": port}), io.Discard, io.Discard, nil); err == nil {
+		t.Fatal("healthcheck passed after the server stopped")
 	}
 
 	// A second start reuses the key and the database.
