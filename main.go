@@ -21,6 +21,7 @@ import (
 
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
+	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/handlers"
 	"github.com/imap-mcp/imap-mcp/secret"
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := newLogger(cfg, stderr)
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, log, listening)
+		return serve(ctx, cfg, log, stderr, listening)
 	case "migrate":
 		return migrate(ctx, cfg, log, stdout)
 	case "rotate-key":
@@ -113,24 +114,46 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, listening func(net.Addr)) error {
-	st, _, err := openStore(ctx, cfg, log)
+// printSetupLink prints the one-time setup link while local mode has no
+// password. It goes to stderr as a banner, not to the structured log, which
+// never holds secrets.
+func printSetupLink(ctx context.Context, cfg config.Config, local *auth.Local, stderr io.Writer) error {
+	tok, err := local.PrepareSetup(ctx)
+	if err != nil || tok == "" {
+		return err
+	}
+	fmt.Fprintf(stderr, "\n  Local single-user mode: choose your password once at\n\n    %s/setup?token=%s\n\n"+
+		"  (the link works once; a restart prints a new one; or set LOCAL_ADMIN_PASSWORD)\n\n", cfg.AppURL, tok)
+	return nil
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer, listening func(net.Addr)) error {
+	st, keys, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	mode := "local"
+	https := strings.HasPrefix(cfg.AppURL, "https://")
+	deps := handlers.Deps{
+		Logger: log, AppURL: cfg.AppURL, MCPURL: cfg.Resource(), Version: version,
+		CSRF: auth.NewCSRF(keys.CookieKey()), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
+	}
 	if cfg.ClerkEnabled() {
-		mode = "clerk"
+		deps.Auth = auth.NewClerk(st, auth.ClerkOptions{SecretKey: cfg.ClerkSecretKey, AppOrigin: cfg.AppURL})
+		deps.ClerkFrontendAPI, deps.ClerkPublishableKey = cfg.ClerkFrontendAPI, cfg.ClerkPublishableKey
+	} else {
+		deps.Local = auth.NewLocal(st, cfg.LocalAdminPassword, 0)
+		deps.Auth = deps.Local
+		if err := printSetupLink(ctx, cfg, deps.Local, stderr); err != nil {
+			return err
+		}
 	}
 	metrics := server.NewMetrics()
-	web := handlers.New(handlers.Deps{
-		Logger: log, Metrics: metrics, MCPURL: cfg.Resource(), Mode: mode, Version: version,
-	})
+	deps.Metrics = metrics
 	srv := server.New(server.Options{
-		Addr: cfg.Addr(), Web: adaptor.FiberApp(web), WebObserved: true, DB: st, Metrics: metrics,
-		Logger: log, HTTPS: strings.HasPrefix(cfg.AppURL, "https://"), TrustProxyHeaders: cfg.TrustProxyHeaders,
+		Addr: cfg.Addr(), Web: adaptor.FiberApp(handlers.New(deps)), WebObserved: true, DB: st, Metrics: metrics,
+		Logger: log, HTTPS: https, TrustProxyHeaders: cfg.TrustProxyHeaders, CSP: server.ContentSecurityPolicy(cfg.ClerkFrontendAPI),
 	}).HTTPServer()
 
 	ln, err := net.Listen("tcp", srv.Addr)
@@ -138,7 +161,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, listening f
 		return fmt.Errorf("listen on %s (set PORT or HOST): %w", srv.Addr, err)
 	}
 	log.Info("imap-mcp listening", "addr", ln.Addr().String(), "url", cfg.AppURL, "database", st.Dialect(),
-		"sign_in", mode, "version", version)
+		"sign_in", deps.Auth.Mode(), "version", version)
 	if listening != nil {
 		listening(ln.Addr())
 	}

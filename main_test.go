@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/internal/dbtest"
 	"github.com/imap-mcp/imap-mcp/secret"
+	"github.com/imap-mcp/imap-mcp/sql"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -87,9 +90,9 @@ func TestServeEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	inst := start(t, map[string]string{"DATA_DIR": dir})
 
-	resp, body := get(t, inst.url+"/")
-	if resp.StatusCode != 200 || !strings.Contains(body, "http://localhost:0/api/mcp") || !strings.Contains(body, "Local single-user mode") {
-		t.Fatalf("GET / = %d\n%s", resp.StatusCode, body)
+	resp, body := get(t, inst.url+"/sign-in")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Local single-user mode") || !strings.Contains(body, `data-testid="needs-setup"`) {
+		t.Fatalf("GET /sign-in = %d\n%s", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 		t.Fatalf("Content-Type = %q", ct)
@@ -104,7 +107,10 @@ func TestServeEmbedded(t *testing.T) {
 		}
 	}
 	if strings.Contains(body, "<script>") || strings.Contains(body, " style=") {
-		t.Fatal("home page has inline script or style, which the CSP blocks")
+		t.Fatal("page has inline script or style, which the CSP blocks")
+	}
+	if resp, _ := noRedirect(t, http.MethodGet, inst.url+"/", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/sign-in?redirect_url=%2F" {
+		t.Fatalf("GET / signed out = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
 	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ok\n"} {
@@ -121,7 +127,7 @@ func TestServeEmbedded(t *testing.T) {
 	}
 
 	big := bytes.Repeat([]byte("a"), 2<<20)
-	resp, err := http.Post(inst.url+"/", "text/plain", bytes.NewReader(big))
+	resp, err := http.Post(inst.url+"/sign-in", "text/plain", bytes.NewReader(big))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +139,8 @@ func TestServeEmbedded(t *testing.T) {
 	_, metrics := get(t, inst.url+"/metrics")
 	for _, want := range []string{
 		`imapmcp_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
-		`imapmcp_http_requests_total{code="200",method="GET",route="/"} 1`,
+		`imapmcp_http_requests_total{code="303",method="GET",route="/"} 1`,
+		`imapmcp_http_requests_total{code="200",method="GET",route="/sign-in"} 1`,
 		`imapmcp_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`imapmcp_http_request_duration_seconds_count{method="GET",route="GET /readyz"} 1`,
 	} {
@@ -227,8 +234,10 @@ func TestPostgresInstancesStartTogether(t *testing.T) {
 		}
 		migrations += strings.Count(inst.logs.String(), "migration applied")
 	}
-	if migrations != 1 {
-		t.Fatalf("%d migrations applied across 3 instances, want 1", migrations)
+	fsys, _ := sql.Migrations(store.Postgres)
+	files, _ := fs.Glob(fsys, "*.sql")
+	if migrations != len(files) {
+		t.Fatalf("%d migrations applied across 3 instances, want %d", migrations, len(files))
 	}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"migrate"}, envFunc(env), &out, io.Discard, nil); err != nil {
@@ -310,6 +319,42 @@ func openForTest(t *testing.T, env map[string]string) (*store.Store, *secret.Key
 		t.Fatal(err)
 	}
 	return st, keys
+}
+
+// noRedirect sends one request without following redirects.
+func noRedirect(t *testing.T, method, url string, form neturl.Values, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	return send(t, &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, method, url, form, hdr...)
+}
+
+// send sends a request (a form body when form is not nil) with header
+// name/value pairs and returns the response and its body.
+func send(t *testing.T, c *http.Client, method, url string, form neturl.Values, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }
 
 func envFunc(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -33,7 +33,10 @@ type Config struct {
 
 	ClerkPublishableKey string
 	ClerkSecretKey      string
-	LocalAdminPassword  string
+	// ClerkFrontendAPI is the instance's Frontend API host, decoded from
+	// the publishable key; ClerkJS is loaded from it.
+	ClerkFrontendAPI   string
+	LocalAdminPassword string
 
 	MailAllowPrivateHosts bool
 	MailCAFile            string
@@ -94,8 +97,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		return Config{}, &Error{name, "is unset; set both Clerk keys for Clerk sign-in or neither for local single-user mode"}
 	}
-	if c.ClerkPublishableKey != "" && !strings.HasPrefix(c.ClerkPublishableKey, "pk_") {
-		return Config{}, &Error{"CLERK_PUBLISHABLE_KEY", "must start with pk_ (copy it from the Clerk dashboard, API keys)"}
+	if c.ClerkPublishableKey != "" {
+		if c.ClerkFrontendAPI, err = frontendAPI(c.ClerkPublishableKey); err != nil {
+			return Config{}, err
+		}
 	}
 	if c.ClerkSecretKey != "" && !strings.HasPrefix(c.ClerkSecretKey, "sk_") {
 		return Config{}, &Error{"CLERK_SECRET_KEY", "must start with sk_ (copy it from the Clerk dashboard, API keys)"}
@@ -162,6 +167,23 @@ func ParseMasterKey(name, v string) ([]byte, error) {
 		}
 	}
 	return nil, &Error{name, "is not base64 (generate one with: openssl rand -base64 32)"}
+}
+
+// frontendAPI decodes pk_(test|live)_base64("<host>$") into the host.
+func frontendAPI(pk string) (string, error) {
+	bad := &Error{"CLERK_PUBLISHABLE_KEY", "is not a Clerk publishable key (pk_test_… or pk_live_…, from the Clerk dashboard, API keys)"}
+	enc, ok := strings.CutPrefix(pk, "pk_test_")
+	if !ok {
+		if enc, ok = strings.CutPrefix(pk, "pk_live_"); !ok {
+			return "", bad
+		}
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(enc, "="))
+	host, ok := strings.CutSuffix(string(raw), "$")
+	if err != nil || !ok || !validHostname(strings.Split(host, ":")[0]) {
+		return "", bad
+	}
+	return host, nil
 }
 
 func port(v string) (int, error) {

@@ -47,7 +47,7 @@ func TestValues(t *testing.T) {
 		"PORT": "8080", "HOST": "0.0.0.0", "APP_URL": "https://Mail.Example.com/", "DATA_DIR": "/var/lib/imap-mcp/",
 		"DATABASE_URL":          "postgres://app:pw@db:5432/app?sslmode=disable",
 		"MCP_MASTER_KEY":        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"CLERK_PUBLISHABLE_KEY": "pk_test_abc", "CLERK_SECRET_KEY": "sk_test_abc",
+		"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k", "CLERK_SECRET_KEY": "sk_test_abc",
 		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "TRUST_PROXY_HEADERS": "1",
 		"LOG_LEVEL": "debug", "LOG_FORMAT": "json",
 	}))
@@ -58,6 +58,9 @@ func TestValues(t *testing.T) {
 		c.Embedded() || !c.ClerkEnabled() || len(c.MasterKey) != 32 || c.MasterKey[31] != 31 || !c.MailAllowPrivateHosts ||
 		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" {
 		t.Fatalf("config = %+v", c)
+	}
+	if c.ClerkFrontendAPI != "clerk.example.com" {
+		t.Fatalf("Clerk Frontend API = %q", c.ClerkFrontendAPI)
 	}
 	if c.Resource() != "https://mail.example.com/api/mcp" {
 		t.Fatalf("resource = %q", c.Resource())
@@ -83,7 +86,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"MCP_MASTER_KEY": "c2hvcnQ="}, "MCP_MASTER_KEY", "decodes to 5 bytes, want 32"},
 		{map[string]string{"CLERK_SECRET_KEY": "sk_test_x"}, "CLERK_PUBLISHABLE_KEY", "set both"},
 		{map[string]string{"CLERK_PUBLISHABLE_KEY": "pk_test_x"}, "CLERK_SECRET_KEY", "set both"},
-		{map[string]string{"CLERK_PUBLISHABLE_KEY": "x", "CLERK_SECRET_KEY": "sk_x"}, "CLERK_PUBLISHABLE_KEY", "pk_"},
+		{map[string]string{"CLERK_PUBLISHABLE_KEY": "x", "CLERK_SECRET_KEY": "sk_x"}, "CLERK_PUBLISHABLE_KEY", "pk_test_"},
+		{map[string]string{"CLERK_PUBLISHABLE_KEY": "pk_test_bm9kb2xsYXI=", "CLERK_SECRET_KEY": "sk_x"}, "CLERK_PUBLISHABLE_KEY", "not a Clerk publishable key"},
 		{map[string]string{"LOCAL_ADMIN_PASSWORD": "short"}, "LOCAL_ADMIN_PASSWORD", "8 characters"},
 		{map[string]string{"MAIL_ALLOW_PRIVATE_HOSTS": "yes please"}, "MAIL_ALLOW_PRIVATE_HOSTS", "not true or false"},
 		{map[string]string{"MAIL_CA_FILE": "/nonexistent/ca.pem"}, "MAIL_CA_FILE", "cannot be read"},

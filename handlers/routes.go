@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/imap-mcp/imap-mcp/auth"
 )
 
 // Observer records request metrics by route pattern.
@@ -18,24 +20,46 @@ type Observer interface {
 type Deps struct {
 	Logger  *slog.Logger
 	Metrics Observer
+	// AppURL is the public origin; state-changing requests must come from it.
+	AppURL string
 	// MCPURL is the canonical MCP endpoint shown to people.
-	MCPURL string
-	// Mode is "local" or "clerk".
-	Mode    string
+	MCPURL  string
 	Version string
+
+	Auth auth.Authenticator
+	// Local is set in local single-user mode, nil in Clerk mode.
+	Local *auth.Local
+	// ClerkFrontendAPI and ClerkPublishableKey are set in Clerk mode:
+	// every page loads ClerkJS from that host.
+	ClerkFrontendAPI    string
+	ClerkPublishableKey string
+	CSRF                *auth.CSRF
+	// SecureCookies marks cookies Secure (APP_URL is https).
+	SecureCookies bool
+	// TrustProxyHeaders: client addresses come from X-Forwarded-For.
+	TrustProxyHeaders bool
 }
 
 // New returns the Fiber app with every web route. It is served behind the
 // net/http server (package server), which sets timeouts and body limits.
 func New(d Deps) *fiber.App {
 	h := &handler{Deps: d}
-	app := fiber.New(fiber.Config{
-		DisableStartupMessage: true,
-		ErrorHandler:          h.error,
-	})
-	app.Use(h.observe)
+	cfg := fiber.Config{DisableStartupMessage: true, ErrorHandler: h.error}
+	if d.TrustProxyHeaders {
+		cfg.ProxyHeader = fiber.HeaderXForwardedFor
+	}
+	app := fiber.New(cfg)
+	app.Use(h.observe, h.session)
 
-	app.Get("/", h.home)
+	app.Get("/sign-in", h.signInPage)
+	app.Post("/sign-in", h.signInLimiter(), h.signIn)
+	app.Get("/sign-up", h.signUpPage)
+	app.Get("/setup", h.setupPage)
+	app.Post("/setup", h.signInLimiter(), h.setup)
+	app.Get("/sign-out", h.signOutPage)
+	app.Post("/sign-out", h.signOut)
+
+	app.Get("/", h.requireUser, h.home)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app

@@ -45,6 +45,9 @@ type Options struct {
 	Logger            *slog.Logger
 	HTTPS             bool // APP_URL is https: send HSTS
 	TrustProxyHeaders bool
+	// CSP is the Content-Security-Policy of every response
+	// (see ContentSecurityPolicy).
+	CSP string
 }
 
 // Server is the HTTP front of the process.
@@ -72,7 +75,7 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 // Handler is the whole middleware chain around the routes.
 func (s *Server) Handler() http.Handler {
-	return recoverPanics(s.o.Logger, securityHeaders(s.o.HTTPS, proxyHeaders(s.o.TrustProxyHeaders, s.observe(s.mux))))
+	return recoverPanics(s.o.Logger, securityHeaders(s.o.CSP, s.o.HTTPS, proxyHeaders(s.o.TrustProxyHeaders, s.observe(s.mux))))
 }
 
 // HTTPServer is an *http.Server with our timeouts and limits.
@@ -146,15 +149,29 @@ func (w *statusWriter) Flush() {
 	}
 }
 
-// contentSecurityPolicy allows our own scripts and styles only: no inline
-// script, no framing.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+// ContentSecurityPolicy allows our own scripts and styles only: no inline
+// script, no framing. In Clerk mode (clerkFrontendAPI set) it also admits
+// ClerkJS from the instance's Frontend API host, its bot check, its images
+// and the inline styles its components inject.
+func ContentSecurityPolicy(clerkFrontendAPI string) string {
+	if clerkFrontendAPI == "" {
+		return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+			"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+	}
+	fapi := "https://" + clerkFrontendAPI
+	return "default-src 'self'; script-src 'self' " + fapi + " https://challenges.cloudflare.com; " +
+		"style-src 'self' 'unsafe-inline'; img-src 'self' data: https://img.clerk.com; font-src 'self'; " +
+		"connect-src 'self' " + fapi + "; frame-src https://challenges.cloudflare.com; worker-src 'self' blob:; " +
+		"object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+}
 
-func securityHeaders(https bool, next http.Handler) http.Handler {
+func securityHeaders(csp string, https bool, next http.Handler) http.Handler {
+	if csp == "" {
+		csp = ContentSecurityPolicy("")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

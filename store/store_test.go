@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imap-mcp/imap-mcp/internal/dbtest"
+	"github.com/imap-mcp/imap-mcp/sql"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -78,8 +80,8 @@ func TestMigrateIsIdempotentAndLocked(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := applied.Load(); got != 1 {
-				t.Fatalf("migrations applied across %d concurrent starts = %d, want 1", n, got)
+			if got, want := applied.Load(), int64(migrationCount(t, o)); got != want {
+				t.Fatalf("migrations applied across %d concurrent starts = %d, want %d", n, got, want)
 			}
 			again, err := open(t, o).Migrate(context.Background())
 			if err != nil || again != 0 {
@@ -142,6 +144,66 @@ func TestUsers(t *testing.T) {
 		}
 		if _, err := s.GetUser(ctx, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("GetUser(missing) err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func migrationCount(t *testing.T, o store.Options) int {
+	dialect := store.SQLite
+	if o.DatabaseURL != "" {
+		dialect = store.Postgres
+	}
+	fsys, err := sql.Migrations(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("migrations of %s: %v, %v", dialect, files, err)
+	}
+	return len(files)
+}
+
+func TestWebSessionsAndSettings(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.EnsureLocalUser(ctx)
+		if err := s.CreateWebSession(ctx, "live", u.ID, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateWebSession(ctx, "old", u.ID, time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.WebSessionUser(ctx, "live"); err != nil || got.ID != u.ID {
+			t.Fatalf("live session = %+v, %v", got, err)
+		}
+		if _, err := s.WebSessionUser(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired session: err = %v, want ErrNotFound", err)
+		}
+		// Choosing a new password ends every session.
+		if err := s.SetPasswordHash(ctx, u.ID, "hash"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WebSessionUser(ctx, "live"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("session after password change: err = %v, want ErrNotFound", err)
+		}
+		if h, _ := s.PasswordHash(ctx, u.ID); h != "hash" {
+			t.Fatalf("PasswordHash = %q", h)
+		}
+
+		if _, err := s.Setting(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing setting: %v", err)
+		}
+		s.PutSetting(ctx, "k", "v1")
+		s.PutSetting(ctx, "k", "v2")
+		if took, _ := s.TakeSetting(ctx, "k", "v1"); took {
+			t.Fatal("took a setting with a stale value")
+		}
+		if took, err := s.TakeSetting(ctx, "k", "v2"); !took || err != nil {
+			t.Fatalf("TakeSetting = %v, %v", took, err)
+		}
+		if took, _ := s.TakeSetting(ctx, "k", "v2"); took {
+			t.Fatal("took a setting twice")
 		}
 	})
 }
