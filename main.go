@@ -24,6 +24,7 @@ import (
 	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/handlers"
+	"github.com/imap-mcp/imap-mcp/oauth"
 	"github.com/imap-mcp/imap-mcp/secret"
 	"github.com/imap-mcp/imap-mcp/server"
 	"github.com/imap-mcp/imap-mcp/store"
@@ -136,8 +137,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 
 	https := strings.HasPrefix(cfg.AppURL, "https://")
 	deps := handlers.Deps{
-		Logger: log, AppURL: cfg.AppURL, MCPURL: cfg.Resource(), Version: version,
-		CSRF: auth.NewCSRF(keys.CookieKey()), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
+		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st,
+		CSRF: auth.NewCSRF(keys.CookieKey(), cfg.AppURL), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}
 	if cfg.ClerkEnabled() {
 		deps.Auth = auth.NewClerk(st, auth.ClerkOptions{SecretKey: cfg.ClerkSecretKey, AppOrigin: cfg.AppURL})
@@ -151,10 +152,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	}
 	metrics := server.NewMetrics()
 	deps.Metrics = metrics
-	srv := server.New(server.Options{
+	front := server.New(server.Options{
 		Addr: cfg.Addr(), Web: adaptor.FiberApp(handlers.New(deps)), WebObserved: true, DB: st, Metrics: metrics,
 		Logger: log, HTTPS: https, TrustProxyHeaders: cfg.TrustProxyHeaders, CSP: server.ContentSecurityPolicy(cfg.ClerkFrontendAPI),
-	}).HTTPServer()
+	})
+	oauth.New(oauth.Options{
+		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Store: st, Auth: deps.Auth, CSRF: deps.CSRF,
+		SecureCookies: https, Logger: log, Page: deps.Page,
+	}).Routes(front)
+	srv := front.HTTPServer()
 
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {

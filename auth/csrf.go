@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/url"
+	"strings"
 )
 
 // CSRF protects state-changing requests with a signed double-submit token:
@@ -11,7 +13,8 @@ import (
 // "_csrf") and HTMX request (header "X-Csrf-Token"). Nothing is kept on the
 // server, so any instance can check any token.
 type CSRF struct {
-	key []byte
+	key    []byte
+	origin string
 }
 
 // CSRF cookie, form field and header names.
@@ -21,8 +24,11 @@ const (
 	CSRFHeader = "X-Csrf-Token"
 )
 
-// NewCSRF uses key (an HKDF sub-key) to sign tokens.
-func NewCSRF(key []byte) *CSRF { return &CSRF{key: key} }
+// NewCSRF uses key (an HKDF sub-key) to sign tokens; appOrigin is APP_URL,
+// the only origin state-changing requests may come from.
+func NewCSRF(key []byte, appOrigin string) *CSRF {
+	return &CSRF{key: key, origin: strings.TrimSuffix(appOrigin, "/")}
+}
 
 // NewCookieValue returns a fresh random cookie value.
 func (c *CSRF) NewCookieValue() string { return newToken() }
@@ -40,4 +46,23 @@ func (c *CSRF) Valid(cookieValue, token string) bool {
 		return false
 	}
 	return hmac.Equal([]byte(c.Token(cookieValue)), []byte(token))
+}
+
+// Check reports whether a state-changing request may proceed: its token
+// matches its CSRF cookie and, where the browser says where it comes from
+// (Sec-Fetch-Site, Origin, Referer), it comes from this site. header
+// returns a request header by name.
+func (c *CSRF) Check(cookieValue, token string, header func(string) string) bool {
+	if !c.Valid(cookieValue, token) || header("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	origin := header("Origin")
+	if origin == "" || origin == "null" {
+		ref, err := url.Parse(header("Referer"))
+		if err != nil || ref.Host == "" {
+			return origin == "" // neither header: a non-browser client holding a valid token
+		}
+		origin = ref.Scheme + "://" + ref.Host
+	}
+	return strings.EqualFold(origin, c.origin)
 }

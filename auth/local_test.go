@@ -100,12 +100,29 @@ func TestSafeRedirect(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
-	c := auth.NewCSRF([]byte("0123456789abcdef0123456789abcdef"))
+	c := auth.NewCSRF([]byte("0123456789abcdef0123456789abcdef"), "https://app.example")
 	v := c.NewCookieValue()
 	if !c.Valid(v, c.Token(v)) || c.Valid(v, c.Token(c.NewCookieValue())) || c.Valid("", c.Token("")) || c.Valid(v, "") {
 		t.Fatal("CSRF token validation is wrong")
 	}
-	if auth.NewCSRF([]byte("another key, another key, 32 byt")).Valid(v, c.Token(v)) {
+	if auth.NewCSRF([]byte("another key, another key, 32 byt"), "https://app.example").Valid(v, c.Token(v)) {
 		t.Fatal("a token signed with another key is valid")
+	}
+	for _, tc := range []struct {
+		headers map[string]string
+		want    bool
+	}{
+		{nil, true},
+		{map[string]string{"Origin": "https://app.example"}, true},
+		{map[string]string{"Origin": "https://APP.example"}, true},
+		{map[string]string{"Origin": "https://evil.example"}, false},
+		{map[string]string{"Origin": "null"}, false},
+		{map[string]string{"Origin": "null", "Referer": "https://app.example/accounts"}, true},
+		{map[string]string{"Referer": "https://evil.example/x"}, false},
+		{map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, false},
+	} {
+		if got := c.Check(v, c.Token(v), func(k string) string { return tc.headers[k] }); got != tc.want {
+			t.Errorf("Check with %v = %v, want %v", tc.headers, got, tc.want)
+		}
 	}
 }

@@ -44,10 +44,10 @@ func startClerkApp(t *testing.T) *clerkApp {
 	log := slog.New(slog.DiscardHandler)
 	metrics := server.NewMetrics()
 	web := handlers.New(handlers.Deps{
-		Logger: log, Metrics: metrics, AppURL: appOrigin, MCPURL: appOrigin + "/api/mcp", Version: "test",
+		Logger: log, Metrics: metrics, MCPURL: appOrigin + "/api/mcp", Version: "test",
 		Auth:             auth.NewClerk(st, auth.ClerkOptions{SecretKey: clerktest.SecretKey, AppOrigin: appOrigin, BackendURL: fake.BackendURL}),
 		ClerkFrontendAPI: clerktest.FrontendAPI, ClerkPublishableKey: clerktest.PublishableKey,
-		CSRF: auth.NewCSRF(keys.CookieKey()), SecureCookies: true,
+		CSRF: auth.NewCSRF(keys.CookieKey(), appOrigin), SecureCookies: true,
 	})
 	srv := server.New(server.Options{Web: adaptor.FiberApp(web), WebObserved: true, DB: st, Metrics: metrics, Logger: log,
 		HTTPS: true, CSP: server.ContentSecurityPolicy(clerktest.FrontendAPI)})

@@ -4,6 +4,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/imap-mcp/imap-mcp/store"
 	"github.com/imap-mcp/imap-mcp/views"
 )
 
@@ -14,18 +15,31 @@ func (h *handler) home(c *fiber.Ctx) error {
 	}))
 }
 
-// page fills what every page shows: mode, user, CSRF token, ClerkJS.
+// page fills what every page shows for the request.
 func (h *handler) page(c *fiber.Ctx, title, nav string) views.Page {
-	p := views.Page{Title: title, Nav: nav, Mode: h.Auth.Mode(), Version: h.Version}
-	p.CSRF, _ = c.Locals(localCSRF).(string)
+	csrf, _ := c.Locals(localCSRF).(string)
+	var user *store.User
 	if u, ok := currentUser(c); ok {
-		p.User = u.Email
-		if u.Local {
+		user = &u
+	}
+	p := h.Page(title, user, csrf)
+	p.Nav = nav
+	return p
+}
+
+// Page fills what every page shows: mode, the signed-in user (nil when
+// nobody is), the CSRF token, ClerkJS. Pages served outside Fiber (OAuth
+// consent) use it too.
+func (d Deps) Page(title string, user *store.User, csrf string) views.Page {
+	p := views.Page{Title: title, Mode: d.Auth.Mode(), Version: d.Version, CSRF: csrf}
+	if user != nil {
+		p.User = user.Email
+		if user.Local {
 			p.User = "Local admin"
 		}
 	}
-	if h.ClerkFrontendAPI != "" {
-		p.Clerk = &views.Clerk{FrontendAPI: h.ClerkFrontendAPI, PublishableKey: h.ClerkPublishableKey}
+	if d.ClerkFrontendAPI != "" {
+		p.Clerk = &views.Clerk{FrontendAPI: d.ClerkFrontendAPI, PublishableKey: d.ClerkPublishableKey}
 	}
 	return p
 }

@@ -20,8 +20,6 @@ type Observer interface {
 type Deps struct {
 	Logger  *slog.Logger
 	Metrics Observer
-	// AppURL is the public origin; state-changing requests must come from it.
-	AppURL string
 	// MCPURL is the canonical MCP endpoint shown to people.
 	MCPURL  string
 	Version string
@@ -34,6 +32,8 @@ type Deps struct {
 	ClerkFrontendAPI    string
 	ClerkPublishableKey string
 	CSRF                *auth.CSRF
+	// Apps lists and revokes the signed-in person's connected MCP clients.
+	Apps AppStore
 	// SecureCookies marks cookies Secure (APP_URL is https).
 	SecureCookies bool
 	// TrustProxyHeaders: client addresses come from X-Forwarded-For.
@@ -60,6 +60,8 @@ func New(d Deps) *fiber.App {
 	app.Post("/sign-out", h.signOut)
 
 	app.Get("/", h.requireUser, h.home)
+	app.Get("/apps", h.requireUser, h.apps)
+	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app

@@ -261,3 +261,110 @@ func (s *Store) LookupAccessToken(ctx context.Context, accessHash string) (Acces
 	}
 	return a, nil
 }
+
+// RefreshGrant is a token row found by its refresh token, with its grant.
+type RefreshGrant struct {
+	Token
+	UserID         string     `db:"user_id"`
+	ClientID       string     `db:"client_id"`
+	GrantScope     string     `db:"grant_scope"`
+	GrantRevokedAt *time.Time `db:"grant_revoked_at"`
+}
+
+// LookupRefreshToken returns the token whose refresh token has this hash,
+// revoked, rotated or expired alike (the caller judges reuse), or ErrNotFound.
+func (s *Store) LookupRefreshToken(ctx context.Context, refreshHash string) (RefreshGrant, error) {
+	var r RefreshGrant
+	err := s.db.GetContext(ctx, &r, s.q(`SELECT t.id, t.grant_id, t.access_token_hash, t.refresh_token_hash, t.scope,
+		t.resource, t.access_expires_at, t.refresh_expires_at, t.created_at, t.last_used_at, t.rotated_at, t.revoked_at,
+		g.user_id, g.client_id, g.scope AS grant_scope, g.revoked_at AS grant_revoked_at
+		FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.refresh_token_hash = ?`), refreshHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return RefreshGrant{}, fmt.Errorf("store: lookup refresh token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return RefreshGrant{}, fmt.Errorf("store: lookup refresh token: %w", err)
+	}
+	return r, nil
+}
+
+// RotateToken marks token oldID rotated (first rotation only: a rotated
+// token keeps its first rotation time, which starts the grace window) and
+// stores next, in one transaction. It returns ErrNotFound when oldID is
+// revoked or its grant is.
+func (s *Store) RotateToken(ctx context.Context, oldID string, next *Token) error {
+	next.ID = newID()
+	next.CreatedAt = s.now()
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE oauth_tokens SET rotated_at = COALESCE(rotated_at, ?), last_used_at = ?
+			WHERE id = ? AND revoked_at IS NULL
+			AND grant_id IN (SELECT id FROM oauth_grants WHERE revoked_at IS NULL)`), next.CreatedAt, next.CreatedAt, oldID)
+		if err := affectedOne(res, err); err != nil {
+			return err
+		}
+		_, err = tx.NamedExecContext(ctx, `INSERT INTO oauth_tokens (`+tokenColumns+`) VALUES (
+			:id, :grant_id, :access_token_hash, :refresh_token_hash, :scope, :resource,
+			:access_expires_at, :refresh_expires_at, :created_at, :last_used_at, :rotated_at, :revoked_at)`, next)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: rotate token: %w", err)
+	}
+	return nil
+}
+
+// RevokeGrantByID revokes a grant and all its tokens, whoever owns it: for
+// refresh-token reuse, which proves the family leaked.
+func (s *Store) RevokeGrantByID(ctx context.Context, grantID string) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		return s.revokeGrants(ctx, tx, `id = ?`, grantID)
+	})
+	if err != nil {
+		return fmt.Errorf("store: revoke grant %s: %w", grantID, err)
+	}
+	return nil
+}
+
+// RevokeToken revokes the token whose access or refresh token has this
+// hash, if it belongs to clientID (RFC 7009: unknown tokens are no error).
+func (s *Store) RevokeToken(ctx context.Context, clientID, tokenHash string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE oauth_tokens SET revoked_at = ?
+		WHERE revoked_at IS NULL AND (access_token_hash = ? OR refresh_token_hash = ?)
+		AND grant_id IN (SELECT id FROM oauth_grants WHERE client_id = ?)`), s.now(), tokenHash, tokenHash, clientID)
+	if err != nil {
+		return fmt.Errorf("store: revoke token: %w", err)
+	}
+	return nil
+}
+
+// TouchToken records that a token was just used, at most once a minute,
+// and marks its client used.
+func (s *Store) TouchToken(ctx context.Context, tokenID, clientID string) error {
+	now := s.now()
+	cutoff := now.Add(-time.Minute)
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE oauth_tokens SET last_used_at = ?
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), now, tokenID, cutoff)
+	if err == nil {
+		_, err = s.db.ExecContext(ctx, s.q(`UPDATE oauth_clients SET last_used_at = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), now, clientID, cutoff)
+	}
+	if err != nil {
+		return fmt.Errorf("store: touch token: %w", err)
+	}
+	return nil
+}
+
+// UpsertMetadataClient stores or refreshes a client described by a Client
+// ID Metadata Document (its id is the document URL).
+func (s *Store) UpsertMetadataClient(ctx context.Context, c *OAuthClient) error {
+	c.CreatedAt = s.now()
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (
+		:id, :client_secret_hash, :client_name, :redirect_uris, :token_endpoint_auth_method,
+		:metadata_url, :created_at, :last_used_at, :expires_at)
+		ON CONFLICT (id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
+		token_endpoint_auth_method = excluded.token_endpoint_auth_method, metadata_url = excluded.metadata_url`, c)
+	if err != nil {
+		return fmt.Errorf("store: upsert metadata client: %w", err)
+	}
+	return nil
+}
