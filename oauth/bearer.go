@@ -66,7 +66,7 @@ func (s *Server) Bearer(next http.Handler) http.Handler {
 			s.challenge(w, "invalid_token", "the access token was issued for another resource")
 			return
 		}
-		if err := s.o.Store.TouchToken(r.Context(), a.TokenID, a.ClientID); err != nil {
+		if err := s.o.Store.TouchToken(r.Context(), a.TokenID, a.GrantID, a.ClientID); err != nil {
 			s.o.Logger.Warn("bearer: record token use", "err", err)
 		}
 		p := Principal{UserID: a.UserID, ClientID: a.ClientID, GrantID: a.GrantID, Scopes: strings.Fields(a.Scope)}

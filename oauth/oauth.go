@@ -55,7 +55,7 @@ type Store interface {
 	RotateToken(ctx context.Context, oldID string, next *store.Token) error
 	RevokeGrantByID(ctx context.Context, grantID string) error
 	RevokeToken(ctx context.Context, clientID, tokenHash string) error
-	TouchToken(ctx context.Context, tokenID, clientID string) error
+	TouchToken(ctx context.Context, tokenID, grantID, clientID string) error
 }
 
 // Options configure the server. Zero durations take the defaults.

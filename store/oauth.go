@@ -114,8 +114,7 @@ type ConnectedApp struct {
 func (s *Store) ListConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
 	apps := []ConnectedApp{}
 	err := s.db.SelectContext(ctx, &apps, s.q(`SELECT g.id AS grant_id, c.id AS client_id, c.client_name,
-		c.redirect_uris, g.scope, g.created_at,
-		(SELECT MAX(t.last_used_at) FROM oauth_tokens t WHERE t.grant_id = g.id) AS last_used_at
+		c.redirect_uris, g.scope, g.created_at, g.last_used_at
 		FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id
 		WHERE g.user_id = ? AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id`), userID)
 	if err != nil {
@@ -337,16 +336,17 @@ func (s *Store) RevokeToken(ctx context.Context, clientID, tokenHash string) err
 	return nil
 }
 
-// TouchToken records that a token was just used, at most once a minute,
-// and marks its client used.
-func (s *Store) TouchToken(ctx context.Context, tokenID, clientID string) error {
+// TouchToken records that a token was just used, on the token, its grant
+// and its client, at most once a minute each.
+func (s *Store) TouchToken(ctx context.Context, tokenID, grantID, clientID string) error {
 	now := s.now()
 	cutoff := now.Add(-time.Minute)
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE oauth_tokens SET last_used_at = ?
-		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), now, tokenID, cutoff)
-	if err == nil {
-		_, err = s.db.ExecContext(ctx, s.q(`UPDATE oauth_clients SET last_used_at = ?
-			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), now, clientID, cutoff)
+	var err error
+	for _, u := range []struct{ table, id string }{{"oauth_tokens", tokenID}, {"oauth_grants", grantID}, {"oauth_clients", clientID}} {
+		if err == nil {
+			_, err = s.db.ExecContext(ctx, s.q(`UPDATE `+u.table+` SET last_used_at = ?
+				WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), now, u.id, cutoff)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("store: touch token: %w", err)

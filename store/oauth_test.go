@@ -144,3 +144,82 @@ func TestOAuth(t *testing.T) {
 		}
 	})
 }
+
+func TestTokenRotationAndRevocation(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.UpsertClerkUser(ctx, "user_rot", "rot@example.test")
+		c := &store.OAuthClient{ID: "https://client.example/meta.json", ClientName: "Old", RedirectURIs: `["http://localhost/cb"]`,
+			TokenEndpointAuthMethod: "none", MetadataURL: "https://client.example/meta.json"}
+		if err := s.UpsertMetadataClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		c.ClientName = "New"
+		if err := s.UpsertMetadataClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetClient(ctx, c.ID); got.ClientName != "New" || got.MetadataURL != c.ID {
+			t.Fatalf("metadata client after update = %+v", got)
+		}
+		g, _ := s.CreateGrant(ctx, u.ID, c.ID, "mail.read")
+		mk := func(n string) *store.Token {
+			return &store.Token{GrantID: g.ID, AccessTokenHash: "a" + n, RefreshTokenHash: "r" + n, Scope: "mail.read",
+				Resource: "r", AccessExpiresAt: time.Now().Add(time.Hour), RefreshExpiresAt: time.Now().Add(time.Hour)}
+		}
+		first := mk("1")
+		if err := s.CreateToken(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RotateToken(ctx, first.ID, mk("2")); err != nil {
+			t.Fatal(err)
+		}
+		r1, err := s.LookupRefreshToken(ctx, "r1")
+		if err != nil || r1.RotatedAt == nil || r1.UserID != u.ID || r1.ClientID != c.ID || r1.GrantScope != "mail.read" {
+			t.Fatalf("rotated token = %+v, %v", r1, err)
+		}
+		firstRotation := *r1.RotatedAt
+		time.Sleep(10 * time.Millisecond)
+		if err := s.RotateToken(ctx, first.ID, mk("3")); err != nil { // within grace: allowed by the caller
+			t.Fatal(err)
+		}
+		if r1, _ = s.LookupRefreshToken(ctx, "r1"); !r1.RotatedAt.Equal(firstRotation) {
+			t.Fatalf("second rotation moved rotated_at from %v to %v", firstRotation, r1.RotatedAt)
+		}
+		if err := s.TouchToken(ctx, first.ID, g.ID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if apps, err := s.ListConnectedApps(ctx, u.ID); err != nil || len(apps) != 1 || apps[0].LastUsedAt == nil {
+			t.Fatalf("apps after use = %+v, %v", apps, err)
+		}
+
+		if err := s.RevokeToken(ctx, "another-client", "a2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LookupAccessToken(ctx, "a2"); err != nil {
+			t.Fatalf("another client revoked our token: %v", err)
+		}
+		if err := s.RevokeToken(ctx, c.ID, "r2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.LookupAccessToken(ctx, "a2"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("token revoked by its refresh hash still valid: %v", err)
+		}
+		if err := s.RotateToken(ctx, first.ID, mk("4")); err != nil {
+			t.Fatal(err) // first itself is not revoked
+		}
+		if err := s.RevokeGrantByID(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"a1", "a3", "a4"} {
+			if _, err := s.LookupAccessToken(ctx, h); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s alive after grant revocation: %v", h, err)
+			}
+		}
+		if err := s.RotateToken(ctx, first.ID, mk("5")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("rotation in a revoked grant: err = %v, want ErrNotFound", err)
+		}
+		if _, err := s.LookupRefreshToken(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown refresh token: %v", err)
+		}
+	})
+}

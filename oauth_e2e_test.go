@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	neturl "net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// TestOAuthEndToEnd runs the real server in local mode: a client
+// registers, the person signs in, consents, the client gets tokens, the
+// person sees and revokes the app on /apps, and the client's refresh fails.
+func TestOAuthEndToEnd(t *testing.T) {
+	inst := start(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "local-secret"})
+	resp, err := http.Post(inst.url+"/register", "application/json",
+		strings.NewReader(`{"client_name":"mcp-remote","redirect_uris":["http://localhost:3335/oauth/callback"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("register = %d %v", resp.StatusCode, reg)
+	}
+	conf := &oauth2.Config{ClientID: reg["client_id"].(string), RedirectURL: "http://localhost:3335/oauth/callback",
+		Endpoint: oauth2.Endpoint{AuthURL: inst.url + "/authorize", TokenURL: inst.url + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	authURL := conf.AuthCodeURL("abc", oauth2.S256ChallengeOption(verifier))
+
+	// Signed out: sign-in first, then back to the authorization request.
+	b := browser(t)
+	resp, _ = send(t, b, "GET", authURL, nil)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 303 || !strings.HasPrefix(loc, "/sign-in?redirect_url=") {
+		t.Fatalf("authorize signed out = %d %q", resp.StatusCode, loc)
+	}
+	_, page := send(t, b, "GET", inst.url+loc, nil)
+	back := regexp.MustCompile(`name="redirect_url" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	back = strings.ReplaceAll(back, "&amp;", "&")
+	resp, _ = send(t, b, "POST", inst.url+"/sign-in", neturl.Values{"_csrf": {csrfFrom(t, page)}, "password": {"local-secret"}, "redirect_url": {back}})
+	if resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/authorize?") {
+		t.Fatalf("sign-in did not return to the authorization request: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, consent := send(t, b, "GET", inst.url+resp.Header.Get("Location"), nil)
+	if resp.StatusCode != 200 || !strings.Contains(consent, "Allow mcp-remote?") || !strings.Contains(consent, "localhost:3335") {
+		t.Fatalf("consent page = %d\n%s", resp.StatusCode, consent)
+	}
+	form := neturl.Values{"decision": {"allow"}, "allow_modify": {"1"}, "allow_send": {"1"}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(consent, -1) {
+		form.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
+	}
+	resp, _ = send(t, b, "POST", inst.url+"/api/oauth/authorize", form)
+	cb, _ := neturl.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != 303 || cb.Query().Get("code") == "" || cb.Query().Get("iss") != "http://localhost:0" {
+		t.Fatalf("consent = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The person sees the app and revokes it; the client's tokens die.
+	_, apps := send(t, b, "GET", inst.url+"/apps", nil)
+	if !strings.Contains(apps, "mcp-remote") || !strings.Contains(apps, "localhost:3335") || !strings.Contains(apps, "mail.send") {
+		t.Fatalf("/apps:\n%s", apps)
+	}
+	action := regexp.MustCompile(`action="(/apps/[^"]+/revoke)"`).FindStringSubmatch(apps)[1]
+	resp, _ = send(t, b, "POST", inst.url+action, neturl.Values{"_csrf": {csrfFrom(t, apps)}})
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/apps?revoked=1" {
+		t.Fatalf("revoke = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, apps = send(t, b, "GET", inst.url+"/apps", nil); !strings.Contains(apps, `data-testid="no-apps"`) {
+		t.Fatal("revoked app still listed")
+	}
+	if _, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil ||
+		!strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("refresh after revocation: %v, want invalid_grant", err)
+	}
+	// Revoking it again: nothing to revoke.
+	resp, _ = send(t, b, "POST", inst.url+action, neturl.Values{"_csrf": {csrfFrom(t, apps)}})
+	if resp.StatusCode != 404 {
+		t.Fatalf("second revoke = %d, want 404", resp.StatusCode)
+	}
+}
