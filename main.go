@@ -24,6 +24,7 @@ import (
 	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/handlers"
+	"github.com/imap-mcp/imap-mcp/mcp"
 	"github.com/imap-mcp/imap-mcp/oauth"
 	"github.com/imap-mcp/imap-mcp/secret"
 	"github.com/imap-mcp/imap-mcp/server"
@@ -39,6 +40,9 @@ const usage = `usage: imap-mcp [command]
   rotate-key   re-seal stored secrets with a new master key (MCP_NEW_MASTER_KEY, or a generated one)
   healthcheck  exit 0 if the local server answers /readyz (for container health checks)
   version      print the version`
+
+// mcpMaxBody bounds an MCP request (attachments travel base64 in send_message).
+const mcpMaxBody = 32 << 20
 
 // shutdownTimeout bounds how long in-flight requests may take to finish.
 const shutdownTimeout = 15 * time.Second
@@ -156,10 +160,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 		Addr: cfg.Addr(), Web: adaptor.FiberApp(handlers.New(deps)), WebObserved: true, DB: st, Metrics: metrics,
 		Logger: log, HTTPS: https, TrustProxyHeaders: cfg.TrustProxyHeaders, CSP: server.ContentSecurityPolicy(cfg.ClerkFrontendAPI),
 	})
-	oauth.New(oauth.Options{
+	authz := oauth.New(oauth.Options{
 		Issuer: cfg.Issuer(), Resource: cfg.Resource(), Store: st, Auth: deps.Auth, CSRF: deps.CSRF,
 		SecureCookies: https, Logger: log, Page: deps.Page,
-	}).Routes(front)
+	})
+	authz.Routes(front)
+	tools := mcp.New(mcp.Options{Store: st, Logger: log, Version: version})
+	front.Handle("/api/mcp", http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcpMaxBody))
 	srv := front.HTTPServer()
 
 	ln, err := net.Listen("tcp", srv.Addr)

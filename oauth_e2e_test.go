@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcplib "github.com/mark3labs/mcp-go/mcp"
 	"golang.org/x/oauth2"
 )
 
@@ -65,6 +68,25 @@ func TestOAuthEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The token works on the MCP endpoint, through a real MCP client.
+	mc, err := client.NewStreamableHttpClient(inst.url+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.AccessToken}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	ctx := context.Background()
+	if err := mc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.Initialize(ctx, mcplib.InitializeRequest{Params: mcplib.InitializeParams{ProtocolVersion: mcplib.LATEST_PROTOCOL_VERSION,
+		ClientInfo: mcplib.Implementation{Name: "e2e", Version: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := mc.CallTool(ctx, mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: "list_accounts"}})
+	if err != nil || res.IsError {
+		t.Fatalf("list_accounts = %+v, %v", res, err)
+	}
+
 	// The person sees the app and revokes it; the client's tokens die.
 	_, apps := send(t, b, "GET", inst.url+"/apps", nil)
 	if !strings.Contains(apps, "mcp-remote") || !strings.Contains(apps, "localhost:3335") || !strings.Contains(apps, "mail.send") {
@@ -77,6 +99,9 @@ func TestOAuthEndToEnd(t *testing.T) {
 	}
 	if _, apps = send(t, b, "GET", inst.url+"/apps", nil); !strings.Contains(apps, `data-testid="no-apps"`) {
 		t.Fatal("revoked app still listed")
+	}
+	if _, err := mc.CallTool(ctx, mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: "list_accounts"}}); err == nil {
+		t.Fatal("MCP call with a revoked token succeeded")
 	}
 	if _, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil ||
 		!strings.Contains(err.Error(), "invalid_grant") {
