@@ -141,7 +141,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 
 	https := strings.HasPrefix(cfg.AppURL, "https://")
 	deps := handlers.Deps{
-		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st,
+		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st, Accounts: st, Sealer: keys,
 		CSRF: auth.NewCSRF(keys.CookieKey(), cfg.AppURL), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}
 	if cfg.ClerkEnabled() {

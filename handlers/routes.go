@@ -34,6 +34,9 @@ type Deps struct {
 	CSRF                *auth.CSRF
 	// Apps lists and revokes the signed-in person's connected MCP clients.
 	Apps AppStore
+	// Accounts and Sealer back the account pages.
+	Accounts AccountStore
+	Sealer   Sealer
 	// SecureCookies marks cookies Secure (APP_URL is https).
 	SecureCookies bool
 	// TrustProxyHeaders: client addresses come from X-Forwarded-For.
@@ -60,6 +63,13 @@ func New(d Deps) *fiber.App {
 	app.Post("/sign-out", h.signOut)
 
 	app.Get("/", h.requireUser, h.home)
+	app.Get("/accounts", h.requireUser, h.accounts)
+	app.Get("/accounts/new", h.requireUser, h.newAccount)
+	app.Post("/accounts", h.requireUser, h.createAccount)
+	app.Get("/accounts/:id/edit", h.requireUser, h.editAccount)
+	app.Post("/accounts/:id", h.requireUser, h.updateAccount)
+	app.Post("/accounts/:id/delete", h.requireUser, h.deleteAccount)
+	app.Post("/accounts/:id/default", h.requireUser, h.defaultAccount)
 	app.Get("/apps", h.requireUser, h.apps)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)
 

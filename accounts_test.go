@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	neturl "net/url"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// signedIn starts the server with a local password and returns a signed-in browser.
+func signedIn(t *testing.T, env map[string]string) (*instance, *httpBrowser) {
+	env["LOCAL_ADMIN_PASSWORD"] = "local-secret"
+	inst := start(t, env)
+	b := &httpBrowser{t: t, c: browser(t), base: inst.url}
+	page := b.get("/sign-in")
+	if resp := b.post("/sign-in", neturl.Values{"_csrf": {csrfFrom(t, page)}, "password": {"local-secret"}}); resp != 303 {
+		t.Fatalf("sign-in = %d", resp)
+	}
+	return inst, b
+}
+
+func TestAccountPages(t *testing.T) {
+	dir := t.TempDir()
+	_, b := signedIn(t, map[string]string{"DATA_DIR": dir})
+	if page := b.get("/accounts"); !strings.Contains(page, `data-testid="no-accounts"`) {
+		t.Fatalf("/accounts:\n%s", page)
+	}
+	form := b.get("/accounts/new")
+	csrf := csrfFrom(t, form)
+	valid := neturl.Values{"_csrf": {csrf}, "label": {"Work"}, "email": {"alice@example.com"}, "display_name": {"Alice"},
+		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"app-pass-1"},
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"},
+		"signature_html": {`<p>Alice <b>Doe</b></p><script>alert(1)</script><img src=x onerror=alert(2)>`}}
+
+	bad := neturl.Values{}
+	for k, v := range valid {
+		bad[k] = v
+	}
+	bad.Set("email", "not-an-address")
+	bad.Set("imap_port", "99999")
+	bad.Set("smtp_tls_mode", "none")
+	bad.Del("imap_password")
+	status, page := b.postPage("/accounts", bad)
+	for _, field := range []string{"email", "imap_port", "smtp_tls_mode", "imap_password"} {
+		if !strings.Contains(page, `data-testid="`+field+`-error"`) {
+			t.Errorf("no error shown for %s", field)
+		}
+	}
+	if status != 422 || !strings.Contains(page, `value="Work"`) {
+		t.Fatalf("invalid form = %d (entered values must be kept)", status)
+	}
+	if strings.Contains(page, "app-pass-1") {
+		t.Fatal("a password was echoed back into the form")
+	}
+	if page := b.get("/accounts"); !strings.Contains(page, `data-testid="no-accounts"`) {
+		t.Fatal("an invalid form stored an account")
+	}
+
+	if status := b.post("/accounts", valid); status != 303 {
+		t.Fatalf("create = %d", status)
+	}
+	list := b.get("/accounts")
+	if !strings.Contains(list, "alice@example.com") || !strings.Contains(list, `data-testid="default"`) || !strings.Contains(list, "imap.example.com:993") {
+		t.Fatalf("/accounts after create:\n%s", list)
+	}
+
+	// Stored sealed, SMTP password defaulted to the IMAP one, signature sanitized.
+	st, keys := openForTest(t, map[string]string{"DATA_DIR": dir})
+	defer st.Close()
+	u, _ := st.EnsureLocalUser(context.Background())
+	accts, _ := st.ListAccounts(context.Background(), u.ID)
+	if len(accts) != 1 {
+		t.Fatalf("%d accounts stored", len(accts))
+	}
+	a := accts[0]
+	for _, enc := range []string{a.IMAPPasswordEnc, a.SMTPPasswordEnc} {
+		if pt, err := keys.Open(enc); err != nil || string(pt) != "app-pass-1" || strings.Contains(enc, "app-pass-1") {
+			t.Fatalf("stored password: %q, %v", pt, err)
+		}
+	}
+	if a.IMAPUser != "alice@example.com" || a.SMTPUser != "alice@example.com" {
+		t.Fatalf("users default to the address: %q %q", a.IMAPUser, a.SMTPUser)
+	}
+	if strings.Contains(a.SignatureHTML, "script") || strings.Contains(a.SignatureHTML, "onerror") || !strings.Contains(a.SignatureHTML, "<b>Doe</b>") {
+		t.Fatalf("signature not sanitized: %q", a.SignatureHTML)
+	}
+
+	// Editing with blank passwords keeps them.
+	edit := b.get("/accounts/" + a.ID + "/edit")
+	if strings.Contains(edit, "app-pass-1") || !strings.Contains(edit, "leave blank to keep") {
+		t.Fatal("edit form shows the password or lacks the keep hint")
+	}
+	change := neturl.Values{}
+	for k, v := range valid {
+		change[k] = v
+	}
+	change.Set("_csrf", csrfFrom(t, edit))
+	change.Set("label", "Office")
+	change.Del("imap_password")
+	if status := b.post("/accounts/"+a.ID, change); status != 303 {
+		t.Fatalf("update = %d", status)
+	}
+	got, _ := st.GetAccount(context.Background(), u.ID, a.ID)
+	if pt, _ := keys.Open(got.IMAPPasswordEnc); got.Label != "Office" || string(pt) != "app-pass-1" {
+		t.Fatalf("after edit: label %q password %q", got.Label, pt)
+	}
+
+	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}}); status != 303 {
+		t.Fatalf("delete = %d", status)
+	}
+	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}}); status != 404 {
+		t.Fatalf("second delete = %d, want 404", status)
+	}
+	if status, _ := b.getStatus("/accounts/" + a.ID + "/edit"); status != 404 {
+		t.Fatalf("edit of a deleted account = %d", status)
+	}
+}
+
+// httpBrowser is a signed-in browser for page tests.
+type httpBrowser struct {
+	t    *testing.T
+	c    *http.Client
+	base string
+}
+
+// get loads a page that must answer 200.
+func (b *httpBrowser) get(path string) string {
+	b.t.Helper()
+	status, body := b.getStatus(path)
+	if status != 200 {
+		b.t.Fatalf("GET %s = %d\n%s", path, status, body)
+	}
+	return body
+}
+
+func (b *httpBrowser) getStatus(path string) (int, string) {
+	b.t.Helper()
+	resp, body := send(b.t, b.c, "GET", b.base+path, nil)
+	return resp.StatusCode, body
+}
+
+func (b *httpBrowser) post(path string, form neturl.Values) int {
+	b.t.Helper()
+	status, _ := b.postPage(path, form)
+	return status
+}
+
+func (b *httpBrowser) postPage(path string, form neturl.Values) (int, string) {
+	b.t.Helper()
+	resp, body := send(b.t, b.c, "POST", b.base+path, form)
+	return resp.StatusCode, body
+}

@@ -1,0 +1,246 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/mail"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/microcosm-cc/bluemonday"
+
+	"github.com/imap-mcp/imap-mcp/store"
+	"github.com/imap-mcp/imap-mcp/views"
+)
+
+// AccountStore is what the account pages need from the store.
+type AccountStore interface {
+	ListAccounts(ctx context.Context, userID string) ([]store.MailAccount, error)
+	GetAccount(ctx context.Context, userID, id string) (store.MailAccount, error)
+	CreateAccount(ctx context.Context, a *store.MailAccount) error
+	UpdateAccount(ctx context.Context, a *store.MailAccount) error
+	DeleteAccount(ctx context.Context, userID, id string) error
+	SetDefaultAccount(ctx context.Context, userID, id string) error
+}
+
+// Sealer seals mail passwords before they are stored.
+type Sealer interface {
+	Seal(plaintext []byte) string
+}
+
+// signaturePolicy keeps the formatting a signature needs and drops
+// scripts, styles that could hide text, and event handlers.
+var signaturePolicy = bluemonday.UGCPolicy()
+
+func (h *handler) accounts(c *fiber.Ctx) error {
+	u, _ := currentUser(c)
+	list, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	p := views.AccountsPage{Page: h.page(c, "Accounts", "/accounts"), Notice: notices[c.Query("done")]}
+	for _, a := range list {
+		p.Accounts = append(p.Accounts, views.AccountCard{ID: a.ID, Label: a.Label, Email: a.Email,
+			IMAP: net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
+			IsDefault: a.IsDefault, Status: accountStatus(a), Hint: a.LastTestError})
+	}
+	return render(c, views.Accounts(p))
+}
+
+var notices = map[string]string{"saved": "Account saved.", "deleted": "Account deleted.", "default": "Default account changed."}
+
+func accountStatus(a store.MailAccount) string {
+	switch {
+	case a.LastTestAt == nil:
+		return "untested"
+	case a.LastTestIMAPOK != nil && *a.LastTestIMAPOK && a.LastTestSMTPOK != nil && *a.LastTestSMTPOK:
+		return "ok"
+	}
+	return "failing"
+}
+
+func (h *handler) newAccount(c *fiber.Ctx) error {
+	return render(c, views.AccountEdit(views.AccountForm{Page: h.page(c, "Add an account", "/accounts"),
+		IMAPPort: 993, IMAPTLSMode: "tls", SMTPPort: 465, SMTPTLSMode: "tls"}))
+}
+
+func (h *handler) editAccount(c *fiber.Ctx) error {
+	a, err := h.userAccount(c)
+	if err != nil {
+		return err
+	}
+	return render(c, views.AccountEdit(formFromAccount(h.page(c, "Edit "+a.Label, "/accounts"), a)))
+}
+
+func (h *handler) createAccount(c *fiber.Ctx) error {
+	u, _ := currentUser(c)
+	a := &store.MailAccount{UserID: u.ID}
+	if errs := h.applyForm(c, a, true); len(errs) > 0 {
+		return h.formErrors(c, a, errs)
+	}
+	if err := h.Accounts.CreateAccount(c.UserContext(), a); err != nil {
+		return err
+	}
+	return c.Redirect("/accounts?done=saved", fiber.StatusSeeOther)
+}
+
+func (h *handler) updateAccount(c *fiber.Ctx) error {
+	a, err := h.userAccount(c)
+	if err != nil {
+		return err
+	}
+	wasDefault := a.IsDefault
+	if errs := h.applyForm(c, &a, false); len(errs) > 0 {
+		return h.formErrors(c, &a, errs)
+	}
+	if err := h.Accounts.UpdateAccount(c.UserContext(), &a); err != nil {
+		return err
+	}
+	if a.IsDefault && !wasDefault {
+		if err := h.Accounts.SetDefaultAccount(c.UserContext(), a.UserID, a.ID); err != nil {
+			return err
+		}
+	}
+	return c.Redirect("/accounts?done=saved", fiber.StatusSeeOther)
+}
+
+func (h *handler) deleteAccount(c *fiber.Ctx) error {
+	u, _ := currentUser(c)
+	err := h.Accounts.DeleteAccount(c.UserContext(), u.ID, c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return fiber.NewError(fiber.StatusNotFound, "That account does not exist (any more).")
+	}
+	if err != nil {
+		return err
+	}
+	if c.Get("HX-Request") == "true" {
+		return c.SendString("")
+	}
+	return c.Redirect("/accounts?done=deleted", fiber.StatusSeeOther)
+}
+
+func (h *handler) defaultAccount(c *fiber.Ctx) error {
+	u, _ := currentUser(c)
+	err := h.Accounts.SetDefaultAccount(c.UserContext(), u.ID, c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return fiber.NewError(fiber.StatusNotFound, "That account does not exist (any more).")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/accounts?done=default", fiber.StatusSeeOther)
+}
+
+// userAccount loads the signed-in person's account named in the path.
+func (h *handler) userAccount(c *fiber.Ctx) (store.MailAccount, error) {
+	u, _ := currentUser(c)
+	a, err := h.Accounts.GetAccount(c.UserContext(), u.ID, c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return a, fiber.NewError(fiber.StatusNotFound, "That account does not exist (any more).")
+	}
+	return a, err
+}
+
+func (h *handler) formErrors(c *fiber.Ctx, a *store.MailAccount, errs map[string]string) error {
+	p := formFromAccount(h.page(c, "Account", "/accounts"), *a)
+	p.Errors = errs
+	c.Status(fiber.StatusUnprocessableEntity)
+	return render(c, views.AccountEdit(p))
+}
+
+func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
+	return views.AccountForm{Page: page, ID: a.ID, Label: a.Label, Email: a.Email, DisplayName: a.DisplayName,
+		IMAPHost: a.IMAPHost, IMAPPort: a.IMAPPort, IMAPTLSMode: a.IMAPTLSMode, IMAPUser: a.IMAPUser,
+		SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLSMode: a.SMTPTLSMode, SMTPUser: a.SMTPUser,
+		SignatureHTML: a.SignatureHTML, IsDefault: a.IsDefault}
+}
+
+// applyForm validates the posted form into a and returns messages by
+// field. Passwords are sealed at once; on edit a blank one keeps the
+// stored one. a is only meaningful when no message is returned.
+func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) map[string]string {
+	errs := map[string]string{}
+	field := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
+	a.Label, a.Email, a.DisplayName = field("label"), field("email"), field("display_name")
+	a.IMAPHost, a.IMAPTLSMode, a.IMAPUser = strings.ToLower(field("imap_host")), field("imap_tls_mode"), field("imap_user")
+	a.SMTPHost, a.SMTPTLSMode, a.SMTPUser = strings.ToLower(field("smtp_host")), field("smtp_tls_mode"), field("smtp_user")
+	a.SignatureHTML = strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))
+	a.IsDefault = c.FormValue("is_default") != ""
+
+	if a.Label == "" || len(a.Label) > 100 {
+		errs["label"] = "Give the account a short label (up to 100 characters)."
+	}
+	if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
+		errs["email"] = "Enter an email address such as you@example.com."
+	}
+	if strings.ContainsAny(a.DisplayName, "\r\n") || len(a.DisplayName) > 100 {
+		errs["display_name"] = "Use one line of up to 100 characters."
+	}
+	if a.IMAPUser == "" {
+		a.IMAPUser = a.Email
+	}
+	if a.SMTPUser == "" {
+		a.SMTPUser = a.IMAPUser
+	}
+	var ok bool
+	if a.IMAPPort, ok = validPort(field("imap_port")); !ok {
+		errs["imap_port"] = "Enter a port between 1 and 65535 (IMAP: usually 993 with TLS, 143 with STARTTLS)."
+	}
+	if a.SMTPPort, ok = validPort(field("smtp_port")); !ok {
+		errs["smtp_port"] = "Enter a port between 1 and 65535 (SMTP: usually 465 with TLS, 587 with STARTTLS)."
+	}
+	for _, ep := range []struct{ prefix, host, mode string }{{"imap", a.IMAPHost, a.IMAPTLSMode}, {"smtp", a.SMTPHost, a.SMTPTLSMode}} {
+		if !validHost(ep.host) {
+			errs[ep.prefix+"_host"] = "Enter the server's host name, such as imap.example.com."
+		}
+		switch ep.mode {
+		case "tls", "starttls":
+		case "none":
+			if !isLoopbackHost(ep.host) {
+				errs[ep.prefix+"_tls_mode"] = "Unencrypted connections are only allowed to a server on this machine: choose TLS or STARTTLS."
+			}
+		default:
+			errs[ep.prefix+"_tls_mode"] = "Choose TLS, STARTTLS or None."
+		}
+	}
+	for _, pw := range []struct {
+		name string
+		dst  *string
+	}{{"imap_password", &a.IMAPPasswordEnc}, {"smtp_password", &a.SMTPPasswordEnc}} {
+		v := c.FormValue(pw.name)
+		switch {
+		case v != "" && len(v) > 1024:
+			errs[pw.name] = "That password is too long."
+		case v != "":
+			*pw.dst = h.Sealer.Seal([]byte(v))
+		case creating && pw.name == "smtp_password" && c.FormValue("imap_password") != "":
+			*pw.dst = h.Sealer.Seal([]byte(c.FormValue("imap_password"))) // same password for both, the common case
+		case creating:
+			errs[pw.name] = "Enter the password (many providers require an app password)."
+		}
+	}
+	return errs
+}
+
+func validPort(v string) (int, bool) {
+	p, err := strconv.Atoi(v)
+	return p, err == nil && p >= 1 && p <= 65535
+}
+
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 || strings.ContainsAny(h, " /:@\r\n") && net.ParseIP(h) == nil {
+		return false
+	}
+	return true
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
