@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	neturl "net/url"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 )
