@@ -151,3 +151,17 @@ func (b *httpBrowser) postPage(path string, form neturl.Values) (int, string) {
 	resp, body := send(b.t, b.c, "POST", b.base+path, form)
 	return resp.StatusCode, body
 }
+
+func TestConnectPage(t *testing.T) {
+	_, b := signedIn(t, map[string]string{"DATA_DIR": t.TempDir(), "APP_URL": "https://mail.example.org"})
+	for tab, want := range map[string]string{
+		"":          "Add custom connector",
+		"code":      "claude mcp add --transport http imap-mcp https://mail.example.org/api/mcp",
+		"desktop":   `&#34;args&#34;: [&#34;-y&#34;, &#34;mcp-remote&#34;, &#34;https://mail.example.org/api/mcp&#34;]`,
+		"bogus-tab": `data-testid="tab-claude-ai"`,
+	} {
+		if page := b.get("/connect?tab=" + tab); !strings.Contains(page, want) || !strings.Contains(page, `data-testid="mcp-url">https://mail.example.org/api/mcp<`) {
+			t.Errorf("/connect?tab=%s lacks %s", tab, want)
+		}
+	}
+}

@@ -15,6 +15,16 @@ func (h *handler) home(c *fiber.Ctx) error {
 	}))
 }
 
+func (h *handler) connect(c *fiber.Ctx) error {
+	tab := c.Query("tab")
+	switch tab {
+	case "desktop", "code":
+	default:
+		tab = "claude-ai"
+	}
+	return render(c, views.Connect(views.ConnectPage{Page: h.page(c, "Connect a client", "/connect"), MCPURL: h.MCPURL, Tab: tab}))
+}
+
 // page fills what every page shows for the request.
 func (h *handler) page(c *fiber.Ctx, title, nav string) views.Page {
 	csrf, _ := c.Locals(localCSRF).(string)
