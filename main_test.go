@@ -10,6 +10,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,13 @@ func (s *syncBuffer) String() string {
 // start runs serve on a free port with env and waits until it listens.
 func start(t *testing.T, env map[string]string) *instance {
 	t.Helper()
-	env["PORT"] = "0"
+	return startAt(t, env, 0)
+}
+
+// startAt runs serve on port (0: any free port) and waits until it listens.
+func startAt(t *testing.T, env map[string]string, port int) *instance {
+	t.Helper()
+	env["PORT"] = strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	addrc := make(chan net.Addr, 1)

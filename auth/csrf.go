@@ -49,12 +49,16 @@ func (c *CSRF) Valid(cookieValue, token string) bool {
 }
 
 // Check reports whether a state-changing request may proceed: its token
-// matches its CSRF cookie and, where the browser says where it comes from
-// (Sec-Fetch-Site, Origin, Referer), it comes from this site. header
-// returns a request header by name.
+// matches its CSRF cookie and the browser says it comes from this site.
+// Sec-Fetch-Site decides where the browser sends it (pages here send no
+// Referer and so an Origin of "null"); older browsers are judged by Origin
+// or Referer. header returns a request header by name.
 func (c *CSRF) Check(cookieValue, token string, header func(string) string) bool {
-	if !c.Valid(cookieValue, token) || header("Sec-Fetch-Site") == "cross-site" {
+	if !c.Valid(cookieValue, token) {
 		return false
+	}
+	if site := header("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
 	}
 	origin := header("Origin")
 	if origin == "" || origin == "null" {

@@ -120,6 +120,9 @@ func TestCSRF(t *testing.T) {
 		{map[string]string{"Origin": "null", "Referer": "https://app.example/accounts"}, true},
 		{map[string]string{"Referer": "https://evil.example/x"}, false},
 		{map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example"}, false},
+		{map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://app.example"}, false},
+		{map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "null"}, true},
+		{map[string]string{"Sec-Fetch-Site": "none"}, false},
 	} {
 		if got := c.Check(v, c.Token(v), func(k string) string { return tc.headers[k] }); got != tc.want {
 			t.Errorf("Check with %v = %v, want %v", tc.headers, got, tc.want)

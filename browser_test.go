@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium starts headless Chromium (Debian's package) for one test and
+// collects console errors and uncaught exceptions, which a page under
+// our CSP must not produce.
+func chromium(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	path := "/usr/bin/chromium"
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("headless Chromium is required (%v): run ./scripts/test, which installs it", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+
+	var mu sync.Mutex
+	var problems []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, fmt.Sprintf("exception: %s (%s:%d)", e.ExceptionDetails.Text, e.ExceptionDetails.URL, e.ExceptionDetails.LineNumber))
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError {
+				problems = append(problems, fmt.Sprintf("log %s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL))
+			}
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, string(a.Value))
+				}
+				problems = append(problems, "console.error: "+strings.Join(parts, " "))
+			}
+		}
+	})
+	if err == nil {
+		_, err = chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
+	}
+	if err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), problems...)
+	}
+}
+
+// startOnFreePort runs the server with APP_URL equal to the address the
+// browser uses, so same-origin checks see the real origin.
+func startOnFreePort(t *testing.T, env map[string]string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	env["APP_URL"] = url
+	inst := startAt(t, env, port)
+	return inst.url
+}
+
+// screenshot saves a full-page PNG into $IMAP_MCP_ARTIFACTS (when set) in
+// the light and the dark scheme.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("IMAP_MCP_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		var png []byte
+		if err == nil {
+			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		}
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+"-"+scheme+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBrowserSignInAccountsConnect(t *testing.T) {
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+			t.Fatalf("%v\nat %s:\n%s\n%s", err, loc, body, strings.Join(problems(), "\n"))
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	do(chromedp.Navigate(base+"/accounts"), chromedp.WaitVisible(css("#password")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "/sign-in?redirect_url=%2Faccounts") {
+		t.Fatalf("signed-out visit went to %s", loc)
+	}
+	screenshot(t, ctx, "sign-in")
+	do(chromedp.SendKeys(css("#password"), "browser-secret"),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(`[data-testid="no-accounts"]`)),
+		chromedp.Click(css(`[data-testid="add-account"]`)),
+		chromedp.WaitVisible(css("#label")))
+	screenshot(t, ctx, "account-new")
+	do(chromedp.SendKeys(css("#label"), "Work"),
+		chromedp.SendKeys(css("#email"), "alice@example.com"),
+		chromedp.SendKeys(css("#imap_host"), "imap.example.com"),
+		chromedp.SendKeys(css("#imap_password"), "secret-pass"),
+		chromedp.SendKeys(css("#smtp_host"), "smtp.example.com"),
+		chromedp.Click(css(`[data-testid="save"]`)),
+		chromedp.WaitVisible(css(`[data-testid="account"]`)))
+	if card := text(`[data-testid="account"]`); !strings.Contains(card, "alice@example.com") || !strings.Contains(card, "imap.example.com:993") || !strings.Contains(card, "default") {
+		t.Fatalf("account card: %q", card)
+	}
+	screenshot(t, ctx, "accounts")
+
+	// HTMX tab switch on /connect.
+	do(chromedp.Navigate(base+"/connect"),
+		chromedp.WaitVisible(css(`[data-testid="tab-claude-ai"]`)),
+		chromedp.Click(css(`nav.tabs a[href="/connect?tab=code"]`)),
+		chromedp.WaitVisible(css(`[data-testid="tab-code"]`)))
+	if snippet := text("#snippet-code"); snippet != "claude mcp add --transport http imap-mcp "+base+"/api/mcp" {
+		t.Fatalf("Claude Code snippet = %q", snippet)
+	}
+	screenshot(t, ctx, "connect")
+
+	// Delete through HTMX, accepting the confirmation.
+	err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) // fn must not block
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.Navigate(base+"/accounts"),
+		chromedp.WaitVisible(css(`[data-testid="delete"]`)),
+		chromedp.Click(css(`[data-testid="delete"]`)),
+		chromedp.WaitNotPresent(css(`[data-testid="account"]`)))
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the pages logged errors (CSP violations show up here):\n%s", strings.Join(p, "\n"))
+	}
+}
