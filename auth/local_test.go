@@ -8,24 +8,11 @@ import (
 
 	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/internal/dbtest"
-	"github.com/imap-mcp/imap-mcp/store"
 )
-
-func localStore(t *testing.T) *store.Store {
-	st, err := store.Open(context.Background(), store.Options{SQLitePath: dbtest.SQLitePath(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func TestLocalSetupWorksOnce(t *testing.T) {
 	ctx := context.Background()
-	l := auth.NewLocal(localStore(t), "", 4)
+	l := auth.NewLocal(dbtest.SQLiteStore(t), "", 4)
 	first, err := l.PrepareSetup(ctx)
 	if err != nil || first == "" {
 		t.Fatalf("PrepareSetup = %q, %v", first, err)

@@ -44,22 +44,12 @@ func (h *handler) accounts(c *fiber.Ctx) error {
 	for _, a := range list {
 		p.Accounts = append(p.Accounts, views.AccountCard{ID: a.ID, Label: a.Label, Email: a.Email,
 			IMAP: net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
-			IsDefault: a.IsDefault, Status: accountStatus(a), Hint: a.LastTestError})
+			IsDefault: a.IsDefault, Status: a.TestStatus(), Hint: a.LastTestError})
 	}
 	return render(c, views.Accounts(p))
 }
 
 var notices = map[string]string{"saved": "Account saved.", "deleted": "Account deleted.", "default": "Default account changed."}
-
-func accountStatus(a store.MailAccount) string {
-	switch {
-	case a.LastTestAt == nil:
-		return "untested"
-	case a.LastTestIMAPOK != nil && *a.LastTestIMAPOK && a.LastTestSMTPOK != nil && *a.LastTestSMTPOK:
-		return "ok"
-	}
-	return "failing"
-}
 
 func (h *handler) newAccount(c *fiber.Ctx) error {
 	return render(c, views.AccountEdit(views.AccountForm{Page: h.page(c, "Add an account", "/accounts"),

@@ -31,14 +31,7 @@ type clerkApp struct {
 }
 
 func startClerkApp(t *testing.T) *clerkApp {
-	st, err := store.Open(context.Background(), store.Options{SQLitePath: dbtest.SQLitePath(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := dbtest.SQLiteStore(t)
 	fake := clerktest.New(t, appOrigin)
 	keys, _ := secret.New(secret.Generate())
 	log := slog.New(slog.DiscardHandler)

@@ -30,14 +30,7 @@ type harness struct {
 
 // newHarness serves the MCP handler behind the real bearer check.
 func newHarness(t *testing.T, o mcp.Options) *harness {
-	st, err := store.Open(context.Background(), store.Options{SQLitePath: dbtest.SQLitePath(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := dbtest.SQLiteStore(t)
 	o.Store = st
 	o.Logger = slog.New(slog.DiscardHandler)
 	o.Version = "test"

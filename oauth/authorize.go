@@ -83,16 +83,7 @@ func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (authRequest,
 
 // authorize shows the consent page, after sign-in.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	req, perr, rerr := s.parseAuthorize(r.Context(), r.URL.Query())
-	if perr != nil {
-		s.errorPage(w, r, perr.message)
-		return
-	}
-	if rerr != nil {
-		s.redirectError(w, r, req, rerr)
-		return
-	}
-	u, ok := s.user(w, r)
+	req, u, ok := s.signedInRequest(w, r, r.URL.Query())
 	if !ok {
 		return
 	}
@@ -129,16 +120,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		s.errorPageStatus(w, r, http.StatusForbidden, "This form expired or did not come from this site. Start the connection again from your application.")
 		return
 	}
-	req, perr, rerr := s.parseAuthorize(r.Context(), r.PostForm)
-	if perr != nil {
-		s.errorPage(w, r, perr.message)
-		return
-	}
-	if rerr != nil {
-		s.redirectError(w, r, req, rerr)
-		return
-	}
-	u, ok := s.user(w, r)
+	req, u, ok := s.signedInRequest(w, r, r.PostForm)
 	if !ok {
 		return
 	}
@@ -172,6 +154,23 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.o.Logger.Info("oauth grant", "client", req.client.ID, "scope", scope)
 	http.Redirect(w, r, s.withParams(req.redirectURI, "code", code, "state", req.state, "iss", s.o.Issuer), http.StatusSeeOther)
+}
+
+// signedInRequest validates the authorization request in v and finds the
+// signed-in person; otherwise it answers (error page, redirect to the
+// client, or to sign-in) and returns false.
+func (s *Server) signedInRequest(w http.ResponseWriter, r *http.Request, v url.Values) (authRequest, store.User, bool) {
+	req, perr, rerr := s.parseAuthorize(r.Context(), v)
+	if perr != nil {
+		s.errorPage(w, r, perr.message)
+		return req, store.User{}, false
+	}
+	if rerr != nil {
+		s.redirectError(w, r, req, rerr)
+		return req, store.User{}, false
+	}
+	u, ok := s.user(w, r)
+	return req, u, ok
 }
 
 // user returns the signed-in person or sends the browser to sign in and

@@ -51,14 +51,7 @@ type harness struct {
 // newHarness runs the OAuth routes and a bearer-guarded /api/mcp that
 // echoes the principal. opts may adjust the options.
 func newHarness(t *testing.T, opts func(*oauth.Options)) *harness {
-	st, err := store.Open(context.Background(), store.Options{SQLitePath: dbtest.SQLitePath(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := dbtest.SQLiteStore(t)
 	keys, _ := secret.New(secret.Generate())
 	o := oauth.Options{
 		Issuer: issuer, Resource: issuer + "/api/mcp", Store: st, Auth: testAuth{st},

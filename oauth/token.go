@@ -92,12 +92,7 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request) (cli
 func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, c client) {
 	f := r.PostForm
 	code, err := s.o.Store.ConsumeAuthCode(r.Context(), hash(f.Get("code")))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or already used")
-		return
-	}
-	if err != nil {
-		s.serverError(w, "token: consume code", err)
+	if !s.found(w, err, "the code is invalid, expired or already used") {
 		return
 	}
 	switch {
@@ -123,12 +118,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, c client) 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request, c client) {
 	f := r.PostForm
 	old, err := s.o.Store.LookupRefreshToken(r.Context(), hash(f.Get("refresh_token")))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusBadRequest, "invalid_grant", "unknown refresh token")
-		return
-	}
-	if err != nil {
-		s.serverError(w, "token: look up refresh token", err)
+	if !s.found(w, err, "unknown refresh token") {
 		return
 	}
 	now := time.Now()
@@ -228,6 +218,18 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// found answers invalid_grant (with missing) for ErrNotFound and 500 for
+// other errors; it reports whether err is nil.
+func (s *Server) found(w http.ResponseWriter, err error, missing string) bool {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusBadRequest, "invalid_grant", missing)
+	case err != nil:
+		s.serverError(w, "token", err)
+	}
+	return err == nil
 }
 
 func (s *Server) serverError(w http.ResponseWriter, what string, err error) {

@@ -38,6 +38,17 @@ type MailAccount struct {
 	UpdatedAt       time.Time  `db:"updated_at"`
 }
 
+// TestStatus is "untested", "ok" (IMAP and SMTP passed) or "failing".
+func (a MailAccount) TestStatus() string {
+	switch {
+	case a.LastTestAt == nil:
+		return "untested"
+	case a.LastTestIMAPOK != nil && *a.LastTestIMAPOK && a.LastTestSMTPOK != nil && *a.LastTestSMTPOK:
+		return "ok"
+	}
+	return "failing"
+}
+
 const accountColumns = `id, user_id, label, email, display_name,
 	imap_host, imap_port, imap_tls_mode, imap_user, imap_password_enc,
 	smtp_host, smtp_port, smtp_tls_mode, smtp_user, smtp_password_enc,

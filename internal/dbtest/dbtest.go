@@ -13,6 +13,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // PostgreSQL driver
+
+	"github.com/imap-mcp/imap-mcp/store"
 )
 
 // AdminURLEnv names the variable holding a PostgreSQL URL allowed to create
@@ -65,4 +67,19 @@ func PostgresURL(tb testing.TB) string {
 func SQLitePath(tb testing.TB) string {
 	tb.Helper()
 	return filepath.Join(tb.TempDir(), "imap-mcp.db")
+}
+
+// SQLiteStore opens a migrated store on a fresh SQLite database, closed
+// when the test ends.
+func SQLiteStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), store.Options{SQLitePath: SQLitePath(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }
