@@ -1,0 +1,320 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/charset"
+
+	"github.com/imap-mcp/imap-mcp/netguard"
+)
+
+// Conn is one logged-in IMAP connection, lent by Pool.Do for the duration
+// of a closure. It must not be kept or used after the closure returns, nor
+// shared between goroutines. It owns the SELECTed state of its connection.
+type Conn struct {
+	client   *imapclient.Client
+	dc       *deadlineConn
+	cfg      *Config
+	dial     dialer
+	acct     *Account // the borrower's account, only during a borrow
+	addr     string
+	fp       string
+	caps     imap.CapSet
+	ctx      context.Context
+	selected string           // folder selected by the last SELECT, "" if none
+	selData  *imap.SelectData // response to that SELECT
+	roles    map[Role]string  // special-use folders, found once per borrow
+	lastUsed time.Time
+	broken   bool // set when the connection must not be reused
+}
+
+// Caps returns the capabilities the server announced after login.
+func (c *Conn) Caps() imap.CapSet { return c.caps }
+
+// Client returns the underlying go-imap client for commands the engine
+// does not wrap. The same borrowing rules apply; a caller that changes
+// the selected folder through it must call Conn.Forget afterwards.
+func (c *Conn) Client() *imapclient.Client { return c.client }
+
+// Forget drops the engine's idea of the selected folder.
+func (c *Conn) Forget() { c.selected, c.selData = "", nil }
+
+// has reports whether the server announced capability cp.
+func (c *Conn) has(cp imap.Cap) bool { return c.caps.Has(cp) }
+
+// arm bounds the next command by the command timeout and the borrow's
+// context deadline.
+func (c *Conn) arm(d time.Duration) {
+	c.dc.setLimit(deadline(c.ctx, d))
+}
+
+// do runs one IMAP command under the command timeout and translates its
+// error. Errors other than a server's tagged NO/BAD mark the connection
+// broken so the pool discards it.
+func (c *Conn) do(op string, f func() error) error {
+	c.arm(c.cfg.Command)
+	err := f()
+	if err == nil {
+		return nil
+	}
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		return wrap(op, c.addr, err)
+	}
+	c.broken = true
+	if ctxErr := c.ctx.Err(); ctxErr != nil {
+		err = fmt.Errorf("%w (%w)", ctxErr, err)
+	}
+	// go-imap flattens network errors into text, so a deadline that
+	// passed is recognised here rather than by the error's type.
+	if c.dc.expired() {
+		return &Error{Kind: KindTimeout, Op: op, Addr: c.addr, Err: err}
+	}
+	return wrap(op, c.addr, err)
+}
+
+// selectFolder makes folder the selected one and returns its current
+// state. SELECT is issued only when another folder (or none) is selected:
+// on a large mailbox it costs far more than the NOOP that otherwise
+// brings the message count up to date. A folder that does not exist
+// yields KindNotFound.
+func (c *Conn) selectFolder(folder string) (*imap.SelectData, error) {
+	if folder == "" {
+		folder = "INBOX"
+	}
+	if c.selected == folder {
+		if mbox := c.client.Mailbox(); mbox != nil && mbox.Name == folder {
+			if err := c.do("noop", func() error { return c.client.Noop().Wait() }); err != nil {
+				return nil, err
+			}
+			if mbox = c.client.Mailbox(); mbox != nil && mbox.Name == folder {
+				data := *c.selData
+				data.NumMessages = mbox.NumMessages
+				return &data, nil
+			}
+		}
+	}
+	c.Forget()
+	var data *imap.SelectData
+	err := c.do("select "+folder, func() (err error) {
+		data, err = c.client.Select(folder, nil).Wait()
+		return err
+	})
+	if err != nil {
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo && KindOf(err) == KindOther {
+			return nil, &Error{Kind: KindNotFound, Op: "select", Addr: c.addr, Err: fmt.Errorf("folder %q: %w", folder, imapErr)}
+		}
+		return nil, err
+	}
+	c.selected, c.selData = folder, data
+	return data, nil
+}
+
+// close ends the connection without waiting for the server.
+func (c *Conn) close() {
+	c.dc.setLimit(time.Now().Add(time.Second))
+	_ = c.client.Close()
+}
+
+// deadline returns now+d, or the context's deadline when earlier.
+func deadline(ctx context.Context, d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(t) {
+		return dl
+	}
+	return t
+}
+
+// dialer connects to mail servers under the engine's rules: the SSRF
+// guard on the resolved address, verified TLS with extra roots, TLSNone
+// only for loopback, STARTTLS never skipped.
+type dialer struct{ cfg *Config }
+
+// dialTCP opens the TCP connection (and the TLS layer for TLSImplicit)
+// to ep, capping every later deadline by the returned deadlineConn.
+func (d dialer) dialTCP(ctx context.Context, proto string, ep Endpoint) (net.Conn, *deadlineConn, error) {
+	op := proto + " connect"
+	if ep.Host == "" || ep.Port <= 0 || ep.Port > 65535 {
+		return nil, nil, invalid(op, "host and port are required (got %q, %d)", ep.Host, ep.Port)
+	}
+	switch ep.TLS {
+	case TLSImplicit, TLSStartTLS:
+	case TLSNone:
+		if !isLoopbackHost(ep.Host) {
+			return nil, nil, invalid(op, "TLS mode none is allowed only for loopback hosts, not %q", ep.Host)
+		}
+	default:
+		return nil, nil, invalid(op, "unknown TLS mode %q (want tls, starttls or none)", ep.TLS)
+	}
+	dctx, cancel := context.WithTimeout(ctx, d.cfg.Dial)
+	defer cancel()
+	raw, err := netguard.Dialer(d.cfg.Dial, d.cfg.AllowPrivateHosts).DialContext(dctx, "tcp", ep.Addr())
+	if err != nil {
+		return nil, nil, wrap(op, ep.Addr(), err)
+	}
+	dc := &deadlineConn{Conn: raw}
+	dc.setLimit(deadline(ctx, d.cfg.TLSHandshake))
+	if ep.TLS != TLSImplicit {
+		return dc, dc, nil
+	}
+	tc := tls.Client(dc, d.tlsConfig(ep.Host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, nil, wrap(proto+" tls handshake", ep.Addr(), err)
+	}
+	return tc, dc, nil
+}
+
+func (d dialer) tlsConfig(host string) *tls.Config {
+	return &tls.Config{ServerName: host, RootCAs: d.cfg.RootCAs, MinVersion: tls.VersionTLS12}
+}
+
+// dialIMAP connects, secures and logs in to acct's IMAP server.
+func (d dialer) dialIMAP(ctx context.Context, acct *Account) (*Conn, error) {
+	ep := acct.IMAP
+	conn, dc, err := d.dialTCP(ctx, "imap", ep)
+	if err != nil {
+		return nil, err
+	}
+	opts := &imapclient.Options{
+		TLSConfig:   d.tlsConfig(ep.Host),
+		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
+	}
+	defer dc.abortOnCancel(ctx)()
+	var client *imapclient.Client
+	if ep.TLS == TLSStartTLS {
+		client, err = imapclient.NewStartTLS(conn, opts)
+		if err != nil {
+			return nil, greetingError("imap starttls", ep, err)
+		}
+	} else {
+		client = imapclient.New(conn, opts)
+		if err := client.WaitGreeting(); err != nil {
+			_ = client.Close()
+			return nil, greetingError("imap greeting", ep, err)
+		}
+	}
+	c := &Conn{client: client, dc: dc, cfg: d.cfg, dial: d, addr: ep.Addr(), fp: acct.fingerprint(), ctx: ctx}
+	c.arm(d.cfg.Login)
+	if err := client.Login(acct.Username, acct.Password).Wait(); err != nil {
+		_ = client.Close()
+		return nil, loginError("imap login", ep.Addr(), err)
+	}
+	c.arm(d.cfg.Command)
+	c.caps = client.Caps()
+	dc.setLimit(time.Time{})
+	c.lastUsed = time.Now()
+	return c, nil
+}
+
+// greetingError explains a failure before login: a timeout or a
+// non-TLS answer at this stage nearly always means the TLS mode does not
+// match the port.
+func greetingError(op string, ep Endpoint, err error) error {
+	kind := classify(err)
+	var imapErr *imap.Error
+	switch {
+	case kind == KindTimeout && ep.TLS != TLSImplicit:
+		err = fmt.Errorf("no plaintext greeting (is port %d implicit TLS?): %w", ep.Port, err)
+		kind = KindTLSMismatch
+	case ep.TLS == TLSStartTLS && errors.As(err, &imapErr):
+		err = fmt.Errorf("server refused STARTTLS; not continuing without TLS: %w", err)
+		kind = KindTLSMismatch
+	case kind == KindOther && isEOF(err):
+		kind = KindTLSMismatch
+	}
+	return &Error{Kind: kind, Op: op, Addr: ep.Addr(), Err: err}
+}
+
+// loginError makes any NO to LOGIN an authentication failure unless the
+// server said it is temporary.
+func loginError(op, addr string, err error) error {
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) && imapKind(imapErr) != KindTemporary {
+		return &Error{Kind: KindAuth, Op: op, Addr: addr, Err: err}
+	}
+	return wrap(op, addr, err)
+}
+
+// isLoopbackHost reports whether host is "localhost" or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// deadlineConn lets the engine cap every deadline the protocol client
+// sets: the effective deadline is the earlier of the client's and the
+// engine's limit. Setting the limit to the past aborts blocked I/O.
+type deadlineConn struct {
+	net.Conn
+	mu                 sync.Mutex
+	limit, read, write time.Time
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func (d *deadlineConn) SetDeadline(t time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.read, d.write = t, t
+	return d.Conn.SetDeadline(earliest(t, d.limit))
+}
+
+func (d *deadlineConn) SetReadDeadline(t time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.read = t
+	return d.Conn.SetReadDeadline(earliest(t, d.limit))
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.write = t
+	return d.Conn.SetWriteDeadline(earliest(t, d.limit))
+}
+
+// abortOnCancel makes blocked I/O fail as soon as ctx ends; call the
+// returned function to stop watching.
+func (d *deadlineConn) abortOnCancel(ctx context.Context) func() bool {
+	return context.AfterFunc(ctx, func() { d.setLimit(time.Unix(1, 0)) })
+}
+
+// expired reports whether the engine's cap has passed.
+func (d *deadlineConn) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.limit.IsZero() && !time.Now().Before(d.limit)
+}
+
+// setLimit changes the engine's cap; the zero time removes it.
+func (d *deadlineConn) setLimit(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.limit = t
+	_ = d.Conn.SetReadDeadline(earliest(d.read, t))
+	_ = d.Conn.SetWriteDeadline(earliest(d.write, t))
+}
+
+// capGmail is Gmail's extension capability (X-GM-THRID, X-GM-RAW, labels).
+const capGmail imap.Cap = "X-GM-EXT-1"

@@ -1,0 +1,51 @@
+package mail
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Hint returns one sentence telling a person or a model what to do about
+// err, which came from an operation on acct (acct may be nil). It returns
+// "" for errors with no useful advice.
+func Hint(err error, acct *Account) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	var preset Preset
+	found := false
+	if acct != nil {
+		preset, found = accountPreset(acct)
+	}
+	switch e.Kind {
+	case KindAuth:
+		if found && preset.AppPassword {
+			return fmt.Sprintf("%s refused the password. With two-step verification on, %s needs an app password instead of the account password: %s",
+				preset.Name, preset.Name, preset.Help)
+		}
+		return "The server refused the user name or password. Check both; some providers need an app password or IMAP access enabled first."
+	case KindTLSMismatch:
+		return "The TLS mode does not match the port: use tls with 993 (IMAP) or 465 (SMTP), starttls with 143 (IMAP) or 587 (SMTP)."
+	case KindCertificate:
+		return "The server's certificate could not be verified (wrong host name, expired or self-signed). Use the host name the certificate is issued for, or trust its CA with MAIL_CA_FILE."
+	case KindDNS:
+		return "The host name does not resolve. Check its spelling."
+	case KindRefused:
+		return "Nothing accepts connections at that host and port. Check the port, and that the server allows connections from here."
+	case KindTimeout:
+		return "The server did not answer in time. Check the host and port (a firewall may drop the connection) or try again later."
+	case KindForbidden:
+		return "The host resolves to a private or local address, which this instance refuses. An administrator can allow it with MAIL_ALLOW_PRIVATE_HOSTS=true."
+	case KindNotFound:
+		return "The folder, message or part does not exist. List folders or messages again to get current names and UIDs."
+	case KindTemporary:
+		return "The server reported a temporary problem. Try again in a moment."
+	case KindUnsupported:
+		if errors.Is(err, ErrNoTrash) {
+			return "This account has no Trash folder. Delete permanently, or create a Trash folder first."
+		}
+		return "The server lacks a feature this operation needs."
+	}
+	return ""
+}

@@ -1,0 +1,111 @@
+package mail
+
+import (
+	"context"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// DefaultMaxChars is the body window when GetOptions.MaxChars is zero.
+const DefaultMaxChars = 20000
+
+// GetOptions selects the body window and the optional HTML.
+type GetOptions struct {
+	MaxChars int  // runes of text returned; default DefaultMaxChars
+	Offset   int  // rune offset of the window
+	HTML     bool // also return the HTML body, sanitized
+}
+
+// Message is one message read for a person or a model.
+type Message struct {
+	UID    uint32
+	Folder string
+	Header
+	Flags        []string
+	Size         int64
+	InternalDate time.Time
+	// Text is the window of the readable body (HTML converted to text when
+	// there is no plain part) starting at TextOffset; TextLength is the
+	// whole body's length in runes.
+	Text        string
+	TextOffset  int
+	TextLength  int
+	HTML        string // sanitized HTML body, only when asked
+	Attachments []Attachment
+}
+
+// GetMessage reads one message without setting \Seen (BODY.PEEK). A
+// missing UID yields KindNotFound.
+func (e *Engine) GetMessage(ctx context.Context, acct *Account, folder string, uid uint32, opt GetOptions) (*Message, error) {
+	var msg *Message
+	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+		msg, err = c.getMessage(folder, uid, opt)
+		return err
+	})
+	return msg, err
+}
+
+var wholeBody = &imap.FetchItemBodySection{Peek: true}
+
+func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, error) {
+	if _, err := c.selectFolder(folder); err != nil {
+		return nil, err
+	}
+	if opt.MaxChars <= 0 {
+		opt.MaxChars = DefaultMaxChars
+	}
+	msg := &Message{UID: uid, Folder: folder}
+	var parsed *parsedMessage
+	found := false
+	err := c.do("fetch message", func() error {
+		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true,
+			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
+		defer cmd.Close()
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			for item := m.Next(); item != nil; item = m.Next() {
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					found = found || uint32(it.UID) == uid
+				case imapclient.FetchItemDataFlags:
+					for _, f := range it.Flags {
+						msg.Flags = append(msg.Flags, string(f))
+					}
+				case imapclient.FetchItemDataRFC822Size:
+					msg.Size = it.Size
+				case imapclient.FetchItemDataInternalDate:
+					msg.InternalDate = it.Time
+				case imapclient.FetchItemDataBodySection:
+					parsed = parseMessage(&armedReader{r: it.Literal, c: c})
+				}
+			}
+		}
+		return cmd.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found || parsed == nil {
+		return nil, notFound("get message", "no message with UID %d in %q", uid, folder)
+	}
+	msg.Header, msg.Attachments = parsed.Header, parsed.Attachments
+	msg.Text, msg.TextLength = window(parsed.Text, opt.Offset, opt.MaxChars)
+	msg.TextOffset = opt.Offset
+	if opt.HTML && parsed.HTML != "" {
+		msg.HTML = sanitizeHTML(parsed.HTML)
+	}
+	return msg, nil
+}
+
+// armedReader renews the command timeout on every read, so a long
+// transfer is bounded per read rather than as a whole.
+type armedReader struct {
+	r interface{ Read([]byte) (int, error) }
+	c *Conn
+}
+
+func (a *armedReader) Read(p []byte) (int, error) {
+	a.c.arm(a.c.cfg.Command)
+	return a.r.Read(p)
+}

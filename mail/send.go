@@ -1,0 +1,305 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"html"
+	netmail "net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Outgoing is a message to send. Addresses are "addr" or "Name <addr>".
+type Outgoing struct {
+	To, Cc, Bcc []string
+	Subject     string
+	Text        string // plain text body
+	HTML        string // optional HTML body, sent as an alternative
+	// IncludeSignature appends the account's signature: sanitized to the
+	// HTML body and as text to the text body.
+	IncludeSignature bool
+	Attachments      []OutgoingAttachment
+	// InReplyTo and References thread the message (Message-IDs without
+	// angle brackets); Reply sets them.
+	InReplyTo  string
+	References []string
+}
+
+// OutgoingAttachment is a file to attach.
+type OutgoingAttachment struct {
+	Filename    string
+	ContentType string // default application/octet-stream
+	Data        []byte
+}
+
+// SendResult reports what Send did.
+type SendResult struct {
+	MessageID string // without angle brackets
+	// SentFolder is the folder the copy was appended to, "" when none was
+	// appended; SentCopy says why.
+	SentFolder string
+	SentCopy   string // "appended", "provider keeps its own copy", "already in Sent", "no Sent folder"
+}
+
+// Send builds the MIME once, submits exactly those bytes over SMTP and
+// appends the same bytes to Sent with \Seen, unless the provider keeps
+// its own copy (Gmail, Outlook/Microsoft 365) or a message with the same
+// Message-ID is already in Sent. Header fields with CR or LF are refused
+// (KindInvalid). When the message went out but saving the copy failed,
+// both the result and the error are returned: do not send again.
+func (e *Engine) Send(ctx context.Context, acct *Account, out Outgoing) (*SendResult, error) {
+	raw, msgID, rcpts, err := buildMessage(acct, out)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := e.dial.dialSMTP(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	err = sess.send(ctx, e.cfg.Submission, acct.Email, rcpts, raw)
+	sess.close()
+	if err != nil {
+		return nil, err
+	}
+	res := &SendResult{MessageID: msgID}
+	if p, ok := accountPreset(acct); ok && p.KeepsSentCopy {
+		res.SentCopy = "provider keeps its own copy"
+		return res, nil
+	}
+	err = e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(raw, msgID, res) })
+	return res, err
+}
+
+// saveSent appends raw to Sent unless a copy is already there.
+func (c *Conn) saveSent(raw []byte, msgID string, res *SendResult) error {
+	sent, err := c.roleFolder(RoleSent)
+	if err != nil || sent == "" {
+		res.SentCopy = "no Sent folder"
+		return err
+	}
+	if c.has(capGmail) {
+		res.SentCopy = "provider keeps its own copy"
+		return nil
+	}
+	if _, err := c.selectFolder(sent); err != nil {
+		return err
+	}
+	found, err := c.search(SearchQuery{}, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}})
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		res.SentCopy = "already in Sent"
+		return nil
+	}
+	err = c.do("append to "+sent, func() error {
+		cmd := c.client.Append(sent, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}, Time: time.Now()})
+		if _, err := cmd.Write(raw); err != nil {
+			return err
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		_, err := cmd.Wait()
+		return err
+	})
+	if err == nil {
+		res.SentFolder, res.SentCopy = sent, "appended"
+	}
+	return err
+}
+
+// buildMessage renders out once and returns its bytes, its Message-ID and
+// the envelope recipients.
+func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error) {
+	const op = "build message"
+	fields := append([]string{out.Subject, acct.Name, acct.Email, out.InReplyTo}, out.References...)
+	for _, list := range [][]string{out.To, out.Cc, out.Bcc} {
+		fields = append(fields, list...)
+	}
+	for _, a := range out.Attachments {
+		fields = append(fields, a.Filename, a.ContentType)
+	}
+	for _, f := range fields {
+		if strings.ContainsAny(f, "\r\n") {
+			return nil, "", nil, invalid(op, "a header field contains a line break")
+		}
+	}
+	if len(out.To)+len(out.Cc)+len(out.Bcc) == 0 {
+		return nil, "", nil, invalid(op, "no recipients")
+	}
+	m := gomail.NewMsg()
+	if err := m.FromFormat(acct.Name, acct.Email); err != nil {
+		return nil, "", nil, invalid(op, "sender %q: %v", acct.Email, err)
+	}
+	var rcpts []string
+	for _, set := range []struct {
+		name string
+		list []string
+		fn   func(...string) error
+	}{{"to", out.To, m.To}, {"cc", out.Cc, m.Cc}, {"bcc", out.Bcc, m.Bcc}} {
+		if len(set.list) == 0 {
+			continue
+		}
+		for _, a := range set.list {
+			parsed, err := netmail.ParseAddress(a)
+			if err != nil {
+				return nil, "", nil, invalid(op, "%s address %q: %v", set.name, a, err)
+			}
+			rcpts = append(rcpts, parsed.Address)
+		}
+		if err := set.fn(set.list...); err != nil {
+			return nil, "", nil, invalid(op, "%s: %v", set.name, err)
+		}
+	}
+	m.Subject(out.Subject)
+	msgID := newMessageID(acct.Email)
+	m.SetMessageIDWithValue(msgID)
+	m.SetDate()
+	m.SetUserAgent("imap-mcp")
+	if out.InReplyTo != "" {
+		m.SetGenHeader(gomail.HeaderInReplyTo, "<"+out.InReplyTo+">")
+	}
+	if len(out.References) > 0 {
+		m.SetGenHeader(gomail.HeaderReferences, "<"+strings.Join(out.References, "> <")+">")
+	}
+	text, htmlBody := out.Text, out.HTML
+	if out.IncludeSignature && strings.TrimSpace(acct.SignatureHTML) != "" {
+		sig := sanitizeHTML(acct.SignatureHTML)
+		text = strings.TrimRight(text, "\n") + "\n\n-- \n" + htmlToText(sig)
+		if htmlBody != "" {
+			htmlBody += "<br><br>-- <br>" + sig
+		}
+	}
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	if htmlBody != "" {
+		m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
+	}
+	for _, a := range out.Attachments {
+		ct := a.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		if err := m.AttachReader(a.Filename, bytes.NewReader(a.Data), gomail.WithFileContentType(gomail.ContentType(ct))); err != nil {
+			return nil, "", nil, invalid(op, "attachment %q: %v", a.Filename, err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		return nil, "", nil, &Error{Kind: KindOther, Op: op, Err: err}
+	}
+	return buf.Bytes(), msgID, rcpts, nil
+}
+
+// newMessageID returns a random id at the sender's domain.
+func newMessageID(email string) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	domain := "imap-mcp.invalid"
+	if i := strings.LastIndexByte(email, '@'); i >= 0 && i < len(email)-1 {
+		domain = email[i+1:]
+	}
+	return hex.EncodeToString(b) + "@" + domain
+}
+
+// ReplyOptions says how to answer a message.
+type ReplyOptions struct {
+	Folder   string
+	UID      uint32
+	ReplyAll bool
+	// Quote appends the original text, "> "-quoted (and as a blockquote
+	// in HTML).
+	Quote bool
+	// Text, HTML, Cc, Bcc, Attachments and IncludeSignature are as in
+	// Outgoing.
+	Text, HTML       string
+	Cc, Bcc          []string
+	IncludeSignature bool
+	Attachments      []OutgoingAttachment
+}
+
+// Reply answers the message opt.UID in opt.Folder: to its Reply-To (else
+// From); with ReplyAll also to (To ∪ Cc ∪ Reply-To) minus the account's
+// own addresses. It keeps the thread (In-Reply-To, References), prefixes
+// "Re: " once, and sets \Answered on the original after sending. As with
+// Send, a non-nil result with an error means the reply was sent.
+func (e *Engine) Reply(ctx context.Context, acct *Account, opt ReplyOptions) (*SendResult, error) {
+	orig, err := e.GetMessage(ctx, acct, opt.Folder, opt.UID, GetOptions{MaxChars: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	out := Outgoing{Subject: replySubject(orig.Subject), Text: opt.Text, HTML: opt.HTML, Cc: opt.Cc, Bcc: opt.Bcc,
+		IncludeSignature: opt.IncludeSignature, Attachments: opt.Attachments, InReplyTo: orig.MessageID}
+	out.To, out.Cc = replyRecipients(acct, orig.Header, opt.ReplyAll, opt.Cc)
+	if len(out.To) == 0 {
+		return nil, invalid("reply", "the original has no address to reply to")
+	}
+	if orig.MessageID != "" {
+		out.References = append(append([]string{}, orig.References...), orig.MessageID)
+	}
+	if opt.Quote {
+		intro := fmt.Sprintf("On %s, %s wrote:", orig.Date.Format("Mon, 2 Jan 2006 15:04"), orig.From)
+		out.Text = strings.TrimRight(out.Text, "\n") + "\n\n" + intro + "\n" + quoteText(orig.Text)
+		if out.HTML != "" {
+			out.HTML += "<p>" + html.EscapeString(intro) + "</p><blockquote>" +
+				strings.ReplaceAll(html.EscapeString(orig.Text), "\n", "<br>") + "</blockquote>"
+		}
+	}
+	res, err := e.Send(ctx, acct, out)
+	if err != nil {
+		return nil, err
+	}
+	return res, e.SetFlags(ctx, acct, opt.Folder, []uint32{opt.UID}, []string{FlagAnswered}, nil)
+}
+
+func replySubject(s string) string {
+	if len(s) >= 3 && strings.EqualFold(s[:3], "re:") {
+		return s
+	}
+	return "Re: " + s
+}
+
+// replyRecipients returns To and Cc of a reply. Addresses are compared
+// case-insensitively; the account's own addresses are never included.
+func replyRecipients(acct *Account, h Header, all bool, extraCc []string) (to, cc []string) {
+	own := acct.ownAddresses()
+	seen := map[string]bool{}
+	add := func(dst *[]string, list []string) {
+		for _, a := range list {
+			p, err := netmail.ParseAddress(a)
+			if err != nil {
+				continue
+			}
+			k := strings.ToLower(p.Address)
+			if own[k] || seen[k] {
+				continue
+			}
+			seen[k] = true
+			*dst = append(*dst, a)
+		}
+	}
+	primary := h.ReplyTo
+	if len(primary) == 0 {
+		primary = []string{h.From}
+	}
+	add(&to, primary)
+	if all {
+		add(&to, h.To)
+		add(&cc, h.Cc)
+	}
+	add(&cc, extraCc)
+	if len(to) == 0 && all && len(cc) > 0 {
+		to, cc = cc[:1], cc[1:]
+	}
+	return to, cc
+}
+
+func quoteText(s string) string {
+	return "> " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n> ")
+}

@@ -1,0 +1,225 @@
+package mail
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// findByMessageID polls folder until a message with id appears.
+func findByMessageID(t *testing.T, e *Engine, acct *Account, folder, id string) *Message {
+	t.Helper()
+	ctx := testCtx(t)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		page, err := e.Search(ctx, acct, folder, SearchQuery{Text: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.Messages {
+			if s.MessageID == id {
+				m, err := e.GetMessage(ctx, acct, folder, s.UID, GetOptions{HTML: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+		}
+	}
+	t.Fatalf("message %s never arrived in %s", id, folder)
+	return nil
+}
+
+// rawOf returns the raw bytes of the message uid in folder.
+func rawOf(t *testing.T, e *Engine, acct *Account, folder string, uid uint32) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.Do(testCtx(t), acct, func(c *Conn) error {
+		if _, err := c.selectFolder(folder); err != nil {
+			return err
+		}
+		msgs, err := c.client.Fetch(uidSet([]uint32{uid}), &imapFetchWhole).Collect()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			for _, b := range m.BodySection {
+				buf.Write(b.Bytes)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestSendAppendsSameBytesToSentOnce(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	alice := rigAccount(t, rig, "alice")
+	alice.ID = "send-alice"
+	alice.Name = "Alice Example"
+	alice.SignatureHTML = `<p>Alice <b>Example</b></p><script>alert(1)</script>`
+	bob := rigAccount(t, rig, "bob")
+	ctx := testCtx(t)
+
+	res, err := e.Send(ctx, alice, Outgoing{
+		To:               []string{"Bob Builder <" + bob.Email + ">"},
+		Cc:               []string{"outsider@example.com"},
+		Bcc:              []string{"carol@example.test"},
+		Subject:          "Déjeuner ✓ " + uniqueFolder("s"),
+		Text:             "Hello Bob,\nsee the file.",
+		HTML:             "<p>Hello <b>Bob</b>,</p>",
+		IncludeSignature: true,
+		Attachments:      []OutgoingAttachment{{Filename: "notes.txt", ContentType: "text/plain", Data: []byte("attached notes")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SentCopy != "appended" || res.SentFolder != "Sent" {
+		t.Fatalf("sent copy: %+v", res)
+	}
+	got := findByMessageID(t, e, bob, "INBOX", res.MessageID)
+	if !strings.Contains(got.Text, "Hello Bob") || !strings.Contains(got.Text, "-- \nAlice Example") {
+		t.Fatalf("received text %q", got.Text)
+	}
+	if !strings.Contains(got.HTML, "<b>Example</b>") || strings.Contains(got.HTML, "alert") {
+		t.Fatalf("received html %q", got.HTML)
+	}
+	if len(got.Attachments) != 1 || got.Attachments[0].Filename != "notes.txt" || got.Attachments[0].Size != 14 {
+		t.Fatalf("attachments %+v", got.Attachments)
+	}
+	if got.From != "Alice Example <"+alice.Email+">" || !slices.Contains(got.To, "Bob Builder <"+bob.Email+">") {
+		t.Fatalf("addresses from %q to %v", got.From, got.To)
+	}
+	carol := rigAccount(t, rig, "carol")
+	carol.ID = "send-carol"
+	if blind := findByMessageID(t, e, carol, "INBOX", res.MessageID); len(blind.Cc) != 1 {
+		t.Fatalf("Bcc recipient sees cc %v", blind.Cc)
+	}
+	sent := findByMessageID(t, e, alice, "Sent", res.MessageID)
+	if !slices.Contains(sent.Flags, FlagSeen) {
+		t.Fatalf("Sent copy flags %v", sent.Flags)
+	}
+	sentRaw := rawOf(t, e, alice, "Sent", sent.UID)
+	inboxRaw := rawOf(t, e, bob, "INBOX", got.UID)
+	if bytes.Contains(inboxRaw, []byte("carol@")) {
+		t.Fatal("Bcc address visible to the recipients")
+	}
+	if !bytes.HasSuffix(inboxRaw, sentRaw) {
+		t.Fatalf("Sent copy differs from what was delivered:\nsent %d bytes\ninbox %d bytes", len(sentRaw), len(inboxRaw))
+	}
+
+	// Saving again finds the copy by Message-ID and does not duplicate it.
+	var again SendResult
+	if err := e.Do(ctx, alice, func(c *Conn) error { return c.saveSent(sentRaw, res.MessageID, &again) }); err != nil {
+		t.Fatal(err)
+	}
+	if again.SentCopy != "already in Sent" {
+		t.Fatalf("second save: %+v", again)
+	}
+	page, err := e.Search(ctx, alice, "Sent", SearchQuery{Text: res.MessageID})
+	if err != nil || page.Total != 1 {
+		t.Fatalf("Sent holds %v copies (%v)", page, err)
+	}
+}
+
+func TestSendRefusesHeaderInjection(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "alice")
+	for _, out := range []Outgoing{
+		{To: []string{"bob@example.test"}, Subject: "hi\r\nBcc: victim@example.com"},
+		{To: []string{"bob@example.test\nBcc: victim@example.com"}, Subject: "hi"},
+		{To: []string{"bob@example.test"}, Subject: "hi", Attachments: []OutgoingAttachment{{Filename: "a\r\n.txt"}}},
+		{Subject: "no recipients"},
+		{To: []string{"not an address"}, Subject: "x"},
+	} {
+		if _, err := e.Send(testCtx(t), acct, out); KindOf(err) != KindInvalid {
+			t.Errorf("%+v: %v", out, err)
+		}
+	}
+}
+
+func TestReplyAllThreadsAndAnswers(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	carol := rigAccount(t, rig, "carol")
+	carol.ID = "reply-carol"
+	bob := rigAccount(t, rig, "bob")
+	bob.ID = "reply-bob"
+	alice := rigAccount(t, rig, "alice")
+	ctx := testCtx(t)
+
+	first, err := e.Send(ctx, bob, Outgoing{
+		To: []string{carol.Email, alice.Email}, Cc: []string{"Zoë <zoe@example.org>"},
+		Subject: "Plan " + uniqueFolder("r"), Text: "Original line one.\nLine two.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := findByMessageID(t, e, carol, "INBOX", first.MessageID)
+	res, err := e.Reply(ctx, carol, ReplyOptions{Folder: "INBOX", UID: orig.UID, ReplyAll: true, Quote: true, Text: "Sounds good."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := findByMessageID(t, e, bob, "INBOX", res.MessageID)
+	if got.Subject != "Re: "+orig.Subject || got.InReplyTo != first.MessageID || !slices.Equal(got.References, []string{first.MessageID}) {
+		t.Fatalf("threading: %+v", got.Header)
+	}
+	if !slices.Equal(got.To, []string{"bob <" + bob.Email + ">", alice.Email}) || !slices.Equal(got.Cc, []string{"Zoë <zoe@example.org>"}) {
+		t.Fatalf("reply-all recipients to %v cc %v", got.To, got.Cc)
+	}
+	if !strings.HasPrefix(got.Text, "Sounds good.") || !strings.Contains(got.Text, "> Original line one.\n> Line two.") {
+		t.Fatalf("quote: %q", got.Text)
+	}
+	again, err := e.GetMessage(ctx, carol, "INBOX", orig.UID, GetOptions{MaxChars: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(again.Flags, FlagAnswered) {
+		t.Fatalf("original flags %v", again.Flags)
+	}
+}
+
+func TestReplyRecipients(t *testing.T) {
+	acct := &Account{Email: "me@example.test", Aliases: []string{"Me@Alias.test"}}
+	h := Header{From: "Ann <ann@example.com>", ReplyTo: []string{"List <list@example.com>"},
+		To: []string{"me@example.test", "Bea <bea@example.com>"}, Cc: []string{"ME@alias.test", "ann@example.com", "cy@example.com"}}
+	to, cc := replyRecipients(acct, h, false, nil)
+	if !slices.Equal(to, []string{"List <list@example.com>"}) || cc != nil {
+		t.Fatalf("reply: %v %v", to, cc)
+	}
+	to, cc = replyRecipients(acct, h, true, nil)
+	if !slices.Equal(to, []string{"List <list@example.com>", "Bea <bea@example.com>"}) ||
+		!slices.Equal(cc, []string{"ann@example.com", "cy@example.com"}) {
+		t.Fatalf("reply all: %v %v", to, cc)
+	}
+}
+
+var imapFetchWhole = imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+
+func TestSendLeavesSentToProviderThatKeepsACopy(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	alice := rigAccount(t, rig, "alice")
+	alice.ID, alice.Provider = "send-outlook", "outlook"
+	bob := rigAccount(t, rig, "bob")
+	ctx := testCtx(t)
+	res, err := e.Send(ctx, alice, Outgoing{To: []string{bob.Email}, Subject: "no copy " + uniqueFolder("o"), Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SentCopy != "provider keeps its own copy" || res.SentFolder != "" {
+		t.Fatalf("result %+v", res)
+	}
+	findByMessageID(t, e, bob, "INBOX", res.MessageID)
+	page, err := e.Search(ctx, alice, "Sent", SearchQuery{Text: res.MessageID})
+	if err != nil || page.Total != 0 {
+		t.Fatalf("Sent holds %v (%v)", page, err)
+	}
+}

@@ -1,0 +1,323 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// Thread limits.
+const (
+	DefaultThreadMax = 100 // messages returned
+	maxClosureRounds = 5   // reference-closure search rounds
+	maxIDsPerSearch  = 60  // Message-IDs per closure search
+)
+
+// ThreadOptions selects the thread view.
+type ThreadOptions struct {
+	// Full adds each message's text (a window of MaxChars runes);
+	// otherwise the thread is an overview of summaries.
+	Full     bool
+	MaxChars int
+	// AllFolders extends the reference closure to every folder instead of
+	// the message's folder, Sent and Archive.
+	AllFolders bool
+	// Max bounds the messages returned (newest kept); default
+	// DefaultThreadMax.
+	Max int
+}
+
+// ThreadMessage is one message of a thread.
+type ThreadMessage struct {
+	Folder string
+	Summary
+	InReplyTo string
+	Text      string // Full mode only
+}
+
+// Thread is a conversation, oldest first.
+type Thread struct {
+	Messages []ThreadMessage
+	// Total counts distinct messages found before the cap.
+	Total int
+	// Method is "gmail" (X-GM-THRID), "thread-references" (the server's
+	// THREAD=REFERENCES plus the closure over other folders) or
+	// "references" (References/Message-ID closure).
+	Method string
+}
+
+// GetThread returns the conversation of message uid in folder,
+// deduplicated by Message-ID before the cap.
+func (e *Engine) GetThread(ctx context.Context, acct *Account, folder string, uid uint32, opt ThreadOptions) (*Thread, error) {
+	var th *Thread
+	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+		if c.has(capGmail) {
+			th, err = c.gmailThread(folder, uid, opt)
+		} else {
+			th, err = c.thread(folder, uid, opt)
+		}
+		return err
+	})
+	return th, err
+}
+
+// threadMeta is what thread building needs of each message.
+type threadMeta struct {
+	ThreadMessage
+	references []string
+}
+
+var threadFetch = &imap.FetchOptions{UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
+	BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+	BodySection:   []*imap.FetchItemBodySection{{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"References"}}}}
+
+// fetchMeta fetches thread metadata of uids in the selected folder.
+func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]threadMeta, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	var bufs []*imapclient.FetchMessageBuffer
+	if err := c.do("fetch thread", func() (err error) {
+		bufs, err = c.client.Fetch(imap.UIDSetNum(uids...), threadFetch).Collect()
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]threadMeta, 0, len(bufs))
+	for _, b := range bufs {
+		m := threadMeta{ThreadMessage: ThreadMessage{Folder: folder, Summary: summaryOf(b)}}
+		if b.Envelope != nil && len(b.Envelope.InReplyTo) > 0 {
+			m.InReplyTo = b.Envelope.InReplyTo[0]
+		}
+		for _, sec := range b.BodySection {
+			if h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(sec.Bytes))); err == nil {
+				mh := gomail.Header{Header: message.Header{Header: h}}
+				m.references, _ = mh.MsgIDList("References")
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// thread builds the conversation with THREAD=REFERENCES when offered and
+// the References/Message-ID closure over the other folders.
+func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions) (*Thread, error) {
+	if _, err := c.selectFolder(folder); err != nil {
+		return nil, err
+	}
+	th := &Thread{Method: "references"}
+	start := []imap.UID{imap.UID(uid)}
+	if c.has(imap.Cap("THREAD=REFERENCES")) {
+		var data []imapclient.ThreadData
+		if err := c.do("thread", func() (err error) {
+			data, err = c.client.UIDThread(&imapclient.ThreadOptions{Algorithm: imap.ThreadReferences, SearchCriteria: &imap.SearchCriteria{}}).Wait()
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for _, t := range data {
+			if members := threadUIDs(t); slices.Contains(members, imap.UID(uid)) {
+				start, th.Method = members, "thread-references"
+				break
+			}
+		}
+	}
+	metas, err := c.fetchMeta(folder, start)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(metas, func(m threadMeta) bool { return m.UID == uid }) {
+		return nil, notFound("get thread", "no message with UID %d in %q", uid, folder)
+	}
+	folders, err := c.threadFolders(folder, opt.AllFolders)
+	if err != nil {
+		return nil, err
+	}
+	all, err := c.closure(connected(metas, uid, folder), folders)
+	if err != nil {
+		return nil, err
+	}
+	return c.finishThread(th, connected(all, uid, folder), opt)
+}
+
+// connected keeps the messages linked to message uid of folder through
+// Message-ID, In-Reply-To and References. THREAD=REFERENCES also merges
+// threads by subject, and header searches match substrings, so both
+// return unrelated messages that this removes.
+func connected(metas []threadMeta, uid uint32, folder string) []threadMeta {
+	parent := map[string]string{}
+	find := func(x string) string {
+		for parent[x] != "" && parent[x] != x {
+			x = parent[x]
+		}
+		return x
+	}
+	union := func(a, b string) {
+		if ra, rb := find(a), find(b); ra != rb {
+			parent[ra] = rb
+		}
+	}
+	key := func(m threadMeta) string { return fmt.Sprintf("\x00%s\x00%d", m.Folder, m.UID) }
+	for _, m := range metas {
+		union(key(m), key(m))
+		for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.references...) {
+			if id != "" {
+				union(key(m), "<"+id+">")
+			}
+		}
+	}
+	i := slices.IndexFunc(metas, func(m threadMeta) bool { return m.UID == uid && m.Folder == folder })
+	if i < 0 {
+		return nil
+	}
+	root := find(key(metas[i]))
+	return slices.DeleteFunc(slices.Clone(metas), func(m threadMeta) bool { return find(key(m)) != root })
+}
+
+// threadUIDs flattens one THREAD tree.
+func threadUIDs(t imapclient.ThreadData) []imap.UID {
+	var out []imap.UID
+	for _, n := range t.Chain {
+		out = append(out, imap.UID(n))
+	}
+	for _, sub := range t.SubThreads {
+		out = append(out, threadUIDs(sub)...)
+	}
+	return out
+}
+
+// threadFolders lists the folders the closure searches: folder, Sent and
+// Archive, or every selectable folder.
+func (c *Conn) threadFolders(folder string, all bool) ([]string, error) {
+	out := []string{folder}
+	if all {
+		folders, err := c.listFolders(false)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range folders {
+			if f.Selectable && f.Name != folder && f.Role != RoleTrash && f.Role != RoleJunk {
+				out = append(out, f.Name)
+			}
+		}
+		return out, nil
+	}
+	for _, r := range []Role{RoleSent, RoleArchive} {
+		name, err := c.roleFolder(r)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// closure grows known by searching folders for messages whose
+// Message-ID or References mention a known id, until nothing new turns
+// up. Messages are deduplicated by Message-ID (first folder wins).
+func (c *Conn) closure(known []threadMeta, folders []string) ([]threadMeta, error) {
+	byID := map[string]bool{}
+	queried := map[string]bool{}
+	var out []threadMeta
+	add := func(ms []threadMeta) {
+		for _, m := range ms {
+			key := m.MessageID
+			if key == "" {
+				key = fmt.Sprintf("%s\x00%d", m.Folder, m.UID)
+			}
+			if !byID[key] {
+				byID[key] = true
+				out = append(out, m)
+			}
+		}
+	}
+	add(known)
+	for range maxClosureRounds {
+		var ids []string
+		for _, m := range out {
+			for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.references...) {
+				if id != "" && !queried[id] && len(ids) < maxIDsPerSearch {
+					queried[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, f := range folders {
+			if _, err := c.selectFolder(f); err != nil {
+				return nil, err
+			}
+			uids, err := c.search(SearchQuery{}, idCriteria(ids))
+			if err != nil {
+				return nil, err
+			}
+			metas, err := c.fetchMeta(f, uids)
+			if err != nil {
+				return nil, err
+			}
+			add(metas)
+		}
+	}
+	return out, nil
+}
+
+// idCriteria matches messages whose Message-ID or References holds any id.
+func idCriteria(ids []string) *imap.SearchCriteria {
+	var terms []imap.SearchCriteria
+	for _, id := range ids {
+		for _, key := range []string{"Message-ID", "References"} {
+			terms = append(terms, imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: key, Value: id}}})
+		}
+	}
+	for len(terms) > 1 {
+		var next []imap.SearchCriteria
+		for i := 0; i+1 < len(terms); i += 2 {
+			next = append(next, imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{terms[i], terms[i+1]}}})
+		}
+		if len(terms)%2 == 1 {
+			next = append(next, terms[len(terms)-1])
+		}
+		terms = next
+	}
+	return &terms[0]
+}
+
+// finishThread sorts oldest first, caps (keeping the newest) and, in full
+// mode, adds each message's text.
+func (c *Conn) finishThread(th *Thread, metas []threadMeta, opt ThreadOptions) (*Thread, error) {
+	slices.SortStableFunc(metas, func(a, b threadMeta) int { return cmp.Compare(a.Date.UnixNano(), b.Date.UnixNano()) })
+	th.Total = len(metas)
+	limit := opt.Max
+	if limit <= 0 {
+		limit = DefaultThreadMax
+	}
+	if len(metas) > limit {
+		metas = metas[len(metas)-limit:]
+	}
+	for _, m := range metas {
+		tm := m.ThreadMessage
+		if opt.Full {
+			msg, err := c.getMessage(m.Folder, m.UID, GetOptions{MaxChars: opt.MaxChars})
+			if err != nil {
+				return nil, err
+			}
+			tm.Text = msg.Text
+		}
+		th.Messages = append(th.Messages, tm)
+	}
+	return th, nil
+}
