@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/handlers"
+	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/mcp"
 	"github.com/imap-mcp/imap-mcp/oauth"
 	"github.com/imap-mcp/imap-mcp/secret"
@@ -138,10 +140,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 		return err
 	}
 	defer st.Close()
+	var roots *x509.CertPool // nil: the system roots
+	if cfg.MailCAFile != "" {
+		if roots, err = mail.LoadRootCAs(cfg.MailCAFile); err != nil {
+			return err
+		}
+	}
+	engine := mail.New(mail.Config{AllowPrivateHosts: cfg.MailAllowPrivateHosts, RootCAs: roots, Logger: log})
+	defer engine.Close()
 
 	https := strings.HasPrefix(cfg.AppURL, "https://")
 	deps := handlers.Deps{
-		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st, Accounts: st, Sealer: keys,
+		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st, Accounts: st, Sealer: keys, Secrets: keys, Mail: engine,
 		CSRF: auth.NewCSRF(keys.CookieKey(), cfg.AppURL), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}
 	if cfg.ClerkEnabled() {
@@ -165,8 +175,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 		SecureCookies: https, Logger: log, Page: deps.Page,
 	})
 	authz.Routes(front)
-	tools := mcp.New(mcp.Options{Store: st, Logger: log, Version: version})
+	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, AttachmentKey: keys.AttachmentKey(),
+		AppURL: cfg.AppURL, Logger: log, Version: version})
 	front.Handle("/api/mcp", http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcpMaxBody))
+	front.Handle("GET /api/attachments/{token}", tools.AttachmentHandler())
 	srv := front.HTTPServer()
 
 	ln, err := net.Listen("tcp", srv.Addr)

@@ -10,7 +10,6 @@ import (
 	mcplib "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/imap-mcp/imap-mcp/oauth"
-	"github.com/imap-mcp/imap-mcp/store"
 )
 
 // AccountInfo describes one mail account to a model.
@@ -61,7 +60,7 @@ func (s *Server) listAccounts(ctx context.Context, _ mcplib.CallToolRequest) (*m
 		info := AccountInfo{AccountID: a.ID, Label: a.Label, Email: a.Email, DisplayName: a.DisplayName, IsDefault: a.IsDefault,
 			HasSignature: strings.TrimSpace(a.SignatureHTML) != "",
 			IMAP:         net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
-			Status: testStatus(a)}
+			Status: a.TestStatus()}
 		out.Accounts = append(out.Accounts, info)
 		def := ""
 		if a.IsDefault {
@@ -74,14 +73,4 @@ func (s *Server) listAccounts(ctx context.Context, _ mcplib.CallToolRequest) (*m
 		text = fmt.Sprintf("%d account(s):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	return mcplib.NewToolResultStructured(out, text), nil
-}
-
-func testStatus(a store.MailAccount) string {
-	switch {
-	case a.LastTestAt == nil:
-		return "untested"
-	case a.LastTestIMAPOK != nil && *a.LastTestIMAPOK && a.LastTestSMTPOK != nil && *a.LastTestSMTPOK:
-		return "ok"
-	}
-	return "failing"
 }

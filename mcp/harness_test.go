@@ -31,15 +31,17 @@ type harness struct {
 // newHarness serves the MCP handler behind the real bearer check.
 func newHarness(t *testing.T, o mcp.Options) *harness {
 	st := dbtest.SQLiteStore(t)
+	mux := http.NewServeMux()
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
 	o.Store = st
 	o.Logger = slog.New(slog.DiscardHandler)
 	o.Version = "test"
+	o.AppURL = ts.URL
 	srv := mcp.New(o)
 	as := oauth.New(oauth.Options{Issuer: issuer, Resource: issuer + "/api/mcp", Store: st, Logger: o.Logger})
-	mux := http.NewServeMux()
 	mux.Handle("/api/mcp", as.Bearer(srv.Handler()))
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
+	mux.Handle("GET /api/attachments/{token}", srv.AttachmentHandler())
 	return &harness{url: ts.URL + "/api/mcp", st: st, srv: srv}
 }
 

@@ -14,6 +14,8 @@ import (
 	mcplib "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/imap-mcp/imap-mcp/account"
+	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/oauth"
 	"github.com/imap-mcp/imap-mcp/store"
 )
@@ -26,11 +28,19 @@ type Store interface {
 
 // Options configure the server.
 type Options struct {
-	Store   Store
-	Logger  *slog.Logger
-	Version string
+	Store Store
+	Mail  *mail.Engine
+	// Secrets opens the sealed mail passwords for the duration of a call.
+	Secrets account.Opener
+	// AttachmentKey signs attachment download URLs under AppURL.
+	AttachmentKey []byte
+	AppURL        string
+	Logger        *slog.Logger
+	Version       string
 	// CallsPerMinute bounds tool calls per user; zero means 120.
 	CallsPerMinute int
+	// SendsPerHour bounds sent messages per user; zero means 60.
+	SendsPerHour int
 }
 
 // Tool is one MCP tool with the scope a token needs to see and call it.
@@ -46,6 +56,7 @@ type Server struct {
 	tools []Tool
 	scope map[string]string
 	calls *rateLimiter
+	sends *rateLimiter
 }
 
 // New builds the server and its tool list.
@@ -53,8 +64,14 @@ func New(o Options) *Server {
 	if o.CallsPerMinute == 0 {
 		o.CallsPerMinute = 120
 	}
-	s := &Server{o: o, scope: map[string]string{}, calls: newRateLimiter(o.CallsPerMinute, time.Minute)}
-	s.tools = append(s.tools, s.accountTools()...)
+	if o.SendsPerHour == 0 {
+		o.SendsPerHour = defaultSendsPerHour
+	}
+	s := &Server{o: o, scope: map[string]string{}, calls: newRateLimiter(o.CallsPerMinute, time.Minute),
+		sends: newRateLimiter(o.SendsPerHour, time.Hour)}
+	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.attachmentTools(), s.sendTools(), s.organizeTools()} {
+		s.tools = append(s.tools, group...)
+	}
 	for _, t := range s.tools {
 		s.scope[t.Def.Name] = t.Scope
 	}

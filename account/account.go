@@ -1,0 +1,36 @@
+// Package account turns a stored mail account into the mail engine's
+// settings, opening its sealed passwords for the duration of one call.
+package account
+
+import (
+	"fmt"
+
+	"github.com/imap-mcp/imap-mcp/mail"
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+// Opener opens sealed passwords (package secret implements it).
+type Opener interface {
+	Open(sealed string) ([]byte, error)
+}
+
+// Open returns the engine settings of a, with both passwords opened. The
+// caller drops the result when its call ends.
+func Open(a store.MailAccount, secrets Opener) (*mail.Account, error) {
+	imapPW, err := secrets.Open(a.IMAPPasswordEnc)
+	if err != nil {
+		return nil, fmt.Errorf("account: open IMAP password of %s: %w", a.ID, err)
+	}
+	smtpPW, err := secrets.Open(a.SMTPPasswordEnc)
+	if err != nil {
+		return nil, fmt.Errorf("account: open SMTP password of %s: %w", a.ID, err)
+	}
+	return &mail.Account{
+		ID:       a.ID,
+		IMAP:     mail.Endpoint{Host: a.IMAPHost, Port: a.IMAPPort, TLS: mail.TLSMode(a.IMAPTLSMode)},
+		SMTP:     mail.Endpoint{Host: a.SMTPHost, Port: a.SMTPPort, TLS: mail.TLSMode(a.SMTPTLSMode)},
+		Username: a.IMAPUser, Password: string(imapPW),
+		SMTPUsername: a.SMTPUser, SMTPPassword: string(smtpPW),
+		Email: a.Email, Name: a.DisplayName, SignatureHTML: a.SignatureHTML,
+	}, nil
+}
