@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 )
 
 // chromium starts headless Chromium (Debian's package) for one test and
@@ -181,5 +183,90 @@ func TestBrowserSignInAccountsConnect(t *testing.T) {
 		chromedp.WaitNotPresent(css(`[data-testid="account"]`)))
 	if p := problems(); len(p) > 0 {
 		t.Fatalf("the pages logged errors (CSP violations show up here):\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestBrowserAccountTestAndWarnings adds an account for the rig's Dovecot
+// and Postfix through the form: a preset fills the servers, port/TLS
+// warnings come and go as the person edits, Test turns both badges ok, a
+// wrong password turns them failing with a hint.
+func TestBrowserAccountTestAndWarnings(t *testing.T) {
+	rig := mailrig.Shared(t)
+	alice, _ := rig.User("alice")
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret",
+		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": rig.CAFile})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+			t.Fatalf("%v\n%s\n%s", err, body, strings.Join(problems(), "\n"))
+		}
+	}
+	// set replaces a field's value and fires change, as a person's edit does.
+	set := func(sel, value string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(chromedp.SetValue(css(sel), value), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event("change", {bubbles: true}))`, sel))(ctx, tg)
+			return err
+		}))
+	}
+	warnings := func(proto string) string {
+		v, _ := chromedp.Run(ctx, chromedp.Text(css("#"+proto+"-warnings")))
+		return v
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+
+	do(chromedp.Navigate(base+"/accounts"), chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(`[data-testid="no-accounts"]`)), chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#preset")))
+
+	// A preset fills the servers in place.
+	do(set("#preset", "gmail"))
+	waitFor("the Gmail preset", func() bool {
+		v, _ := chromedp.Run(ctx, chromedp.Value(css("#imap_host")))
+		return v == "imap.gmail.com"
+	})
+	if v, _ := chromedp.Run(ctx, chromedp.Value(css("#smtp_port"))); v != "465" {
+		t.Fatalf("Gmail SMTP port = %q", v)
+	}
+
+	// Port 143 with TLS warns; STARTTLS clears it.
+	do(set("#imap_port", "143"))
+	waitFor("the port/TLS warning", func() bool { return strings.Contains(warnings("imap"), "normally uses") })
+	screenshot(t, ctx, "account-warning")
+	do(set("#imap_tls_mode", "starttls"))
+	waitFor("the warning to clear", func() bool { return strings.TrimSpace(warnings("imap")) == "" })
+
+	do(set("#imap_host", rig.Host), set("#imap_port", fmt.Sprint(rig.IMAPPort)), set("#imap_tls_mode", "starttls"),
+		set("#smtp_host", rig.Host), set("#smtp_port", fmt.Sprint(rig.SubmissionPort)), set("#smtp_tls_mode", "starttls"),
+		chromedp.SendKeys(css("#label"), "Rig"), chromedp.SendKeys(css("#email"), alice.Email),
+		chromedp.SendKeys(css("#imap_password"), alice.Password),
+		chromedp.Click(css(`[data-testid="save"]`)), chromedp.WaitVisible(css(`[data-testid="test"]`)),
+		chromedp.Click(css(`[data-testid="test"]`)), chromedp.WaitVisible(css(`[data-testid="imap-badge"]`)))
+	badges, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid="test-status"]`)))
+	if !strings.Contains(badges, "IMAP ok") || !strings.Contains(badges, "SMTP ok") {
+		t.Fatalf("badges after Test: %q", badges)
+	}
+	screenshot(t, ctx, "account-tested")
+
+	// A wrong password: both badges fail, with a hint.
+	do(chromedp.Click(css(`a[href$="/edit"]`)), chromedp.WaitVisible(css("#imap_password")),
+		chromedp.SendKeys(css("#imap_password"), "wrong-password"), chromedp.SendKeys(css("#smtp_password"), "wrong-password"),
+		chromedp.Click(css(`[data-testid="save"]`)), chromedp.WaitVisible(css(`[data-testid="test"]`)),
+		chromedp.Click(css(`[data-testid="test"]`)), chromedp.WaitVisible(css(`[data-testid="hint"]`)))
+	badges, _ = chromedp.Run(ctx, chromedp.Text(css(`[data-testid="test-status"]`)))
+	if !strings.Contains(badges, "IMAP failing") || !strings.Contains(badges, "SMTP failing") || !strings.Contains(badges, "password") {
+		t.Fatalf("badges after a wrong password: %q", badges)
+	}
+	screenshot(t, ctx, "account-failing")
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
 	}
 }

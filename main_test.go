@@ -18,10 +18,13 @@ import (
 
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/internal/dbtest"
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 	"github.com/imap-mcp/imap-mcp/secret"
 	"github.com/imap-mcp/imap-mcp/sql"
 	"github.com/imap-mcp/imap-mcp/store"
 )
+
+func TestMain(m *testing.M) { os.Exit(mailrig.Main(m)) }
 
 // instance is one running `imap-mcp serve`.
 type instance struct {

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/mail"
+	netmail "net/mail"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/microcosm-cc/bluemonday"
 
+	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/store"
 	"github.com/imap-mcp/imap-mcp/views"
 )
@@ -20,6 +21,7 @@ type AccountStore interface {
 	ListAccounts(ctx context.Context, userID string) ([]store.MailAccount, error)
 	GetAccount(ctx context.Context, userID, id string) (store.MailAccount, error)
 	CreateAccount(ctx context.Context, a *store.MailAccount) error
+	RecordAccountTest(ctx context.Context, userID, id string, r store.TestResult) error
 	UpdateAccount(ctx context.Context, a *store.MailAccount) error
 	DeleteAccount(ctx context.Context, userID, id string) error
 	SetDefaultAccount(ctx context.Context, userID, id string) error
@@ -44,16 +46,23 @@ func (h *handler) accounts(c *fiber.Ctx) error {
 	for _, a := range list {
 		p.Accounts = append(p.Accounts, views.AccountCard{ID: a.ID, Label: a.Label, Email: a.Email,
 			IMAP: net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
-			IsDefault: a.IsDefault, Status: a.TestStatus(), Hint: a.LastTestError})
+			IsDefault: a.IsDefault, Test: testBadges(a)})
 	}
 	return render(c, views.Accounts(p))
 }
 
-var notices = map[string]string{"saved": "Account saved.", "deleted": "Account deleted.", "default": "Default account changed."}
+var notices = map[string]string{"saved": "Account saved. Run Test to check the settings.", "deleted": "Account deleted.",
+	"default": "Default account changed."}
 
 func (h *handler) newAccount(c *fiber.Ctx) error {
-	return render(c, views.AccountEdit(views.AccountForm{Page: h.page(c, "Add an account", "/accounts"),
-		IMAPPort: 993, IMAPTLSMode: "tls", SMTPPort: 465, SMTPTLSMode: "tls"}))
+	p := views.AccountForm{Page: h.page(c, "Add an account", "/accounts"), Presets: presetOptions(),
+		IMAPPort: 993, IMAPTLSMode: "tls", SMTPPort: 465, SMTPTLSMode: "tls"}
+	if preset, ok := mail.PresetFor(c.Query("preset")); ok && c.Query("preset") != "" {
+		p.Preset = preset.Key
+		p.IMAPHost, p.IMAPPort, p.IMAPTLSMode = preset.IMAP.Host, preset.IMAP.Port, string(preset.IMAP.TLS)
+		p.SMTPHost, p.SMTPPort, p.SMTPTLSMode = preset.SMTP.Host, preset.SMTP.Port, string(preset.SMTP.TLS)
+	}
+	return render(c, views.AccountEdit(p))
 }
 
 func (h *handler) editAccount(c *fiber.Ctx) error {
@@ -136,6 +145,9 @@ func (h *handler) userAccount(c *fiber.Ctx) (store.MailAccount, error) {
 func (h *handler) formErrors(c *fiber.Ctx, a *store.MailAccount, errs map[string]string) error {
 	p := formFromAccount(h.page(c, "Account", "/accounts"), *a)
 	p.Errors = errs
+	if a.ID == "" {
+		p.Presets = presetOptions()
+	}
 	c.Status(fiber.StatusUnprocessableEntity)
 	return render(c, views.AccountEdit(p))
 }
@@ -144,7 +156,9 @@ func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
 	return views.AccountForm{Page: page, ID: a.ID, Label: a.Label, Email: a.Email, DisplayName: a.DisplayName,
 		IMAPHost: a.IMAPHost, IMAPPort: a.IMAPPort, IMAPTLSMode: a.IMAPTLSMode, IMAPUser: a.IMAPUser,
 		SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLSMode: a.SMTPTLSMode, SMTPUser: a.SMTPUser,
-		SignatureHTML: a.SignatureHTML, IsDefault: a.IsDefault}
+		SignatureHTML: a.SignatureHTML, IsDefault: a.IsDefault,
+		IMAPWarnings: endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
+		SMTPWarnings: endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
 }
 
 // applyForm validates the posted form into a and returns messages by
@@ -162,7 +176,7 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 	if a.Label == "" || len(a.Label) > 100 {
 		errs["label"] = "Give the account a short label (up to 100 characters)."
 	}
-	if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
+	if addr, err := netmail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
 		errs["email"] = "Enter an email address such as you@example.com."
 	}
 	if strings.ContainsAny(a.DisplayName, "\r\n") || len(a.DisplayName) > 100 {

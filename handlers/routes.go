@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/imap-mcp/imap-mcp/account"
 	"github.com/imap-mcp/imap-mcp/auth"
 )
 
@@ -34,9 +35,12 @@ type Deps struct {
 	CSRF                *auth.CSRF
 	// Apps lists and revokes the signed-in person's connected MCP clients.
 	Apps AppStore
-	// Accounts and Sealer back the account pages.
+	// Accounts, Sealer and Secrets back the account pages; Mail tests
+	// an account's connection.
 	Accounts AccountStore
 	Sealer   Sealer
+	Secrets  account.Opener
+	Mail     Tester
 	// SecureCookies marks cookies Secure (APP_URL is https).
 	SecureCookies bool
 	// TrustProxyHeaders: client addresses come from X-Forwarded-For.
@@ -65,11 +69,13 @@ func New(d Deps) *fiber.App {
 	app.Get("/", h.requireUser, h.home)
 	app.Get("/accounts", h.requireUser, h.accounts)
 	app.Get("/accounts/new", h.requireUser, h.newAccount)
+	app.Get("/accounts/check", h.requireUser, h.checkEndpoint)
 	app.Post("/accounts", h.requireUser, h.createAccount)
 	app.Get("/accounts/:id/edit", h.requireUser, h.editAccount)
 	app.Post("/accounts/:id", h.requireUser, h.updateAccount)
 	app.Post("/accounts/:id/delete", h.requireUser, h.deleteAccount)
 	app.Post("/accounts/:id/default", h.requireUser, h.defaultAccount)
+	app.Post("/accounts/:id/test", h.requireUser, h.testAccount)
 	app.Get("/connect", h.requireUser, h.connect)
 	app.Get("/apps", h.requireUser, h.apps)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)

@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/imap-mcp/imap-mcp/account"
+	"github.com/imap-mcp/imap-mcp/mail"
+	"github.com/imap-mcp/imap-mcp/store"
+	"github.com/imap-mcp/imap-mcp/views"
+)
+
+// Tester runs the mail engine's connection test.
+type Tester interface {
+	TestConnection(ctx context.Context, acct *mail.Account) mail.TestResult
+}
+
+// testTimeout bounds a connection test from the web UI (both protocols,
+// each with the engine's own phase timeouts).
+const testTimeout = 45 * time.Second
+
+func presetOptions() []views.PresetOption {
+	var out []views.PresetOption
+	for _, p := range mail.Presets {
+		out = append(out, views.PresetOption{Key: p.Key, Name: p.Name})
+	}
+	return out
+}
+
+// checkEndpoint answers the live port/TLS warnings of one fieldset.
+func (h *handler) checkEndpoint(c *fiber.Ctx) error {
+	proto := c.Query("proto")
+	if proto != "imap" && proto != "smtp" {
+		return fiber.NewError(fiber.StatusBadRequest, "proto must be imap or smtp")
+	}
+	return render(c, views.Warnings(proto, endpointWarnings(proto, c.Query(proto+"_host"), c.Query(proto+"_port"), c.Query(proto+"_tls_mode"))))
+}
+
+func endpointWarnings(proto, host, port, mode string) []string {
+	p, err := strconv.Atoi(strings.TrimSpace(port))
+	if err != nil {
+		return []string{"Enter the port as a number."}
+	}
+	return mail.CheckEndpoint(proto, mail.Endpoint{Host: strings.TrimSpace(strings.ToLower(host)), Port: p, TLS: mail.TLSMode(mode)})
+}
+
+// testAccount runs the connection test, records it and answers with the
+// badges (HTMX) or back on /accounts.
+func (h *handler) testAccount(c *fiber.Ctx) error {
+	a, err := h.userAccount(c)
+	if err != nil {
+		return err
+	}
+	acct, err := account.Open(a, h.Secrets)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), testTimeout)
+	defer cancel()
+	res := h.Mail.TestConnection(ctx, acct)
+	rec := store.TestResult{IMAPOK: res.IMAP.OK, SMTPOK: res.SMTP.OK}
+	var hints []string
+	for _, r := range []struct {
+		name string
+		mail.CheckResult
+	}{{"IMAP", res.IMAP}, {"SMTP", res.SMTP}} {
+		if !r.OK {
+			hints = append(hints, r.name+": "+r.Hint)
+		}
+	}
+	rec.Error = strings.Join(hints, " ")
+	if err := h.Accounts.RecordAccountTest(c.UserContext(), a.UserID, a.ID, rec); err != nil {
+		return err
+	}
+	h.Logger.Info("account test", "account", a.ID, "imap_ok", rec.IMAPOK, "smtp_ok", rec.SMTPOK)
+	if c.Get("HX-Request") != "true" {
+		return c.Redirect("/accounts", fiber.StatusSeeOther)
+	}
+	now := time.Now()
+	a.LastTestAt, a.LastTestIMAPOK, a.LastTestSMTPOK, a.LastTestError = &now, &rec.IMAPOK, &rec.SMTPOK, rec.Error
+	return render(c, views.TestStatus(testBadges(a)))
+}
+
+func testBadges(a store.MailAccount) views.TestBadges {
+	b := views.TestBadges{ID: a.ID, Status: a.TestStatus(), Hint: a.LastTestError}
+	word := func(ok *bool) string {
+		switch {
+		case ok == nil:
+			return ""
+		case *ok:
+			return "ok"
+		}
+		return "failing"
+	}
+	b.IMAP, b.SMTP = word(a.LastTestIMAPOK), word(a.LastTestSMTPOK)
+	return b
+}
