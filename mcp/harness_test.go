@@ -29,13 +29,15 @@ type harness struct {
 }
 
 // newHarness serves the MCP handler behind the real bearer check.
-func newHarness(t *testing.T, o mcp.Options) *harness {
+func newHarness(t testing.TB, o mcp.Options) *harness {
 	st := dbtest.SQLiteStore(t)
 	mux := http.NewServeMux()
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	o.Store = st
-	o.Logger = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	o.Version = "test"
 	o.AppURL = ts.URL
 	srv := mcp.New(o)
@@ -48,7 +50,7 @@ func newHarness(t *testing.T, o mcp.Options) *harness {
 // token creates a user (by Clerk id), a client, a grant with scope and an
 // access token, the way consent and /token would, and returns the token
 // and the user.
-func (h *harness) token(t *testing.T, clerkID, scope string) (string, store.User) {
+func (h *harness) token(t testing.TB, clerkID, scope string) (string, store.User) {
 	ctx := context.Background()
 	u, err := h.st.UpsertClerkUser(ctx, clerkID, clerkID+"@example.com")
 	if err != nil {
@@ -73,7 +75,7 @@ func (h *harness) token(t *testing.T, clerkID, scope string) (string, store.User
 }
 
 // client connects an mcp-go client with a bearer token and initializes it.
-func (h *harness) client(t *testing.T, token string) *client.Client {
+func (h *harness) client(t testing.TB, token string) *client.Client {
 	c, err := client.NewStreamableHttpClient(h.url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
 		t.Fatal(err)

@@ -26,19 +26,25 @@ import (
 func TestMain(m *testing.M) { os.Exit(mailrig.Main(m)) }
 
 // mailHarness serves the tools with a real engine against the rig.
-func mailHarness(t *testing.T) (*harness, *mailrig.Rig, *secret.Keys) {
+func mailHarness(t testing.TB) (*harness, *mailrig.Rig, *secret.Keys) {
+	return mailHarnessWith(t, mcp.Options{})
+}
+
+// mailHarnessWith is mailHarness with options for the server.
+func mailHarnessWith(t testing.TB, o mcp.Options) (*harness, *mailrig.Rig, *secret.Keys) {
 	rig := mailrig.Shared(t)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(rig.CAPEM)
 	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
 	t.Cleanup(func() { engine.Close() })
 	keys, _ := secret.New(secret.Generate())
-	h := newHarness(t, mcp.Options{Mail: engine, Secrets: keys, AttachmentKey: keys.AttachmentKey()})
+	o.Mail, o.Secrets, o.AttachmentKey = engine, keys, keys.AttachmentKey()
+	h := newHarness(t, o)
 	return h, rig, keys
 }
 
 // addRigAccount stores the rig user's account (STARTTLS both ways) for u.
-func addRigAccount(t *testing.T, h *harness, rig *mailrig.Rig, keys *secret.Keys, u store.User, name string) string {
+func addRigAccount(t testing.TB, h *harness, rig *mailrig.Rig, keys *secret.Keys, u store.User, name string) string {
 	ru, _ := rig.User(name)
 	a := &store.MailAccount{UserID: u.ID, Label: name, Email: ru.Email, DisplayName: strings.ToUpper(name[:1]) + name[1:],
 		IMAPHost: rig.Host, IMAPPort: rig.IMAPPort, IMAPTLSMode: "starttls", IMAPUser: ru.Email, IMAPPasswordEnc: keys.Seal([]byte(ru.Password)),
