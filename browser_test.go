@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"fmt"
 	"net"
 	"os"
@@ -268,5 +273,95 @@ func TestBrowserAccountTestAndWarnings(t *testing.T) {
 	screenshot(t, ctx, "account-failing")
 	if p := problems(); len(p) > 0 {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestBrowserThemeErrorsNoJSConsent covers the theme toggle, the error
+// page, an account added with JavaScript disabled, and OAuth consent.
+func TestBrowserThemeErrorsNoJSConsent(t *testing.T) {
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+			t.Fatalf("%v\n%s", err, body)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	do(chromedp.Navigate(base+"/"), chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(`[data-testid="mcp-url"]`)))
+
+	// The theme toggle cycles system -> dark -> light and survives a reload.
+	do(chromedp.Click(css(`[data-testid="theme-toggle"]`)))
+	if got := eval(`document.documentElement.dataset.theme || "system"`); got != "dark" {
+		t.Fatalf("theme after one click = %s", got)
+	}
+	do(chromedp.Reload(), chromedp.WaitVisible(css(`[data-testid="theme-toggle"]`)))
+	if got := eval(`document.documentElement.dataset.theme || "system"`); got != "dark" {
+		t.Fatalf("theme after reload = %s", got)
+	}
+	if got := eval(`getComputedStyle(document.body).backgroundColor`); got != "rgb(17, 19, 24)" {
+		t.Fatalf("dark background = %s", got)
+	}
+	do(chromedp.Click(css(`[data-testid="theme-toggle"]`)), chromedp.Click(css(`[data-testid="theme-toggle"]`)))
+	if got := eval(`document.documentElement.dataset.theme || "system"`); got != "system" {
+		t.Fatalf("theme after three clicks = %s", got)
+	}
+
+	// Unknown pages get the error page in the same look.
+	do(chromedp.Navigate(base+"/no/such/page"), chromedp.WaitVisible(css(`[data-testid="error-page"]`)))
+	screenshot(t, ctx, "not-found")
+
+	// OAuth consent in the browser: allow, and the client gets its code.
+	codes := make(chan string, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		codes <- r.URL.Query().Get("code")
+		io.WriteString(w, "done")
+	}))
+	defer cb.Close()
+	resp, err := http.Post(base+"/api/oauth/register", "application/json", strings.NewReader(
+		`{"client_name":"Browser Client","redirect_uris":["`+cb.URL+`/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	q := neturl.Values{"client_id": {reg["client_id"].(string)}, "redirect_uri": {cb.URL + "/cb"}, "response_type": {"code"},
+		"state": {"s"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+	do(chromedp.Navigate(base+"/api/oauth/authorize?"+q.Encode()), chromedp.WaitVisible(css(`[data-testid="consent"]`)))
+	screenshot(t, ctx, "consent")
+	do(chromedp.Click(css(`[data-testid="allow"]`)))
+	select {
+	case code := <-codes:
+		if code == "" {
+			t.Fatal("redirected back without a code")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("consent did not redirect to the client")
+	}
+
+	// With JavaScript off, adding an account still works (plain form posts).
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#label")),
+		chromedp.SendKeys(css("#label"), "NoJS"), chromedp.SendKeys(css("#email"), "nojs@example.com"),
+		chromedp.SendKeys(css("#imap_host"), "imap.example.com"), chromedp.SendKeys(css("#imap_password"), "pw"),
+		chromedp.SendKeys(css("#smtp_host"), "smtp.example.com"),
+		chromedp.Click(css(`[data-testid="save"]`)), chromedp.WaitVisible(css(`[data-testid="account"]`)))
+	for _, p := range problems() {
+		if !strings.Contains(p, "/no/such/page") { // the 404 asked for above
+			t.Errorf("the pages logged an error: %s", p)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/imap-mcp/imap-mcp/views"
 )
 
 // observe records each request under its route pattern; requests that no
@@ -41,6 +43,10 @@ func (h *handler) error(c *fiber.Ctx, err error) error {
 	} else {
 		h.Logger.Error("web request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
-	return c.Status(code).SendString(msg)
+	c.Status(code)
+	if c.Get("HX-Request") == "true" || c.Accepts(fiber.MIMETextHTML, fiber.MIMEApplicationJSON) != fiber.MIMETextHTML {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+		return c.SendString(msg)
+	}
+	return render(c, views.ErrorPage(h.page(c, "Error", ""), code, msg))
 }
