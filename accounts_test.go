@@ -165,3 +165,17 @@ func TestConnectPage(t *testing.T) {
 		}
 	}
 }
+
+func TestSignaturePreviewIsSanitized(t *testing.T) {
+	_, b := signedIn(t, map[string]string{"DATA_DIR": t.TempDir()})
+	csrf := csrfFrom(t, b.get("/accounts/new"))
+	status, body := b.postPage("/accounts/signature-preview", neturl.Values{"_csrf": {csrf},
+		"signature_html": {`<b>Alice</b><img src=x onerror="alert(1)"><script>alert(2)</script><a href="javascript:alert(3)">x</a>`}})
+	if status != 200 || !strings.Contains(body, "<b>Alice</b>") || strings.Contains(body, "onerror") ||
+		strings.Contains(body, "<script") || strings.Contains(body, "javascript:") {
+		t.Fatalf("preview = %d %s", status, body)
+	}
+	if status := b.post("/accounts/signature-preview", neturl.Values{"signature_html": {"x"}}); status != 403 {
+		t.Fatalf("preview without CSRF token = %d, want 403", status)
+	}
+}

@@ -365,3 +365,34 @@ func TestBrowserThemeErrorsNoJSConsent(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserSignatureEditor edits a signature in the rich-text editor
+// and watches the sanitized preview follow.
+func TestBrowserSignatureEditor(t *testing.T) {
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/accounts/new"), chromedp.SendKeys(css("#password"), "browser-secret"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)),
+		chromedp.Click(css(`[data-testid="signature-editor"]`)), chromedp.Click(css(`[data-testid="editor-bold"]`)),
+		chromedp.SendKeys(css(`[data-testid="signature-editor"]`), "Alice Doe")); err != nil {
+		t.Fatal(err)
+	}
+	var html string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		html, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("signature-preview").innerHTML`))
+		if strings.Contains(html, "Alice Doe") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(html, "<b>Alice Doe</b>") {
+		t.Fatalf("preview = %q, want the bold name", html)
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("signature_html").value`)); !strings.Contains(v, "<b>Alice Doe</b>") {
+		t.Fatalf("the form field did not follow the editor: %q", v)
+	}
+	screenshot(t, ctx, "signature")
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
+	}
+}

@@ -55,14 +55,24 @@ var notices = map[string]string{"saved": "Account saved. Run Test to check the s
 	"default": "Default account changed."}
 
 func (h *handler) newAccount(c *fiber.Ctx) error {
-	p := views.AccountForm{Page: h.page(c, "Add an account", "/accounts"), Presets: presetOptions(),
-		IMAPPort: 993, IMAPTLSMode: "tls", SMTPPort: 465, SMTPTLSMode: "tls"}
-	if preset, ok := mail.PresetFor(c.Query("preset")); ok && c.Query("preset") != "" {
+	a := store.MailAccount{IMAPPort: 993, IMAPTLSMode: "tls", SMTPPort: 465, SMTPTLSMode: "tls"}
+	preset, ok := mail.PresetFor(c.Query("preset"))
+	ok = ok && c.Query("preset") != ""
+	if ok {
+		a.IMAPHost, a.IMAPPort, a.IMAPTLSMode = preset.IMAP.Host, preset.IMAP.Port, string(preset.IMAP.TLS)
+		a.SMTPHost, a.SMTPPort, a.SMTPTLSMode = preset.SMTP.Host, preset.SMTP.Port, string(preset.SMTP.TLS)
+	}
+	p := formFromAccount(h.page(c, "Add an account", "/accounts"), a)
+	p.Presets = presetOptions()
+	if ok {
 		p.Preset = preset.Key
-		p.IMAPHost, p.IMAPPort, p.IMAPTLSMode = preset.IMAP.Host, preset.IMAP.Port, string(preset.IMAP.TLS)
-		p.SMTPHost, p.SMTPPort, p.SMTPTLSMode = preset.SMTP.Host, preset.SMTP.Port, string(preset.SMTP.TLS)
 	}
 	return render(c, views.AccountEdit(p))
+}
+
+// signaturePreview answers the sanitized signature, as it will be sent.
+func (h *handler) signaturePreview(c *fiber.Ctx) error {
+	return render(c, views.SignaturePreview(strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))))
 }
 
 func (h *handler) editAccount(c *fiber.Ctx) error {
@@ -153,10 +163,11 @@ func (h *handler) formErrors(c *fiber.Ctx, a *store.MailAccount, errs map[string
 }
 
 func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
+	page.Editor = true
 	return views.AccountForm{Page: page, ID: a.ID, Label: a.Label, Email: a.Email, DisplayName: a.DisplayName,
 		IMAPHost: a.IMAPHost, IMAPPort: a.IMAPPort, IMAPTLSMode: a.IMAPTLSMode, IMAPUser: a.IMAPUser,
 		SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLSMode: a.SMTPTLSMode, SMTPUser: a.SMTPUser,
-		SignatureHTML: a.SignatureHTML, IsDefault: a.IsDefault,
+		SignatureHTML: a.SignatureHTML, SignatureSanitized: signaturePolicy.Sanitize(a.SignatureHTML), IsDefault: a.IsDefault,
 		IMAPWarnings: endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
 		SMTPWarnings: endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
 }

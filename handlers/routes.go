@@ -70,6 +70,7 @@ func New(d Deps) *fiber.App {
 	app.Get("/accounts", h.requireUser, h.accounts)
 	app.Get("/accounts/new", h.requireUser, h.newAccount)
 	app.Get("/accounts/check", h.requireUser, h.checkEndpoint)
+	app.Post("/accounts/signature-preview", h.requireUser, h.signaturePreview)
 	app.Post("/accounts", h.requireUser, h.createAccount)
 	app.Get("/accounts/:id/edit", h.requireUser, h.editAccount)
 	app.Post("/accounts/:id", h.requireUser, h.updateAccount)
