@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	neturl "net/url"
@@ -158,4 +159,24 @@ func mustURL(t *testing.T, s string) *neturl.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// A client behind a trusted proxy cannot dodge the sign-in limit by
+// forging the first X-Forwarded-For entry.
+func TestSignInLimitBehindAProxy(t *testing.T) {
+	inst := start(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "proxy-secret", "TRUST_PROXY_HEADERS": "true"})
+	b := browser(t)
+	_, page := send(t, b, "GET", inst.url+"/sign-in", nil)
+	csrf := csrfFrom(t, page)
+	for i := range 6 {
+		resp, _ := send(t, b, "POST", inst.url+"/sign-in", neturl.Values{"_csrf": {csrf}, "password": {"wrong"}},
+			"X-Forwarded-For", fmt.Sprintf("10.9.8.%d, 203.0.113.50", i))
+		want := 401
+		if i == 5 {
+			want = 429
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("attempt %d = %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
 }

@@ -32,9 +32,12 @@ func (h *handler) signInLimiter() fiber.Handler {
 	})
 }
 
+// clientIP is the address the trusted proxy saw: the last X-Forwarded-For
+// entry (earlier ones come from the client and can be forged). Without
+// TRUST_PROXY_HEADERS the server drops the header and this is the peer.
 func clientIP(c *fiber.Ctx) string {
-	if ips := c.IPs(); len(ips) > 0 { // only present when a trusted proxy set them
-		return ips[0]
+	if ips := c.IPs(); len(ips) > 0 {
+		return ips[len(ips)-1]
 	}
 	return c.IP()
 }

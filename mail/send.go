@@ -252,10 +252,13 @@ func (e *Engine) Reply(ctx context.Context, acct *Account, opt ReplyOptions) (*S
 		}
 	}
 	res, err := e.Send(ctx, acct, out)
-	if err != nil {
+	if res == nil {
 		return nil, err
 	}
-	return res, e.SetFlags(ctx, acct, opt.Folder, []uint32{opt.UID}, []string{FlagAnswered}, nil)
+	if ferr := e.SetFlags(ctx, acct, opt.Folder, []uint32{opt.UID}, []string{FlagAnswered}, nil); err == nil {
+		err = ferr
+	}
+	return res, err
 }
 
 func replySubject(s string) string {

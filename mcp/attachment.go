@@ -206,13 +206,14 @@ func (s *Server) AttachmentHandler() http.Handler {
 		})
 		if err != nil {
 			s.o.Logger.Warn("attachment download", "account", ref.accountID, "err", err)
-			if !started {
-				status := http.StatusBadGateway
-				if mail.KindOf(err) == mail.KindNotFound {
-					status = http.StatusNotFound
-				}
-				http.Error(w, "The attachment could not be fetched from the mail server.", status)
+			if started {
+				panic(http.ErrAbortHandler) // cut the response so the client sees an incomplete download
 			}
+			status := http.StatusBadGateway
+			if mail.KindOf(err) == mail.KindNotFound {
+				status = http.StatusNotFound
+			}
+			http.Error(w, "The attachment could not be fetched from the mail server.", status)
 		}
 	})
 }

@@ -152,6 +152,17 @@ func TestReadingTools(t *testing.T) {
 	if found.Total < 1 || found.Messages[0].UID != uid {
 		t.Fatalf("search by subject = %+v", found)
 	}
+	// Schema limits are enforced, not only advertised.
+	for name, args := range map[string]map[string]any{
+		"list_messages":   {"folder": folder, "limit": 5000},
+		"get_thread":      {"folder": folder, "uid": 1, "max_messages": 100000},
+		"search_messages": {"folder": folder, "subject": strings.Repeat("x", 600)},
+	} {
+		res, err := c.CallTool(context.Background(), mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: name, Arguments: args}})
+		if err == nil && !res.IsError {
+			t.Errorf("%s accepted arguments beyond its schema's limits", name)
+		}
+	}
 	if msg := toolError(t, c, "search_messages", map[string]any{"folder": folder, "date_from": "last week"}); !strings.Contains(msg, "date like") {
 		t.Fatalf("bad date: %s", msg)
 	}

@@ -27,6 +27,7 @@ type SentResult struct {
 	MessageID string `json:"message_id"`
 	SentCopy  string `json:"sent_copy" jsonschema:"Where the sent copy is: appended to a Sent folder, kept by the provider, or none"`
 	Folder    string `json:"sent_folder,omitempty"`
+	Warning   string `json:"warning,omitempty" jsonschema:"A step after sending failed; the message was sent: do not send it again"`
 }
 
 type attachmentArg struct {
@@ -100,6 +101,9 @@ func (s *Server) send(ctx context.Context, acct *mail.Account, a sendArgs) (any,
 	if strings.TrimSpace(a.BodyText) == "" && strings.TrimSpace(a.BodyHTML) == "" {
 		return nil, "", fail("Give body_text or body_html: the message has no content.")
 	}
+	if n := len(a.To) + len(a.Cc) + len(a.Bcc); n > maxRecipients {
+		return nil, "", fail("%d recipients: at most %d per message.", n, maxRecipients)
+	}
 	files, err := decodeAttachments(a.Attachments)
 	if err != nil {
 		return nil, "", err
@@ -119,6 +123,9 @@ func (s *Server) reply(ctx context.Context, acct *mail.Account, a sendArgs) (any
 	if strings.TrimSpace(a.BodyText) == "" && strings.TrimSpace(a.BodyHTML) == "" {
 		return nil, "", fail("Give body_text or body_html: the reply has no content.")
 	}
+	if n := len(a.Cc) + len(a.Bcc); n > maxRecipients {
+		return nil, "", fail("%d extra recipients: at most %d per message.", n, maxRecipients)
+	}
 	files, err := decodeAttachments(a.Attachments)
 	if err != nil {
 		return nil, "", err
@@ -129,12 +136,20 @@ func (s *Server) reply(ctx context.Context, acct *mail.Account, a sendArgs) (any
 	return sent(res, err, fmt.Sprintf("Replied to message %d in %s.", a.UID, folderOr(a.Folder)))
 }
 
+// sent reports a send. A result with an error means the message went
+// out and a later step (the Sent copy, \Answered) failed: that is a
+// success with a warning, so that nobody sends it twice.
 func sent(res *mail.SendResult, err error, what string) (any, string, error) {
-	if err != nil {
+	if res == nil {
 		return nil, "", err
 	}
-	return SentResult{MessageID: res.MessageID, SentCopy: res.SentCopy, Folder: res.SentFolder},
-		fmt.Sprintf("%s Message-ID <%s>; sent copy: %s.", what, res.MessageID, res.SentCopy), nil
+	out := SentResult{MessageID: res.MessageID, SentCopy: res.SentCopy, Folder: res.SentFolder}
+	text := fmt.Sprintf("%s Message-ID <%s>; sent copy: %s.", what, res.MessageID, res.SentCopy)
+	if err != nil {
+		out.Warning = "The message was sent, but a step after sending failed (" + mail.KindOf(err).String() + "): do not send it again."
+		text += " " + out.Warning
+	}
+	return out, text, nil
 }
 
 // allowSend applies the stricter per-user limit on sending.

@@ -87,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 	ms := server.NewMCPServer("imap-mcp", s.o.Version,
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
+		server.WithInputSchemaValidation(), // the limits in each schema are enforced, not only advertised
 		server.WithToolFilter(s.filter),
 		server.WithToolHandlerMiddleware(s.middleware),
 		server.WithInstructions(instructions),

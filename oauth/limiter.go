@@ -46,12 +46,16 @@ func (l *limiter) allow(key string) bool {
 	return c.n <= l.max
 }
 
-// clientAddr is the request's client IP (the server strips untrusted
-// X-Forwarded-For before this runs).
+// clientAddr is the request's client IP: the last X-Forwarded-For entry,
+// which the trusted proxy appended (earlier entries can be forged); the
+// server strips the header unless TRUST_PROXY_HEADERS.
 func clientAddr(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		first, _, _ := strings.Cut(xff, ",")
-		return strings.TrimSpace(first)
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		last := xff[len(xff)-1]
+		if i := strings.LastIndex(last, ","); i >= 0 {
+			last = last[i+1:]
+		}
+		return strings.TrimSpace(last)
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
