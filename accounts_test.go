@@ -105,6 +105,16 @@ func TestAccountPages(t *testing.T) {
 	if pt, _ := keys.Open(got.IMAPPasswordEnc); got.Label != "Office" || string(pt) != "app-pass-1" {
 		t.Fatalf("after edit: label %q password %q", got.Label, pt)
 	}
+	// Pointing the account at another server needs the password again, so a
+	// stolen session cannot send the stored one to a server of its choice.
+	change.Set("imap_host", "imap.attacker.example")
+	if status, page := b.postPage("/accounts/"+a.ID, change); status != 422 || !strings.Contains(page, `data-testid="imap_password-error"`) {
+		t.Fatalf("host change without password = %d", status)
+	}
+	if got, _ = st.GetAccount(context.Background(), u.ID, a.ID); got.IMAPHost != "imap.example.com" {
+		t.Fatalf("refused edit changed the host to %q", got.IMAPHost)
+	}
+	change.Set("imap_host", "imap.example.com")
 
 	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}}); status != 303 {
 		t.Fatalf("delete = %d", status)

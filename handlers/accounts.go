@@ -178,6 +178,9 @@ func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
 func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) map[string]string {
 	errs := map[string]string{}
 	field := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
+	// A stored password only goes back to the server it was entered for.
+	before := map[string]string{"imap_password": endpointKey(a.IMAPHost, a.IMAPPort, a.IMAPUser),
+		"smtp_password": endpointKey(a.SMTPHost, a.SMTPPort, a.SMTPUser)}
 	a.Label, a.Email, a.DisplayName = field("label"), field("email"), field("display_name")
 	a.IMAPHost, a.IMAPTLSMode, a.IMAPUser = strings.ToLower(field("imap_host")), field("imap_tls_mode"), field("imap_user")
 	a.SMTPHost, a.SMTPTLSMode, a.SMTPUser = strings.ToLower(field("smtp_host")), field("smtp_tls_mode"), field("smtp_user")
@@ -234,9 +237,16 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 			*pw.dst = h.Sealer.Seal([]byte(c.FormValue("imap_password"))) // same password for both, the common case
 		case creating:
 			errs[pw.name] = "Enter the password (many providers require an app password)."
+		case pw.name == "imap_password" && before[pw.name] != endpointKey(a.IMAPHost, a.IMAPPort, a.IMAPUser),
+			pw.name == "smtp_password" && before[pw.name] != endpointKey(a.SMTPHost, a.SMTPPort, a.SMTPUser):
+			errs[pw.name] = "The server or user name changed: enter the password again."
 		}
 	}
 	return errs
+}
+
+func endpointKey(host string, port int, user string) string {
+	return host + "\x00" + strconv.Itoa(port) + "\x00" + user
 }
 
 func validPort(v string) (int, bool) {

@@ -413,3 +413,21 @@ func TestDiscoverySnapshots(t *testing.T) {
 		}
 	}
 }
+
+func TestCodeOfARevokedGrant(t *testing.T) {
+	h := newHarness(t, nil)
+	conf := publicClient(t, h)
+	code, v := codeFor(t, h, conf)
+	ctx := context.Background()
+	u, _ := h.st.UpsertClerkUser(ctx, "user_alice", "user_alice@example.com")
+	apps, _ := h.st.ListConnectedApps(ctx, u.ID)
+	if len(apps) != 1 {
+		t.Fatalf("%d grants", len(apps))
+	}
+	if err := h.st.RevokeGrant(ctx, u.ID, apps[0].GrantID); err != nil { // revoked on /apps before the client redeemed
+		t.Fatal(err)
+	}
+	if status, body := exchange(t, h, conf, code, v); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("code of a revoked grant = %d %v, want invalid_grant", status, body)
+	}
+}

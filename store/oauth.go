@@ -218,14 +218,17 @@ type Token struct {
 const tokenColumns = `id, grant_id, access_token_hash, refresh_token_hash, scope, resource,
 	access_expires_at, refresh_expires_at, created_at, last_used_at, rotated_at, revoked_at`
 
-// CreateToken stores t and fills in its ID and creation time.
+// CreateToken stores t and fills in its ID and creation time. It returns
+// ErrNotFound when t's grant is revoked (a code redeemed after its
+// grant ended must not yield tokens).
 func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 	t.ID = newID()
 	t.CreatedAt = s.now()
-	_, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_tokens (`+tokenColumns+`) VALUES (
+	res, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_tokens (`+tokenColumns+`) SELECT
 		:id, :grant_id, :access_token_hash, :refresh_token_hash, :scope, :resource,
-		:access_expires_at, :refresh_expires_at, :created_at, :last_used_at, :rotated_at, :revoked_at)`, t)
-	if err != nil {
+		:access_expires_at, :refresh_expires_at, :created_at, :last_used_at, :rotated_at, :revoked_at
+		WHERE EXISTS (SELECT 1 FROM oauth_grants WHERE id = :grant_id AND revoked_at IS NULL)`, t)
+	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: create token: %w", err)
 	}
 	return nil

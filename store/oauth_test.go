@@ -215,6 +215,9 @@ func TestTokenRotationAndRevocation(t *testing.T) {
 				t.Fatalf("%s alive after grant revocation: %v", h, err)
 			}
 		}
+		if err := s.CreateToken(ctx, mk("6")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("token for a revoked grant: err = %v, want ErrNotFound", err)
+		}
 		if err := s.RotateToken(ctx, first.ID, mk("5")); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("rotation in a revoked grant: err = %v, want ErrNotFound", err)
 		}
