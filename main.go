@@ -140,6 +140,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 		return err
 	}
 	defer st.Close()
+	go st.CleanupEvery(ctx, time.Hour)
 	var roots *x509.CertPool // nil: the system roots
 	if cfg.MailCAFile != "" {
 		if roots, err = mail.LoadRootCAs(cfg.MailCAFile); err != nil {

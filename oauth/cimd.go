@@ -26,6 +26,8 @@ const (
 	CIMDMaxAge = 24 * time.Hour
 	// cimdDefaultAge applies when the response has no max-age.
 	cimdDefaultAge = 10 * time.Minute
+	// cimdCacheMax bounds the cached documents.
+	cimdCacheMax = 1000
 )
 
 // ClientMetadata is the part of a Client ID Metadata Document we use.
@@ -101,7 +103,17 @@ func (f *CIMDFetcher) Fetch(ctx context.Context, id string) (ClientMetadata, err
 	}
 	if age > 0 {
 		f.mu.Lock()
-		f.cache[id] = cimdEntry{doc: doc, expires: time.Now().Add(age)}
+		if len(f.cache) >= cimdCacheMax { // forget expired documents so the cache stays small
+			now := time.Now()
+			for k, e := range f.cache {
+				if now.After(e.expires) {
+					delete(f.cache, k)
+				}
+			}
+		}
+		if len(f.cache) < cimdCacheMax {
+			f.cache[id] = cimdEntry{doc: doc, expires: time.Now().Add(age)}
+		}
 		f.mu.Unlock()
 	}
 	return doc, nil

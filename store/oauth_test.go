@@ -226,3 +226,37 @@ func TestTokenRotationAndRevocation(t *testing.T) {
 		}
 	})
 }
+
+func TestCleanup(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.UpsertClerkUser(ctx, "user_clean", "clean@example.test")
+		old := time.Now().Add(-48 * time.Hour)
+		live := time.Now().Add(time.Hour)
+		s.CreateClient(ctx, &store.OAuthClient{ID: "kept", RedirectURIs: "[]", TokenEndpointAuthMethod: "none", ExpiresAt: &live})
+		s.CreateClient(ctx, &store.OAuthClient{ID: "stale", RedirectURIs: "[]", TokenEndpointAuthMethod: "none", ExpiresAt: &old})
+		g, _ := s.CreateGrant(ctx, u.ID, "kept", "mail.read")
+		s.CreateAuthCode(ctx, store.AuthCode{CodeHash: "old-code", ClientID: "kept", UserID: u.ID, GrantID: g.ID, ExpiresAt: old})
+		s.CreateAuthCode(ctx, store.AuthCode{CodeHash: "new-code", ClientID: "kept", UserID: u.ID, GrantID: g.ID, ExpiresAt: live})
+		s.CreateToken(ctx, &store.Token{GrantID: g.ID, AccessTokenHash: "a-dead", RefreshTokenHash: "r-dead", AccessExpiresAt: old, RefreshExpiresAt: old})
+		s.CreateToken(ctx, &store.Token{GrantID: g.ID, AccessTokenHash: "a-live", RefreshTokenHash: "r-live", AccessExpiresAt: live, RefreshExpiresAt: live})
+		s.CreateWebSession(ctx, "s-old", u.ID, old)
+		s.CreateWebSession(ctx, "s-live", u.ID, live)
+		n, err := s.Cleanup(ctx)
+		if err != nil || n != 4 {
+			t.Fatalf("Cleanup = %d, %v; want 4 rows (stale client, old code, dead token, old session)", n, err)
+		}
+		if _, err := s.LookupRefreshToken(ctx, "r-live"); err != nil {
+			t.Fatalf("live token deleted: %v", err)
+		}
+		if _, err := s.ConsumeAuthCode(ctx, "new-code"); err != nil {
+			t.Fatalf("live code deleted: %v", err)
+		}
+		if _, err := s.GetClient(ctx, "kept"); err != nil {
+			t.Fatalf("client deleted: %v", err)
+		}
+		if _, err := s.WebSessionUser(ctx, "s-live"); err != nil {
+			t.Fatalf("live session deleted: %v", err)
+		}
+	})
+}

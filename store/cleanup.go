@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// codeRetention keeps used and expired codes a while for the record.
+const codeRetention = 24 * time.Hour
+
+// Cleanup deletes rows that can no longer be used: registrations that
+// expired unused, codes a day after they expired, tokens whose refresh
+// token expired or that were revoked more than a day ago, and expired web
+// sessions. It returns how many rows went.
+func (s *Store) Cleanup(ctx context.Context) (int64, error) {
+	now := s.now()
+	dayAgo := now.Add(-codeRetention)
+	var total int64
+	for _, q := range []struct {
+		query string
+		args  []any
+	}{
+		{`DELETE FROM oauth_auth_codes WHERE expires_at <= ?`, []any{dayAgo}},
+		{`DELETE FROM oauth_tokens WHERE refresh_expires_at <= ? OR revoked_at <= ?`, []any{now, dayAgo}},
+		{`DELETE FROM web_sessions WHERE expires_at <= ?`, []any{now}},
+	} {
+		res, err := s.db.ExecContext(ctx, s.q(q.query), q.args...)
+		if err != nil {
+			return total, fmt.Errorf("store: cleanup: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	n, err := s.DeleteExpiredClients(ctx)
+	return total + n, err
+}
+
+// CleanupEvery runs Cleanup now and then every interval until ctx ends.
+func (s *Store) CleanupEvery(ctx context.Context, interval time.Duration) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("cleanup panicked", "panic", v)
+		}
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.Cleanup(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("cleanup failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("cleanup removed stale rows", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
