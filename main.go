@@ -178,7 +178,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	authz.Routes(front)
 	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, AttachmentKey: keys.AttachmentKey(),
 		AppURL: cfg.AppURL, Logger: log, Version: version})
-	front.Handle("/api/mcp", http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcpMaxBody))
+	endpoint := http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcpMaxBody)
+	for _, path := range oauth.MCPPaths {
+		front.Handle(path, endpoint)
+	}
 	front.Handle("GET /api/attachments/{token}", tools.AttachmentHandler())
 	srv := front.HTTPServer()
 

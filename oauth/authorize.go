@@ -75,8 +75,11 @@ func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (authRequest,
 	case !pkceChallenge.MatchString(req.codeChallenge):
 		return req, nil, &redirectError{"invalid_request", "code_challenge must be the base64url SHA-256 of the verifier (43 characters)"}
 	}
-	if r := v.Get("resource"); r != "" && r != s.o.Resource {
-		return req, nil, &redirectError{"invalid_target", "resource must be " + s.o.Resource}
+	if r := v.Get("resource"); r != "" {
+		if !slices.Contains(s.resources(), r) {
+			return req, nil, &redirectError{"invalid_target", "resource must be " + s.o.Resource}
+		}
+		req.resource = r
 	}
 	return req, nil, nil
 }

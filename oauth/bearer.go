@@ -34,9 +34,10 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// ResourceMetadataURL is where clients discover how to get a token.
-func (s *Server) ResourceMetadataURL() string {
-	return s.o.Issuer + "/.well-known/oauth-protected-resource/api/mcp"
+// resourceMetadataURL is where clients of resource discover how to get a
+// token for it.
+func (s *Server) resourceMetadataURL(resource string) string {
+	return s.o.Issuer + "/.well-known/oauth-protected-resource" + strings.TrimPrefix(resource, s.o.Issuer)
 }
 
 // Bearer guards the MCP endpoint: a valid, unexpired, unrevoked access
@@ -48,22 +49,23 @@ func (s *Server) Bearer(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "invalid_request", "requests from this Origin are not allowed")
 			return
 		}
+		resource := s.resourceFor(r.URL.Path)
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || strings.TrimSpace(tok) == "" {
-			s.challenge(w, "", "")
+			s.challenge(w, resource, "", "")
 			return
 		}
 		a, err := s.o.Store.LookupAccessToken(r.Context(), hash(strings.TrimSpace(tok)))
 		if errors.Is(err, store.ErrNotFound) {
-			s.challenge(w, "invalid_token", "the access token is unknown, expired or revoked")
+			s.challenge(w, resource, "invalid_token", "the access token is unknown, expired or revoked")
 			return
 		}
 		if err != nil {
 			s.serverError(w, "bearer: look up token", err)
 			return
 		}
-		if a.Resource != s.o.Resource {
-			s.challenge(w, "invalid_token", "the access token was issued for another resource")
+		if a.Resource != resource {
+			s.challenge(w, resource, "invalid_token", "the access token was issued for another resource")
 			return
 		}
 		if err := s.o.Store.TouchToken(r.Context(), a.TokenID, a.GrantID, a.ClientID); err != nil {
@@ -76,8 +78,8 @@ func (s *Server) Bearer(next http.Handler) http.Handler {
 
 // challenge answers 401 with WWW-Authenticate naming the resource metadata
 // and the scopes to ask for.
-func (s *Server) challenge(w http.ResponseWriter, code, desc string) {
-	v := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, s.ResourceMetadataURL(), strings.Join(AllScopes, " "))
+func (s *Server) challenge(w http.ResponseWriter, resource, code, desc string) {
+	v := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, s.resourceMetadataURL(resource), strings.Join(AllScopes, " "))
 	if code != "" {
 		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, desc)
 	}

@@ -66,10 +66,13 @@ func newHarness(t *testing.T, opts func(*oauth.Options)) *harness {
 	srv := oauth.New(o)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	mux.Handle("POST /api/mcp", srv.Bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	echo := srv.Bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := oauth.PrincipalFrom(r.Context())
 		json.NewEncoder(w).Encode(p)
-	})))
+	}))
+	for _, path := range oauth.MCPPaths {
+		mux.Handle("POST "+path, echo)
+	}
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	return &harness{url: ts.URL, st: st, srv: srv}
@@ -196,7 +199,13 @@ func postForm(t *testing.T, u string, form url.Values, basicUser, basicPass stri
 // callMCP calls the guarded endpoint with a bearer token.
 func (h *harness) callMCP(t *testing.T, token string, hdr ...string) (int, string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", h.url+"/api/mcp", strings.NewReader("{}"))
+	return h.callMCPAt(t, "/api/mcp", token, hdr...)
+}
+
+// callMCPAt calls the guarded endpoint at path.
+func (h *harness) callMCPAt(t *testing.T, path, token string, hdr ...string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", h.url+path, strings.NewReader("{}"))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

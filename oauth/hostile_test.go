@@ -387,6 +387,7 @@ func TestDiscoverySnapshots(t *testing.T) {
 		"/.well-known/openid-configuration":             "authorization-server.json",
 		"/.well-known/oauth-protected-resource":         "protected-resource.json",
 		"/.well-known/oauth-protected-resource/api/mcp": "protected-resource.json",
+		"/.well-known/oauth-protected-resource/mcp":     "protected-resource-mcp.json",
 	} {
 		resp, err := http.Get(h.url + path)
 		if err != nil {
@@ -429,5 +430,35 @@ func TestCodeOfARevokedGrant(t *testing.T) {
 	}
 	if status, body := exchange(t, h, conf, code, v); status != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("code of a revoked grant = %d %v, want invalid_grant", status, body)
+	}
+}
+
+// TestMCPAlias: /mcp is a resource of its own, with its own metadata; a
+// token works only at the URL it was asked for.
+func TestMCPAlias(t *testing.T) {
+	h := newHarness(t, nil)
+	code, _, hdr := h.callMCPAt(t, "/mcp", "")
+	if code != 401 || !strings.Contains(hdr.Get("WWW-Authenticate"), `resource_metadata="https://mail-mcp.example.com/.well-known/oauth-protected-resource/mcp"`) {
+		t.Fatalf("/mcp without a token: %d %q", code, hdr.Get("WWW-Authenticate"))
+	}
+	conf := publicClient(t, h)
+	v := oauth2.GenerateVerifier()
+	back := newPerson(t, h, "user_alice").authorize(t, h, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v),
+		oauth2.SetAuthURLParam("resource", issuer+"/mcp")), "allow", nil)
+	status, tok := exchange(t, h, conf, back.Query().Get("code"), v)
+	if status != 200 {
+		t.Fatalf("exchange = %d %v", status, tok)
+	}
+	alias := tok["access_token"].(string)
+	if c, _, _ := h.callMCPAt(t, "/mcp", alias); c != 200 {
+		t.Fatalf("alias token at /mcp = %d", c)
+	}
+	if c, _, hdr := h.callMCPAt(t, "/api/mcp", alias); c != 401 || !strings.Contains(hdr.Get("WWW-Authenticate"), "another resource") {
+		t.Fatalf("alias token at /api/mcp = %d", c)
+	}
+	code1, v1 := codeFor(t, h, conf)
+	_, canon := exchange(t, h, conf, code1, v1)
+	if c, _, _ := h.callMCPAt(t, "/mcp", canon["access_token"].(string)); c != 401 {
+		t.Fatalf("canonical token at /mcp = %d", c)
 	}
 }

@@ -55,10 +55,10 @@ func (s *Server) Metadata() ServerMetadata {
 	}
 }
 
-// ProtectedResource returns the protected resource metadata of /api/mcp.
-func (s *Server) ProtectedResource() ResourceMetadata {
+// ProtectedResource returns the protected resource metadata of resource.
+func (s *Server) ProtectedResource(resource string) ResourceMetadata {
 	return ResourceMetadata{
-		Resource:               s.o.Resource,
+		Resource:               resource,
 		AuthorizationServers:   []string{s.o.Issuer},
 		ScopesSupported:        AllScopes,
 		BearerMethodsSupported: []string{"header"},
@@ -74,5 +74,5 @@ func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) resourceMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	writeJSON(w, http.StatusOK, s.ProtectedResource())
+	writeJSON(w, http.StatusOK, s.ProtectedResource(s.resourceFor(r.URL.Path)))
 }

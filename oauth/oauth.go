@@ -60,7 +60,8 @@ type Store interface {
 
 // Options configure the server. Zero durations take the defaults.
 type Options struct {
-	// Issuer is APP_URL; Resource is APP_URL/api/mcp.
+	// Issuer is APP_URL; Resource is APP_URL/api/mcp, the canonical MCP
+	// URL. APP_URL/mcp is served too, as a resource of its own.
 	Issuer, Resource string
 	Store            Store
 	Auth             auth.Authenticator
@@ -113,6 +114,7 @@ func (s *Server) Routes(m Mux) {
 	m.Handle("GET /.well-known/openid-configuration", cors(http.HandlerFunc(s.serverMetadata)))
 	m.Handle("GET /.well-known/oauth-protected-resource", cors(http.HandlerFunc(s.resourceMetadata)))
 	m.Handle("GET /.well-known/oauth-protected-resource/api/mcp", cors(http.HandlerFunc(s.resourceMetadata)))
+	m.Handle("GET /.well-known/oauth-protected-resource/mcp", cors(http.HandlerFunc(s.resourceMetadata)))
 	for _, prefix := range []string{"/api/oauth", ""} {
 		m.Handle("POST "+prefix+"/register", cors(http.HandlerFunc(s.handleRegister)))
 		m.Handle("GET "+prefix+"/authorize", http.HandlerFunc(s.authorize))
@@ -125,6 +127,25 @@ func (s *Server) Routes(m Mux) {
 			w.WriteHeader(http.StatusNoContent)
 		})))
 	}
+}
+
+// MCPPaths are the paths the MCP endpoint answers on, canonical first.
+// Each is its own resource: a token is good only where it was asked for,
+// because clients check that the metadata names the URL they use.
+var MCPPaths = []string{"/api/mcp", "/mcp"}
+
+// resources lists the resource identifiers of MCPPaths.
+func (s *Server) resources() []string {
+	return []string{s.o.Resource, s.o.Issuer + "/mcp"}
+}
+
+// resourceFor is the resource an MCP request path is, the canonical one
+// for anything else.
+func (s *Server) resourceFor(path string) string {
+	if path == "/mcp" || path == "/.well-known/oauth-protected-resource/mcp" {
+		return s.o.Issuer + "/mcp"
+	}
+	return s.o.Resource
 }
 
 // cors opens an endpoint to browser-based clients; none of these
