@@ -226,7 +226,7 @@ func TestExpiredCode(t *testing.T) {
 }
 
 func TestRefreshRotationGraceAndReuse(t *testing.T) {
-	h := newHarness(t, func(o *oauth.Options) { o.RefreshGrace = 300 * time.Millisecond })
+	h := newHarness(t, func(o *oauth.Options) { o.RefreshGrace = 2 * time.Second })
 	conf := publicClient(t, h)
 	code, v := codeFor(t, h, conf)
 	_, first := exchange(t, h, conf, code, v)
@@ -244,7 +244,7 @@ func TestRefreshRotationGraceAndReuse(t *testing.T) {
 	if s, b := refresh(rt1); s != 200 {
 		t.Fatalf("refresh within grace = %d %v", s, b)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	if s, b := refresh(rt1); s != 400 || b["error"] != "invalid_grant" {
 		t.Fatalf("reuse after grace = %d %v", s, b)
 	}
