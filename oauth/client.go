@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/imap-mcp/imap-mcp/store"
 )
@@ -31,8 +32,9 @@ func (s *Server) lookupClient(ctx context.Context, id string) (client, error) {
 			return client{}, err
 		}
 		uris, _ := json.Marshal(doc.RedirectURIs)
+		expires := time.Now().Add(s.o.ClientTTL) // kept past that only once a person consents
 		c := store.OAuthClient{ID: id, ClientName: doc.ClientName, RedirectURIs: string(uris),
-			TokenEndpointAuthMethod: "none", MetadataURL: id}
+			TokenEndpointAuthMethod: "none", MetadataURL: id, ExpiresAt: &expires}
 		if err := s.o.Store.UpsertMetadataClient(ctx, &c); err != nil {
 			return client{}, err
 		}

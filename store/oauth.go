@@ -358,14 +358,16 @@ func (s *Store) TouchToken(ctx context.Context, tokenID, grantID, clientID strin
 }
 
 // UpsertMetadataClient stores or refreshes a client described by a Client
-// ID Metadata Document (its id is the document URL).
+// ID Metadata Document (its id is the document URL). It expires at
+// c.ExpiresAt unless a person consented to it, which ends its expiry.
 func (s *Store) UpsertMetadataClient(ctx context.Context, c *OAuthClient) error {
 	c.CreatedAt = s.now()
 	_, err := s.db.NamedExecContext(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (
 		:id, :client_secret_hash, :client_name, :redirect_uris, :token_endpoint_auth_method,
 		:metadata_url, :created_at, :last_used_at, :expires_at)
 		ON CONFLICT (id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
-		token_endpoint_auth_method = excluded.token_endpoint_auth_method, metadata_url = excluded.metadata_url`, c)
+		token_endpoint_auth_method = excluded.token_endpoint_auth_method, metadata_url = excluded.metadata_url,
+		expires_at = CASE WHEN oauth_clients.expires_at IS NULL THEN NULL ELSE excluded.expires_at END`, c)
 	if err != nil {
 		return fmt.Errorf("store: upsert metadata client: %w", err)
 	}

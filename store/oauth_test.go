@@ -155,6 +155,8 @@ func TestTokenRotationAndRevocation(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.ClientName = "New"
+		soon := time.Now().Add(time.Hour)
+		c.ExpiresAt = &soon
 		if err := s.UpsertMetadataClient(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -162,6 +164,12 @@ func TestTokenRotationAndRevocation(t *testing.T) {
 			t.Fatalf("metadata client after update = %+v", got)
 		}
 		g, _ := s.CreateGrant(ctx, u.ID, c.ID, "mail.read")
+		if err := s.UpsertMetadataClient(ctx, c); err != nil { // a later fetch after consent
+			t.Fatal(err)
+		}
+		if got, _ := s.GetClient(ctx, c.ID); got.ExpiresAt != nil {
+			t.Fatalf("a consented metadata client expires at %v", got.ExpiresAt)
+		}
 		mk := func(n string) *store.Token {
 			return &store.Token{GrantID: g.ID, AccessTokenHash: "a" + n, RefreshTokenHash: "r" + n, Scope: "mail.read",
 				Resource: "r", AccessExpiresAt: time.Now().Add(time.Hour), RefreshExpiresAt: time.Now().Add(time.Hour)}
