@@ -329,3 +329,16 @@ func TestSendingAndOrganizingTools(t *testing.T) {
 		t.Fatal("header injection accepted")
 	}
 }
+
+func TestSendingIsRateLimited(t *testing.T) {
+	h, rig, keys := mailHarnessWith(t, mcp.Options{SendsPerHour: 1})
+	tok, u := h.token(t, "sender", "mail.read mail.send")
+	alice := addRigAccount(t, h, rig, keys, u, "alice")
+	c := h.client(t, tok)
+	carol, _ := rig.User("carol")
+	args := map[string]any{"account_id": alice, "to": []string{carol.Email}, "subject": "limit", "body_text": "one"}
+	structured[mcp.SentResult](t, c, "send_message", args)
+	if msg := toolError(t, c, "send_message", args); !strings.Contains(msg, "Retry in") {
+		t.Fatalf("second send within the hour: %s", msg)
+	}
+}
