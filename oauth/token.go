@@ -28,14 +28,7 @@ var pkceVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
 // token serves the authorization_code and refresh_token grants.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-		return
-	}
-	c, ok := s.authenticateClient(w, r)
+	c, ok := s.clientRequest(w, r)
 	if !ok {
 		return
 	}
@@ -49,6 +42,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "use authorization_code or refresh_token")
 	}
+}
+
+// clientRequest prepares a token or revocation response (never cached),
+// reads the form and authenticates the client; on failure it has answered.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (client, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		return client{}, false
+	}
+	return s.authenticateClient(w, r)
 }
 
 // authenticateClient identifies the client by HTTP Basic or form
@@ -198,13 +204,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, grantID, scope, r
 // revoke is RFC 7009: the client revokes one of its tokens; unknown tokens
 // are not an error.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-		return
-	}
-	c, ok := s.authenticateClient(w, r)
+	c, ok := s.clientRequest(w, r)
 	if !ok {
 		return
 	}
