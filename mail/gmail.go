@@ -164,16 +164,27 @@ func searchUIDs(lines []string) []imap.UID {
 	return out
 }
 
-// gmailSearch runs X-GM-RAW query in folder and returns ascending UIDs.
-func (c *Conn) gmailSearch(folder, query string) ([]imap.UID, error) {
+// rawExamine opens a raw session (for the X-GM commands go-imap cannot
+// send) with folder selected read-only; the caller closes it.
+func (c *Conn) rawExamine(folder string) (*rawSession, error) {
 	s, err := c.dial.dialRaw(c.ctx, c.acct)
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
 	if _, err := s.run("select "+folder, "EXAMINE "+quote(folder)); err != nil {
+		s.close()
 		return nil, err
 	}
+	return s, nil
+}
+
+// gmailSearch runs X-GM-RAW query in folder and returns ascending UIDs.
+func (c *Conn) gmailSearch(folder, query string) ([]imap.UID, error) {
+	s, err := c.rawExamine(folder)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
 	lines, err := s.run("gmail search", "UID SEARCH X-GM-RAW "+quote(query))
 	if err != nil {
 		return nil, err
@@ -191,14 +202,11 @@ func (c *Conn) gmailThread(folder string, uid uint32, opt ThreadOptions) (*Threa
 	if allMail == "" {
 		return c.thread(folder, uid, opt)
 	}
-	s, err := c.dial.dialRaw(c.ctx, c.acct)
+	s, err := c.rawExamine(folder)
 	if err != nil {
 		return nil, err
 	}
 	defer s.close()
-	if _, err := s.run("select "+folder, "EXAMINE "+quote(folder)); err != nil {
-		return nil, err
-	}
 	lines, err := s.run("gmail thread id", fmt.Sprintf("UID FETCH %d (X-GM-THRID)", uid))
 	if err != nil {
 		return nil, err
