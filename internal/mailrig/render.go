@@ -231,7 +231,7 @@ func (rd renderer) png() part {
 }
 
 func (rd renderer) textFile() part {
-	name := []string{"notes.txt", "Résumé 2024.txt", "todo.txt"}[rd.rng.IntN(3)]
+	name := []string{"notes.txt", "Résumé 2024.txt", "checklist.txt"}[rd.rng.IntN(3)]
 	content := "To do:\n- " + strings.ReplaceAll(paragraph(rd.rng), "\n", "\n- ") + "\n- café ☕\n"
 	return leaf(`text/plain; charset="UTF-8";`+"\n "+fileParam("name", name),
 		[]string{cteQP, cteBase64}[rd.rng.IntN(2)], []byte(content), disposition("attachment", name))
