@@ -233,10 +233,17 @@ func TestBrowserAccountTestAndWarnings(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-testid="no-accounts"]`)), chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#preset")))
 
 	// A preset fills the servers in place.
+	// The swapped-in fields get their live checks once htmx has settled
+	// them (a person cannot type sooner); wait for that before editing.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__settled = false;
+		document.body.addEventListener("htmx:afterSettle", function () { window.__settled = true; }, {once: true}); true`)); err != nil {
+		t.Fatal(err)
+	}
 	do(set("#preset", "gmail"))
 	waitFor("the Gmail preset", func() bool {
 		v, _ := chromedp.Run(ctx, chromedp.Value(css("#imap_host")))
-		return v == "imap.gmail.com"
+		settled, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__settled === true`))
+		return v == "imap.gmail.com" && settled
 	})
 	if v, _ := chromedp.Run(ctx, chromedp.Value(css("#smtp_port"))); v != "465" {
 		t.Fatalf("Gmail SMTP port = %q", v)
