@@ -2,12 +2,8 @@ package mail
 
 import (
 	"context"
-	"encoding/base64"
 	"io"
-	"mime/quotedprintable"
 	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -48,97 +44,38 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	if _, err := c.selectFolder(folder); err != nil {
 		return info, err
 	}
-	set := imap.UIDSetNum(imap.UID(uid))
-	var bufs []*imapclient.FetchMessageBuffer
-	if err := c.do("fetch structure", func() (err error) {
-		bufs, err = c.client.Fetch(set, &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
+	var exists, found bool
+	var sinkErr error
+	sink := func(a Attachment, r io.Reader) error {
+		info.Filename, info.ContentType = a.Filename, a.ContentType
+		n, err := io.Copy(open(info), r)
+		info.Size = n
 		return err
-	}); err != nil {
-		return info, err
 	}
-	if len(bufs) == 0 {
-		return info, notFound("get attachment", "no message with UID %d in %q", uid, folder)
-	}
-	sp := findPart(bufs[0].BodyStructure, part)
-	if sp == nil {
-		return info, notFound("get attachment", "message %d has no part %s", uid, part)
-	}
-	info.ContentType, info.Filename = sp.MediaType(), sp.Filename()
-	w := open(info)
-	path := make([]int, 0, 4)
-	for _, s := range strings.Split(part, ".") {
-		n, _ := strconv.Atoi(s)
-		path = append(path, n)
-	}
-	section := &imap.FetchItemBodySection{Peek: true, Part: path}
+	// The part is found by the same parser that listed it, over the whole
+	// message as it streams in, so numbering and decoding always agree
+	// with get_message. A writer's error stops the copy; Close drains the
+	// rest, so the connection stays usable.
 	err := c.do("fetch attachment", func() error {
-		cmd := c.client.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			for item := m.Next(); item != nil; item = m.Next() {
-				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil {
-					n, err := io.Copy(w, decodeTransfer(sp.Encoding, &armedReader{r: it.Literal, c: c}))
-					info.Size += n
-					if err != nil {
-						return err
-					}
+				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && !exists {
+					exists = true
+					found, sinkErr = streamPart(&armedReader{r: it.Literal, c: c}, part, sink)
 				}
 			}
 		}
 		return cmd.Close()
 	})
-	return info, err
-}
-
-// findPart returns the single part at IMAP section number part.
-func findPart(bs imap.BodyStructure, part string) *imap.BodyStructureSinglePart {
-	var found *imap.BodyStructureSinglePart
-	if bs == nil {
-		return nil
+	switch {
+	case err != nil:
+		return info, err
+	case !exists:
+		return info, notFound("get attachment", "no message with UID %d in %q", uid, folder)
+	case !found:
+		return info, notFound("get attachment", "message %d has no part %s: take part numbers from get_message", uid, part)
 	}
-	bs.Walk(func(path []int, p imap.BodyStructure) bool {
-		if sp, ok := p.(*imap.BodyStructureSinglePart); ok && partString(path) == part {
-			found = sp
-		}
-		return found == nil
-	})
-	return found
-}
-
-func partString(path []int) string {
-	s := make([]string, len(path))
-	for i, n := range path {
-		s[i] = strconv.Itoa(n)
-	}
-	if len(s) == 0 {
-		return "1"
-	}
-	return strings.Join(s, ".")
-}
-
-// decodeTransfer undoes a Content-Transfer-Encoding while streaming.
-func decodeTransfer(enc string, r io.Reader) io.Reader {
-	switch strings.ToLower(enc) {
-	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, newlineStripper{r})
-	case "quoted-printable":
-		return quotedprintable.NewReader(r)
-	}
-	return r
-}
-
-// newlineStripper drops line breaks and the spaces and tabs some
-// senders leave in base64 lines; base64.NewDecoder skips only CR and LF.
-type newlineStripper struct{ r io.Reader }
-
-func (s newlineStripper) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	j := 0
-	for _, b := range p[:n] {
-		if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
-			p[j] = b
-			j++
-		}
-	}
-	return j, err
+	return info, sinkErr
 }

@@ -36,7 +36,8 @@ type Conn struct {
 	selData  *imap.SelectData // response to that SELECT
 	roles    map[Role]string  // special-use folders, found once per borrow
 	lastUsed time.Time
-	broken   bool // set when the connection must not be reused
+	broken   bool        // set when the connection must not be reused
+	unwatch  func() bool // stops aborting I/O when the borrow's context ends
 }
 
 // Caps returns the capabilities the server announced after login.
@@ -82,6 +83,32 @@ func (c *Conn) do(op string, f func() error) error {
 		return &Error{Kind: KindTimeout, Op: op, Addr: c.addr, Err: err}
 	}
 	return wrap(op, c.addr, err)
+}
+
+// recoverable reports whether the last command lost the connection for a
+// reason a fresh connection may not meet (an answer the client could not
+// parse, a dropped connection) rather than because time ran out.
+func (c *Conn) recoverable() bool {
+	return c.broken && c.ctx.Err() == nil && !c.dc.expired()
+}
+
+// redial replaces a lost connection with a new one to the same account
+// within the same borrow, and selects folder on it when not empty.
+func (c *Conn) redial(folder string) error {
+	fresh, err := c.dial.dialIMAP(c.ctx, c.acct)
+	if err != nil {
+		return err
+	}
+	c.unwatch()
+	_ = c.client.Close()
+	c.client, c.dc, c.caps, c.broken = fresh.client, fresh.dc, fresh.caps, false
+	c.unwatch = c.dc.abortOnCancel(c.ctx)
+	c.Forget()
+	if folder == "" {
+		return nil
+	}
+	_, err = c.selectFolder(folder)
+	return err
 }
 
 // selectFolder makes folder the selected one and returns its current

@@ -189,7 +189,6 @@ func TestMisbehavingServer(t *testing.T) {
 	}{
 		{"drop mid-FETCH", gmailtest.FaultDropMidFetch, KindOther},
 		{"slow answer", gmailtest.FaultSlow, KindTimeout},
-		{"malformed BODYSTRUCTURE", gmailtest.FaultBadBodyStructure, KindOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -226,4 +225,29 @@ func err2s(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestUnreadableBodyStructure: an answer go-imap cannot parse (it loses the
+// connection with it) costs neither the page nor any message on it.
+func TestUnreadableBodyStructure(t *testing.T) {
+	t.Parallel()
+	e, acct, srv := startGmail(t, Config{})
+	ctx := testCtx(t)
+	srv.SetFault(gmailtest.FaultBadBodyStructure)
+	page, err := e.ListMessages(ctx, acct, "INBOX", ListOptions{})
+	if err != nil || page.Total != 4 || len(page.Messages) != 4 {
+		t.Fatalf("page %+v, %v", page, err)
+	}
+	for _, m := range page.Messages {
+		if m.Subject == "" || m.MessageID == "" || m.Note != "" {
+			t.Fatalf("message not read whole: %+v", m)
+		}
+	}
+	th, err := e.GetThread(ctx, acct, "INBOX", page.Messages[0].UID, ThreadOptions{})
+	if err != nil || len(th.Messages) == 0 {
+		t.Fatalf("thread %+v, %v", th, err)
+	}
+	if st := e.Stats()[acct.ID]; st[1] != 0 {
+		t.Fatalf("connections still busy: %v", st)
+	}
 }

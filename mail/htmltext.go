@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/microcosm-cc/bluemonday"
@@ -9,36 +10,50 @@ import (
 )
 
 // htmlToText renders HTML as readable plain text: blocks on their own
-// lines, list items with "- ", links as "text (url)", scripts, styles and
-// the head dropped, whitespace collapsed.
+// lines, list items with "- ", links as "text (url)", whitespace
+// collapsed. What a reader never sees is left out: scripts, styles, the
+// head, and elements hidden by the hidden or aria-hidden attribute or by
+// an inline style (display:none, visibility:hidden, zero font size or
+// opacity, mso-hide:all).
 func htmlToText(src string) string {
 	var b textBuilder
 	z := html.NewTokenizer(strings.NewReader(src))
-	skip := 0
+	var open []openTag // elements that may hide their content
+	hidden := 0        // open elements that hide their content
 	var href []string
 	for {
-		switch z.Next() {
+		tt := z.Next()
+		switch tt {
 		case html.ErrorToken:
 			return b.String()
 		case html.TextToken:
-			if skip == 0 {
+			if hidden == 0 {
 				b.text(string(z.Text()))
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
 			a := atom.Lookup(name)
+			attrs := readAttrs(z, hasAttr)
+			if tt == html.StartTagToken && !voidTags[a] {
+				h := a == atom.Script || a == atom.Style || a == atom.Head || a == atom.Title || hides(attrs)
+				open = append(open, openTag{a: a, name: string(name), hides: h})
+				if h {
+					hidden++
+				}
+			}
+			if hidden > 0 {
+				continue
+			}
 			switch {
-			case a == atom.Script || a == atom.Style || a == atom.Head || a == atom.Title:
-				skip++
 			case a == atom.Br:
 				b.newline(1)
 			case a == atom.Li:
 				b.newline(1)
 				b.raw("- ")
 			case a == atom.A:
-				href = append(href, attr(z, hasAttr, "href"))
+				href = append(href, attrs["href"])
 			case a == atom.Img:
-				if alt := attr(z, hasAttr, "alt"); alt != "" {
+				if alt := attrs["alt"]; alt != "" && !hides(attrs) {
 					b.text("[" + alt + "]")
 				}
 			case blockTags[a]:
@@ -47,9 +62,19 @@ func htmlToText(src string) string {
 		case html.EndTagToken:
 			name, _ := z.TagName()
 			a := atom.Lookup(name)
+			wasHidden := hidden > 0
+			if i := lastOpen(open, string(name)); i >= 0 {
+				for _, t := range open[i:] {
+					if t.hides {
+						hidden--
+					}
+				}
+				open = open[:i]
+			}
+			if wasHidden {
+				continue
+			}
 			switch {
-			case a == atom.Script || a == atom.Style || a == atom.Head || a == atom.Title:
-				skip = max(0, skip-1)
 			case a == atom.A && len(href) > 0:
 				if u := href[len(href)-1]; strings.HasPrefix(u, "http") && !strings.HasSuffix(b.String(), u) {
 					b.text(" (" + u + ")")
@@ -62,21 +87,61 @@ func htmlToText(src string) string {
 	}
 }
 
+// openTag is an element whose end tag has not been seen yet.
+type openTag struct {
+	a     atom.Atom
+	name  string
+	hides bool
+}
+
+func lastOpen(open []openTag, name string) int {
+	for i := len(open) - 1; i >= 0; i-- {
+		if open[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+var voidTags = map[atom.Atom]bool{atom.Br: true, atom.Img: true, atom.Hr: true, atom.Meta: true, atom.Link: true,
+	atom.Input: true, atom.Area: true, atom.Base: true, atom.Col: true, atom.Embed: true, atom.Source: true,
+	atom.Track: true, atom.Wbr: true, atom.Param: true}
+
+// hiddenStyle matches inline styles that make an element invisible.
+var hiddenStyle = regexp.MustCompile(`(?i)(^|;)\s*(display\s*:\s*none|visibility\s*:\s*hidden|mso-hide\s*:\s*all|` +
+	`font-size\s*:\s*0+(\.0+)?\s*(px|pt|em|rem|%)?\s*(!important)?\s*(;|$)|opacity\s*:\s*0+(\.0+)?\s*(;|$)|` +
+	`(max-)?height\s*:\s*0+(px)?\s*(!important)?\s*;[^"]*overflow\s*:\s*hidden)`)
+
+// hides reports whether an element's attributes hide it from a reader.
+func hides(attrs map[string]string) bool {
+	if _, ok := attrs["hidden"]; ok {
+		return true
+	}
+	if strings.EqualFold(strings.TrimSpace(attrs["aria-hidden"]), "true") {
+		return true
+	}
+	return hiddenStyle.MatchString(attrs["style"])
+}
+
+func readAttrs(z *html.Tokenizer, more bool) map[string]string {
+	var out map[string]string
+	for more {
+		var k, v []byte
+		k, v, more = z.TagAttr()
+		if out == nil {
+			out = map[string]string{}
+		}
+		if _, dup := out[string(k)]; !dup {
+			out[string(k)] = string(v)
+		}
+	}
+	return out
+}
+
 var blockTags = map[atom.Atom]bool{atom.P: true, atom.Div: true, atom.Table: true, atom.Tr: true,
 	atom.H1: true, atom.H2: true, atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true,
 	atom.Ul: true, atom.Ol: true, atom.Blockquote: true, atom.Pre: true, atom.Hr: true, atom.Section: true,
 	atom.Article: true, atom.Header: true, atom.Footer: true}
-
-func attr(z *html.Tokenizer, more bool, want string) string {
-	for more {
-		var k, v []byte
-		k, v, more = z.TagAttr()
-		if string(k) == want {
-			return string(v)
-		}
-	}
-	return ""
-}
 
 // textBuilder collapses whitespace and limits blank lines.
 type textBuilder struct {

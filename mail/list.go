@@ -20,18 +20,19 @@ const (
 )
 
 // Summary is the compact view of one message in a list or search page.
+// Its Header is decoded by the same code as get_message's, so the two
+// always agree; Date is the received date (INTERNALDATE) with DateOK
+// false when the message has no readable Date header.
 type Summary struct {
-	UID            uint32
-	Date           time.Time // Date header, else INTERNALDATE
-	From           string    // "Name <addr>"
-	To             []string
-	Subject        string
+	UID uint32
+	Header
 	Flags          []string
 	Size           int64
 	HasAttachments bool
-	MessageID      string
 	// Snippet is the start of the text, single-spaced, when asked for.
 	Snippet string
+	// Note says what could not be read of this message, if anything.
+	Note string
 }
 
 // Page is one page of messages, newest (highest UID) first.
@@ -148,24 +149,34 @@ func sortedIndex(uids []imap.UID, limit imap.UID) int {
 	return i
 }
 
-var summaryFetch = &imap.FetchOptions{UID: true, Flags: true, Envelope: true, RFC822Size: true,
-	InternalDate: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}
+// summaryHeader holds the header fields a summary is decoded from.
+var summaryHeader = &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader,
+	HeaderFields: []string{"Date", "From", "Sender", "To", "Cc", "Subject", "Message-Id", "In-Reply-To", "References", "Content-Type"}}
+
+var (
+	summaryFetch = &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true,
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true}, BodySection: []*imap.FetchItemBodySection{summaryHeader}}
+	summaryFetchBare = &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, InternalDate: true,
+		BodySection: []*imap.FetchItemBodySection{summaryHeader}}
+	structureFetch = &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}
+)
+
+// maxParseForStructure bounds a message read whole because the server's
+// BODYSTRUCTURE of it could not be parsed.
+const maxParseForStructure = 16 << 20
 
 // summaries fetches the summaries of set, newest (highest UID) first,
 // with snippets when asked.
 func (c *Conn) summaries(set imap.NumSet, snippets bool) ([]Summary, error) {
-	var msgs []*imapclient.FetchMessageBuffer
-	if err := c.do("fetch summaries", func() (err error) {
-		msgs, err = c.client.Fetch(set, summaryFetch).Collect()
-		return err
-	}); err != nil {
+	msgs, err := c.fetchSummaries(set)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]Summary, 0, len(msgs))
 	structures := make(map[uint32]imap.BodyStructure, len(msgs))
 	for _, m := range msgs {
-		out = append(out, summaryOf(m))
-		structures[uint32(m.UID)] = m.BodyStructure
+		out = append(out, m.Summary)
+		structures[m.UID] = m.structure
 	}
 	slices.SortFunc(out, func(a, b Summary) int { return int(int64(b.UID) - int64(a.UID)) })
 	if snippets {
@@ -174,36 +185,113 @@ func (c *Conn) summaries(set imap.NumSet, snippets bool) ([]Summary, error) {
 	return out, nil
 }
 
+// fetched is a summary with the structure it was made from.
+type fetched struct {
+	Summary
+	structure imap.BodyStructure
+}
+
+// fetchSummaries fetches set in one command. When the answer cannot be
+// parsed (go-imap fails on some servers' BODYSTRUCTURE of unusual parts,
+// and the connection is lost with it), it reads the set again without
+// structures and then each structure alone, so one message never breaks
+// a page: a message whose structure still cannot be read is read whole
+// to find its attachments, and gets a Note if even that fails.
+func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
+	bufs, err := c.fetch("fetch summaries", set, summaryFetch)
+	if err == nil {
+		out := summariesOf(bufs)
+		for i := range out {
+			if unsplit(out[i].structure) {
+				out[i].HasAttachments, out[i].Note = c.attachmentsByReading(c.selected, out[i].UID, out[i].Size)
+			}
+		}
+		return out, nil
+	}
+	if !c.recoverable() {
+		return nil, err
+	}
+	c.cfg.Logger.Warn("mail: FETCH answer unreadable, reading the page again without BODYSTRUCTURE", "addr", c.addr, "folder", c.selected, "err", err)
+	folder := c.selected
+	if err := c.redial(folder); err != nil {
+		return nil, err
+	}
+	if bufs, err = c.fetch("fetch summaries", set, summaryFetchBare); err != nil {
+		return nil, err
+	}
+	out := summariesOf(bufs)
+	for i := range out {
+		uid := imap.UIDSetNum(imap.UID(out[i].UID))
+		one, err := c.fetch("fetch structure", uid, structureFetch)
+		if err == nil && len(one) == 1 {
+			out[i].structure = one[0].BodyStructure
+			out[i].HasAttachments = hasAttachments(one[0].BodyStructure)
+			continue
+		}
+		if err != nil && !c.recoverable() {
+			return nil, err
+		}
+		c.cfg.Logger.Warn("mail: BODYSTRUCTURE unreadable", "addr", c.addr, "folder", folder, "uid", out[i].UID, "err", err)
+		if err := c.redial(folder); err != nil {
+			return nil, err
+		}
+		out[i].HasAttachments, out[i].Note = c.attachmentsByReading(folder, out[i].UID, out[i].Size)
+	}
+	return out, nil
+}
+
+// attachmentsByReading reads a message whole to tell whether it has
+// attachments, for when its structure could not be read.
+func (c *Conn) attachmentsByReading(folder string, uid uint32, size int64) (bool, string) {
+	const unknown = "the server's description of this message could not be read; whether it has attachments is unknown"
+	if size > maxParseForStructure {
+		return false, unknown
+	}
+	msg, err := c.getMessage(folder, uid, GetOptions{MaxChars: 1})
+	if err != nil {
+		if c.broken {
+			_ = c.redial(folder)
+		}
+		return false, unknown
+	}
+	return len(msg.Attachments) > 0, ""
+}
+
+// fetch runs one FETCH and collects its answer.
+func (c *Conn) fetch(op string, set imap.NumSet, opt *imap.FetchOptions) (bufs []*imapclient.FetchMessageBuffer, err error) {
+	err = c.do(op, func() error {
+		bufs, err = c.client.Fetch(set, opt).Collect()
+		return err
+	})
+	return bufs, err
+}
+
+func summariesOf(bufs []*imapclient.FetchMessageBuffer) []fetched {
+	out := make([]fetched, 0, len(bufs))
+	for _, m := range bufs {
+		out = append(out, fetched{Summary: summaryOf(m), structure: m.BodyStructure})
+	}
+	return out
+}
+
 func summaryOf(m *imapclient.FetchMessageBuffer) Summary {
-	s := Summary{UID: uint32(m.UID), Size: m.RFC822Size, Date: m.InternalDate, HasAttachments: hasAttachments(m.BodyStructure)}
+	var raw []byte
+	for _, sec := range m.BodySection {
+		raw = sec.Bytes
+	}
+	s := Summary{UID: uint32(m.UID), Size: m.RFC822Size, HasAttachments: hasAttachments(m.BodyStructure),
+		Header: headerOf(headerBytes(raw))}
+	if !s.DateOK {
+		s.Date = m.InternalDate
+	}
 	for _, f := range m.Flags {
 		s.Flags = append(s.Flags, string(f))
-	}
-	if env := m.Envelope; env != nil {
-		if !env.Date.IsZero() {
-			s.Date = env.Date
-		}
-		s.Subject, s.MessageID = env.Subject, env.MessageID
-		if len(env.From) > 0 {
-			s.From = formatAddress(env.From[0])
-		}
-		for _, a := range env.To {
-			s.To = append(s.To, formatAddress(a))
-		}
 	}
 	return s
 }
 
-// formatAddress renders "Name <addr>" or "addr".
-func formatAddress(a imap.Address) string {
-	if a.Name == "" {
-		return a.Addr()
-	}
-	return a.Name + " <" + a.Addr() + ">"
-}
-
-// hasAttachments reports any part with an attachment disposition, a file
-// name, or of type message/rfc822.
+// hasAttachments reports whether any leaf part is an attachment, by the
+// rule get_message uses (partRole).
 func hasAttachments(bs imap.BodyStructure) bool {
 	found := false
 	if bs == nil {
@@ -211,15 +299,47 @@ func hasAttachments(bs imap.BodyStructure) bool {
 	}
 	bs.Walk(func(_ []int, part imap.BodyStructure) bool {
 		if sp, ok := part.(*imap.BodyStructureSinglePart); ok {
-			d := sp.Disposition()
-			if (d != nil && strings.EqualFold(d.Value, "attachment")) || sp.Filename() != "" ||
-				strings.EqualFold(sp.MediaType(), "message/rfc822") {
+			if _, att := partRole(mediaTypeOf(sp), dispositionOf(sp), sp.Filename()); att {
 				found = true
 			}
 		}
 		return !found
 	})
 	return found
+}
+
+// unsplit reports a multipart part that the server could not split
+// (it lists no boundary, for example one written in RFC 2231 pieces),
+// where its structure says nothing about the attachments the message
+// has.
+func unsplit(bs imap.BodyStructure) bool {
+	found := false
+	if bs == nil {
+		return false
+	}
+	bs.Walk(func(_ []int, part imap.BodyStructure) bool {
+		if mp, ok := part.(*imap.BodyStructureMultiPart); ok && (mp.Extended == nil || mp.Extended.Params["boundary"] == "") {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// mediaTypeOf is a part's media type as the message parser reads it: a
+// type the server could not read is the RFC 2045 default, text/plain.
+func mediaTypeOf(sp *imap.BodyStructureSinglePart) string {
+	if sp.Type == "" || sp.Subtype == "" {
+		return "text/plain"
+	}
+	return sp.MediaType()
+}
+
+func dispositionOf(sp *imap.BodyStructureSinglePart) string {
+	if d := sp.Disposition(); d != nil {
+		return d.Value
+	}
+	return ""
 }
 
 // Cursors are opaque to callers: "v1:<uidvalidity>:<uid>" in base64url.

@@ -14,11 +14,14 @@ const DefaultMaxChars = 20000
 // GetOptions selects the body window and the optional HTML.
 type GetOptions struct {
 	MaxChars int  // runes of text returned; default DefaultMaxChars
+	MaxBytes int  // when set, the window also ends before this many bytes of UTF-8
 	Offset   int  // rune offset of the window
 	HTML     bool // also return the HTML body, sanitized
 }
 
-// Message is one message read for a person or a model.
+// Message is one message read for a person or a model. Date is the
+// received date (INTERNALDATE) with DateOK false when the message has no
+// readable Date header, as in Summary.
 type Message struct {
 	UID    uint32
 	Folder string
@@ -90,7 +93,10 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 		return nil, notFound("get message", "no message with UID %d in %q", uid, folder)
 	}
 	msg.Header, msg.Attachments = parsed.Header, parsed.Attachments
-	msg.Text, msg.TextLength = window(parsed.Text, opt.Offset, opt.MaxChars)
+	if !msg.DateOK {
+		msg.Date = msg.InternalDate
+	}
+	msg.Text, msg.TextLength = windowBytes(parsed.Text, opt.Offset, opt.MaxChars, opt.MaxBytes)
 	msg.TextOffset = opt.Offset
 	if opt.HTML && parsed.HTML != "" {
 		msg.HTML = sanitizeHTML(parsed.HTML)

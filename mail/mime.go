@@ -2,16 +2,16 @@ package mail
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"mime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // registers legacy charsets for go-message
-	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
 
 // maxTextPart bounds how much of one text part is kept in memory.
@@ -34,12 +34,13 @@ type Attachment struct {
 // parsedMessage is what parseMessage extracts from raw MIME.
 type parsedMessage struct {
 	Header      Header
-	Text        string // plain text, else HTML converted to text
+	Text        string // the readable text: plain parts, HTML parts converted
 	HTML        string // the HTML body as sent (not sanitized)
 	Attachments []Attachment
 }
 
-// Header holds the decoded headers the engine exposes.
+// Header holds the decoded headers the engine exposes. Every value is one
+// line of clean text (see decodeHeaderText).
 type Header struct {
 	MessageID  string
 	Subject    string
@@ -47,70 +48,304 @@ type Header struct {
 	To, Cc     []string
 	ReplyTo    []string
 	Date       time.Time
+	DateOK     bool // Date holds the Date header; false when it is missing or unreadable
 	InReplyTo  string
 	References []string
 }
 
-// parseMessage reads a whole message. It decodes transfer encodings and
-// charsets, keeps going past damaged parts (best effort) and never
-// returns an error for malformed MIME: what could be read is returned.
+// parseMessage reads a whole message and never fails: a malformed header
+// line costs that line, a broken MIME structure still yields every part
+// that can be read, and decoding is lenient everywhere. Part numbers are
+// IMAP section numbers; files inside a TNEF (winmail.dat) part are
+// numbered below it ("2.1", "2.2").
 func parseMessage(r io.Reader) *parsedMessage {
-	p := &parsedMessage{}
-	ent, _ := message.Read(bufio.NewReader(r)) // a non-nil entity comes with charset/encoding warnings only
-	if ent == nil {
-		return p
-	}
-	p.Header = readHeader(ent.Header)
-	var plain, htmlText strings.Builder
-	walkEntity(ent, "", 0, p, &plain, &htmlText)
-	p.HTML = htmlText.String()
-	p.Text = strings.TrimSpace(strings.ReplaceAll(plain.String(), "\r\n", "\n"))
-	if p.Text == "" && p.HTML != "" {
-		p.Text = htmlToText(p.HTML)
-	}
-	if !utf8.ValidString(p.Text) {
-		p.Text = strings.ToValidUTF8(p.Text, "\uFFFD")
-	}
+	w := &mimeWalker{}
+	h, body := readHeader(bufio.NewReaderSize(r, 32<<10))
+	c := w.entity(h, body, "", 0, false)
+	p := &parsedMessage{Header: headerOf(h), HTML: c.html, Attachments: w.atts}
+	p.Text = strings.TrimSpace(c.text)
 	return p
 }
 
-// walkEntity visits ent, numbered as IMAP numbers body parts.
-func walkEntity(ent *message.Entity, num string, depth int, p *parsedMessage, plain, html *strings.Builder) {
-	mediaType, params, _ := ent.Header.ContentType()
-	if mr := ent.MultipartReader(); mr != nil && depth < maxDepth {
-		for i := 1; ; i++ {
-			part, err := mr.NextPart()
-			if part == nil || err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-				return
-			}
-			walkEntity(part, joinPart(num, i), depth+1, p, plain, html)
-		}
+// streamPart finds part in the message read from r and calls sink with
+// its description and decoded content. It reports whether the part was
+// found; sink's error is returned.
+func streamPart(r io.Reader, part string, sink func(Attachment, io.Reader) error) (bool, error) {
+	w := &mimeWalker{target: part, sink: sink}
+	h, body := readHeader(bufio.NewReaderSize(r, 32<<10))
+	w.entity(h, body, "", 0, false)
+	return w.found, w.err
+}
+
+// mimeWalker walks a message's MIME tree, collecting the text and the
+// attachments, or, with a target, streaming that one part to sink.
+type mimeWalker struct {
+	atts   []Attachment
+	target string
+	sink   func(Attachment, io.Reader) error
+	found  bool
+	err    error
+	text   int // bytes of text kept so far
+}
+
+// content is what an entity contributes to the readable text.
+type content struct {
+	text     string // readable text
+	html     string // HTML as sent, when the text came from HTML
+	fromHTML bool
+}
+
+func (w *mimeWalker) entity(h textproto.Header, body io.Reader, num string, depth int, digest bool) content {
+	mt, params := parseMediaType(h.Get("Content-Type"))
+	switch {
+	case mt == "" && digest:
+		mt = "message/rfc822"
+	case mt == "" || !strings.Contains(mt, "/"):
+		// RFC 2045's default for a missing or unreadable type; IMAP
+		// servers report no parameters of an unreadable one either.
+		mt, params = "text/plain", map[string]string{}
+	}
+	if strings.HasPrefix(mt, "multipart/") && params["boundary"] == "" {
+		mt = "text/plain" // no way to find its parts: it reads as text, as IMAP servers show it
+	}
+	if strings.HasPrefix(mt, "multipart/") && depth < maxDepth {
+		return w.multipart(mt, newSplitter(body, params["boundary"]), num, depth)
 	}
 	if num == "" {
 		num = "1"
 	}
-	disp, dparams, _ := ent.Header.ContentDisposition()
-	filename := decodeWord(dparams["filename"])
-	if filename == "" {
-		filename = decodeWord(params["name"])
+	return w.leaf(h, mt, params, body, num)
+}
+
+// multipart walks the parts of a multipart entity. A part that is itself
+// multipart with the same boundary (seen in real mail) takes the parts
+// that follow, up to a close delimiter, as IMAP servers read it; its
+// parent then goes on at the next delimiter.
+func (w *mimeWalker) multipart(mt string, sp *splitter, num string, depth int) content {
+	var parts []content
+	n := 0
+	for sp.next() {
+		n++
+		ph, body := readHeader(bufio.NewReaderSize(sp, 16<<10))
+		if cmt, cparams := parseMediaType(ph.Get("Content-Type")); strings.HasPrefix(cmt, "multipart/") &&
+			cparams["boundary"] == sp.boundary && depth+1 < maxDepth {
+			parts = append(parts, w.multipart(cmt, sp, joinPart(num, n), depth+1))
+			sp.resume()
+		} else {
+			parts = append(parts, w.entity(ph, body, joinPart(num, n), depth+1, mt == "multipart/digest"))
+		}
+		if w.found || w.err != nil {
+			return content{}
+		}
 	}
-	isText := mediaType == "text/plain" || mediaType == "text/html" || mediaType == ""
-	if isText && disp != "attachment" && filename == "" {
-		b, _ := io.ReadAll(io.LimitReader(ent.Body, maxTextPart))
-		dst := plain
-		if mediaType == "text/html" {
-			dst = html
+	if n == 0 && w.target == "" {
+		// No delimiter at all: what there is can only be text.
+		return content{text: w.keep(decodeCharset(sp.preamble.Bytes(), ""))}
+	}
+	if mt == "multipart/alternative" {
+		return pickAlternative(parts)
+	}
+	var out content
+	var texts, htmls []string
+	out.fromHTML = true
+	for _, c := range parts {
+		if strings.TrimSpace(c.text) != "" {
+			texts = append(texts, strings.TrimSpace(c.text))
+			out.fromHTML = out.fromHTML && c.fromHTML
 		}
-		if dst.Len() > 0 {
-			dst.WriteString("\n\n")
+		if c.html != "" {
+			htmls = append(htmls, c.html)
 		}
-		dst.Write(b)
+	}
+	out.text, out.html = strings.Join(texts, "\n\n"), strings.Join(htmls, "\n")
+	out.fromHTML = out.fromHTML && len(texts) > 0
+	return out
+}
+
+// pickAlternative prefers the first plain-text alternative that has text,
+// else the last (richest) one that has any; the HTML shown on request is
+// the last HTML alternative.
+func pickAlternative(parts []content) content {
+	var out content
+	for _, c := range parts {
+		if c.html != "" {
+			out.html = c.html
+		}
+	}
+	for _, c := range parts {
+		if !c.fromHTML && strings.TrimSpace(c.text) != "" {
+			out.text = c.text
+			return out
+		}
+	}
+	for _, c := range slices.Backward(parts) {
+		if strings.TrimSpace(c.text) != "" {
+			out.text, out.fromHTML = c.text, c.fromHTML
+			break
+		}
+	}
+	return out
+}
+
+// partRole says what a leaf part is to a reader: text shown as the
+// message (plain or HTML not marked as an attachment), an attachment
+// (every other part, and text parts with a file name, which readers both
+// show and offer as files), or both. Listing (from the server's
+// BODYSTRUCTURE) and reading (from the message) decide by this one rule.
+func partRole(mediaType, disposition, filename string) (text, attachment bool) {
+	text = (mediaType == "text/plain" || mediaType == "text/html") && !strings.EqualFold(disposition, "attachment")
+	return text, !text || filename != ""
+}
+
+func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]string, body io.Reader, num string) content {
+	disp, dparams := parseMediaType(h.Get("Content-Disposition"))
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	filename = decodeHeaderText(filename, params["charset"])
+	cte := h.Get("Content-Transfer-Encoding")
+	a := Attachment{Part: num, Filename: filename, ContentType: mt, Inline: strings.EqualFold(disp, "inline"),
+		ContentID: cleanLine(strings.Trim(h.Get("Content-Id"), "<> \t"))}
+	isText, isAttachment := partRole(mt, disp, filename)
+	if isText && w.target == num && isAttachment {
+		w.emit(a, decodeTransfer(cte, body))
+		return content{}
+	}
+	if isText && w.target == "" {
+		b, size := readBodyText(body, cte, params["charset"])
+		if isAttachment {
+			a.Size = size
+			w.atts = append(w.atts, a)
+		}
+		s := cleanText(strings.ReplaceAll(decodeCharset(b, params["charset"]), "\r\n", "\n"))
+		if mt == "text/html" {
+			return content{text: w.keep(htmlToText(s)), html: s, fromHTML: true}
+		}
+		return content{text: w.keep(s)}
+	}
+	if isText {
+		return content{}
+	}
+	dec := decodeTransfer(cte, body)
+	if uu, ok := dec.(*uuReader); ok && a.Filename == "" {
+		a.Filename = cleanLine(uu.peekName())
+	}
+	if a.ContentType == "application/octet-stream" && a.Filename != "" {
+		a.ContentType = typeByName(a.Filename, a.ContentType) // what a sender's mailer did not know
+	}
+	if isTNEF(mt, filename) {
+		w.tnef(a, dec)
+		return content{}
+	}
+	w.emit(a, dec)
+	return content{}
+}
+
+// readBodyText reads at most maxTextPart bytes of a text part and undoes
+// its transfer encoding. Text labelled base64 that is not base64 (its
+// decoding is not UTF-8 though the part is labelled so, while the
+// bytes as written are) is kept as written, as mail readers show it.
+func readBodyText(body io.Reader, cte, charset string) ([]byte, int64) {
+	if !strings.EqualFold(strings.TrimSpace(cte), "base64") {
+		dec := decodeTransfer(cte, body)
+		b, _ := io.ReadAll(io.LimitReader(dec, maxTextPart))
+		rest, _ := io.Copy(io.Discard, dec)
+		return b, int64(len(b)) + rest
+	}
+	raw, _ := io.ReadAll(io.LimitReader(body, maxTextPart*4/3+4))
+	b, _ := io.ReadAll(decodeTransfer(cte, bytes.NewReader(raw)))
+	rest, _ := io.Copy(io.Discard, decodeTransfer(cte, body))
+	switch strings.ToLower(charset) {
+	case "", "utf-8", "us-ascii", "utf8":
+		if !utf8.Valid(b) && utf8.Valid(raw) {
+			return raw, int64(len(raw))
+		}
+	}
+	return b, int64(len(b)) + rest
+}
+
+// cleanText removes from body text the characters that only disguise it:
+// C0 and C1 controls other than tab and line feed, bidirectional overrides
+// and isolates, and byte order marks.
+func cleanText(s string) string {
+	if !strings.ContainsFunc(s, isHiddenControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isHiddenControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isHiddenControl(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' || r >= 0x7f && r < 0xa0 || isBidiControl(r) || r == 0xfeff
+}
+
+// emit lists attachment a, or streams it when it is the target.
+func (w *mimeWalker) emit(a Attachment, r io.Reader) {
+	if w.target == "" {
+		a.Size, _ = io.Copy(io.Discard, r)
+		w.atts = append(w.atts, a)
 		return
 	}
-	n, _ := io.Copy(io.Discard, ent.Body)
-	cid := strings.Trim(ent.Header.Get("Content-Id"), "<> ")
-	p.Attachments = append(p.Attachments, Attachment{Part: num, Filename: filename, ContentType: mediaType,
-		Size: n, ContentID: cid, Inline: disp == "inline"})
+	if a.Part == w.target {
+		w.found = true
+		w.err = w.sink(a, r)
+	}
+}
+
+// maxTNEF bounds a winmail.dat that is expanded; a larger one is listed
+// as it is.
+const maxTNEF = 32 << 20
+
+func isTNEF(mediaType, filename string) bool {
+	return mediaType == "application/ms-tnef" || mediaType == "application/vnd.ms-tnef" || strings.EqualFold(filename, "winmail.dat")
+}
+
+// tnef lists (or streams) the files inside a TNEF part as its children;
+// a part that holds no file, or cannot be read, stays one attachment.
+func (w *mimeWalker) tnef(a Attachment, r io.Reader) {
+	data, _ := io.ReadAll(io.LimitReader(r, maxTNEF+1))
+	var files []tnefFile
+	if len(data) <= maxTNEF {
+		files, _ = tnefFiles(data)
+	}
+	if len(files) == 0 {
+		w.emit(a, io.MultiReader(bytes.NewReader(data), r))
+		return
+	}
+	for i, f := range files {
+		child := Attachment{Part: a.Part + "." + strconv.Itoa(i+1), Filename: cleanLine(f.Name), ContentType: strings.ToLower(f.ContentType)}
+		if child.ContentType == "" || !strings.Contains(child.ContentType, "/") {
+			child.ContentType = typeByName(child.Filename, "application/octet-stream")
+		}
+		w.emit(child, bytes.NewReader(f.Data))
+		if w.found {
+			return
+		}
+	}
+}
+
+// typeByName guesses a media type from a file name's extension.
+func typeByName(name, fallback string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		if t, _, err := mime.ParseMediaType(mime.TypeByExtension(strings.ToLower(name[i:]))); err == nil && t != "" {
+			return t
+		}
+	}
+	return fallback
+}
+
+// keep bounds the text kept from one message to maxTextPart bytes.
+func (w *mimeWalker) keep(s string) string {
+	if w.text+len(s) > maxTextPart {
+		s = strings.ToValidUTF8(s[:max(0, maxTextPart-w.text)], "")
+	}
+	w.text += len(s)
+	return s
 }
 
 func joinPart(parent string, i int) string {
@@ -120,64 +355,15 @@ func joinPart(parent string, i int) string {
 	return parent + "." + strconv.Itoa(i)
 }
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
-	return message.CharsetReader(cs, r)
-}}
-
-// decodeWord decodes RFC 2047 words, returning s unchanged on failure.
-func decodeWord(s string) string {
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
-		return d
-	}
-	return s
-}
-
-// readHeader decodes the headers the engine exposes, best effort.
-func readHeader(h message.Header) Header {
-	mh := gomail.Header{Header: h}
-	out := Header{}
-	out.MessageID, _ = mh.MessageID()
-	if s, err := mh.Subject(); err == nil {
-		out.Subject = s
-	} else {
-		out.Subject = h.Get("Subject")
-	}
-	out.Date, _ = mh.Date()
-	addrs := func(key string) []string {
-		list, err := mh.AddressList(key)
-		if err != nil {
-			if raw := strings.TrimSpace(h.Get(key)); raw != "" {
-				return []string{decodeWord(raw)}
-			}
-			return nil
-		}
-		var out []string
-		for _, a := range list {
-			out = append(out, formatMailAddress(a.Name, a.Address))
-		}
-		return out
-	}
-	if from := addrs("From"); len(from) > 0 {
-		out.From = from[0]
-	}
-	out.To, out.Cc, out.ReplyTo = addrs("To"), addrs("Cc"), addrs("Reply-To")
-	if ids, err := mh.MsgIDList("In-Reply-To"); err == nil && len(ids) > 0 {
-		out.InReplyTo = ids[0]
-	}
-	out.References, _ = mh.MsgIDList("References")
-	return out
-}
-
-func formatMailAddress(name, addr string) string {
-	if name == "" {
-		return addr
-	}
-	return name + " <" + addr + ">"
-}
-
 // window returns at most maxChars runes of s from rune offset, and the
 // total rune count.
 func window(s string, offset, maxChars int) (string, int) {
+	return windowBytes(s, offset, maxChars, 0)
+}
+
+// windowBytes is window that also stops before maxBytes bytes when
+// maxBytes is positive (always returning at least one rune).
+func windowBytes(s string, offset, maxChars, maxBytes int) (string, int) {
 	total := utf8.RuneCountInString(s)
 	if offset >= total {
 		return "", total
@@ -190,6 +376,9 @@ func window(s string, offset, maxChars int) (string, int) {
 	j := i
 	for k := 0; k < maxChars && j < len(s); k++ {
 		_, n := utf8.DecodeRuneInString(s[j:])
+		if maxBytes > 0 && j+n-i > maxBytes && k > 0 {
+			break
+		}
 		j += n
 	}
 	return s[i:j], total

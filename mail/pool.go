@@ -55,10 +55,10 @@ func (p *Pool) Do(ctx context.Context, acct *Account, fn func(c *Conn) error) (e
 		return err
 	}
 	c.ctx, c.roles, c.acct = ctx, nil, acct
-	stop := c.dc.abortOnCancel(ctx)
+	c.unwatch = c.dc.abortOnCancel(ctx)
 	defer func() {
 		v := recover()
-		if !stop() || v != nil {
+		if !c.unwatch() || v != nil {
 			c.broken = true
 		}
 		p.put(acct.ID, c)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-message"
 )
 
 // Snippet sizes: bytes fetched from the start of the text part, runes
@@ -32,7 +32,7 @@ func snippetPart(bs imap.BodyStructure) ([]int, *imap.BodyStructureSinglePart) {
 		if !ok {
 			return true
 		}
-		if d := sp.Disposition(); (d != nil && strings.EqualFold(d.Value, "attachment")) || sp.Filename() != "" {
+		if text, _ := partRole(mediaTypeOf(sp), dispositionOf(sp), sp.Filename()); !text {
 			return true
 		}
 		switch {
@@ -100,24 +100,8 @@ func snippetText(sp *imap.BodyStructureSinglePart, raw []byte) string {
 	if sp == nil {
 		return ""
 	}
-	if strings.EqualFold(sp.Encoding, "base64") {
-		raw = bytes.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
-				return -1
-			}
-			return r
-		}, raw)
-		raw = raw[:len(raw)/4*4]
-	}
 	decoded, _ := io.ReadAll(decodeTransfer(sp.Encoding, bytes.NewReader(raw)))
-	var r io.Reader = bytes.NewReader(decoded)
-	if cs := sp.Params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-		if cr, err := message.CharsetReader(cs, r); err == nil {
-			r = cr
-		}
-	}
-	text, _ := io.ReadAll(r)
-	s := strings.ToValidUTF8(string(text), "")
+	s := decodeCharset(trimPartialRune(decoded), sp.Params["charset"])
 	if sp.MediaType() == "text/html" {
 		s = htmlToText(s)
 	}
@@ -127,4 +111,31 @@ func snippetText(sp *imap.BodyStructureSinglePart, raw []byte) string {
 		s += "…"
 	}
 	return s
+}
+
+// trimPartialRune drops a UTF-8 sequence cut off at the end of b.
+func trimPartialRune(b []byte) []byte {
+	for i := 1; i <= utf8.UTFMax && i <= len(b); i++ {
+		if c := b[len(b)-i]; c < 0x80 {
+			return b
+		} else if utf8.RuneStart(c) {
+			if !utf8.FullRune(b[len(b)-i:]) {
+				return b[:len(b)-i]
+			}
+			return b
+		}
+	}
+	return b
+}
+
+// partString renders a BODYSTRUCTURE path as an IMAP section number.
+func partString(path []int) string {
+	s := make([]string, len(path))
+	for i, n := range path {
+		s[i] = strconv.Itoa(n)
+	}
+	if len(s) == 0 {
+		return "1"
+	}
+	return strings.Join(s, ".")
 }

@@ -1,8 +1,6 @@
 package mail
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -10,9 +8,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-message"
-	gomail "github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
 
 // Thread limits.
@@ -40,8 +35,7 @@ type ThreadOptions struct {
 type ThreadMessage struct {
 	Folder string
 	Summary
-	InReplyTo string
-	Text      string // Full mode only
+	Text string // Full mode only
 }
 
 // Thread is a conversation, oldest first.
@@ -73,38 +67,20 @@ func (e *Engine) GetThread(ctx context.Context, acct *Account, folder string, ui
 // threadMeta is what thread building needs of each message.
 type threadMeta struct {
 	ThreadMessage
-	references []string
 }
-
-var threadFetch = &imap.FetchOptions{UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
-	BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
-	BodySection:   []*imap.FetchItemBodySection{{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"References"}}}}
 
 // fetchMeta fetches thread metadata of uids in the selected folder.
 func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]threadMeta, error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	var bufs []*imapclient.FetchMessageBuffer
-	if err := c.do("fetch thread", func() (err error) {
-		bufs, err = c.client.Fetch(imap.UIDSetNum(uids...), threadFetch).Collect()
-		return err
-	}); err != nil {
+	msgs, err := c.fetchSummaries(imap.UIDSetNum(uids...))
+	if err != nil {
 		return nil, err
 	}
-	out := make([]threadMeta, 0, len(bufs))
-	for _, b := range bufs {
-		m := threadMeta{ThreadMessage: ThreadMessage{Folder: folder, Summary: summaryOf(b)}}
-		if b.Envelope != nil && len(b.Envelope.InReplyTo) > 0 {
-			m.InReplyTo = b.Envelope.InReplyTo[0]
-		}
-		for _, sec := range b.BodySection {
-			if h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(sec.Bytes))); err == nil {
-				mh := gomail.Header{Header: message.Header{Header: h}}
-				m.references, _ = mh.MsgIDList("References")
-			}
-		}
-		out = append(out, m)
+	out := make([]threadMeta, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, threadMeta{ThreadMessage{Folder: folder, Summary: m.Summary}})
 	}
 	return out, nil
 }
@@ -143,7 +119,7 @@ func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions) (*Thread, er
 	if err != nil {
 		return nil, err
 	}
-	all, err := c.closure(connected(metas, uid, folder), folders)
+	all, err := c.closure(selfFirst(connected(metas, uid, folder), uid, folder), folders)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +146,7 @@ func connected(metas []threadMeta, uid uint32, folder string) []threadMeta {
 	key := func(m threadMeta) string { return fmt.Sprintf("\x00%s\x00%d", m.Folder, m.UID) }
 	for _, m := range metas {
 		union(key(m), key(m))
-		for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.references...) {
+		for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.References...) {
 			if id != "" {
 				union(key(m), "<"+id+">")
 			}
@@ -182,6 +158,16 @@ func connected(metas []threadMeta, uid uint32, folder string) []threadMeta {
 	}
 	root := find(key(metas[i]))
 	return slices.DeleteFunc(slices.Clone(metas), func(m threadMeta) bool { return find(key(m)) != root })
+}
+
+// selfFirst moves message uid of folder to the front, so that it wins
+// over copies with the same Message-ID and a thread always holds it.
+func selfFirst(metas []threadMeta, uid uint32, folder string) []threadMeta {
+	i := slices.IndexFunc(metas, func(m threadMeta) bool { return m.UID == uid && m.Folder == folder })
+	if i > 0 {
+		metas[0], metas[i] = metas[i], metas[0]
+	}
+	return metas
 }
 
 // threadUIDs flattens one THREAD tree.
@@ -247,7 +233,7 @@ func (c *Conn) closure(known []threadMeta, folders []string) ([]threadMeta, erro
 	for range maxClosureRounds {
 		var ids []string
 		for _, m := range out {
-			for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.references...) {
+			for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.References...) {
 				if id != "" && !queried[id] && len(ids) < maxIDsPerSearch {
 					queried[id] = true
 					ids = append(ids, id)

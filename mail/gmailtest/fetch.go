@@ -2,6 +2,8 @@ package gmailtest
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -41,6 +43,22 @@ func (m *Message) bodyStructure() string {
 	body := m.raw()
 	body = body[strings.Index(body, "\r\n\r\n")+4:]
 	return fmt.Sprintf(`("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" %d %d NIL NIL NIL NIL)`, len(body), strings.Count(body, "\n"))
+}
+
+var headerFields = regexp.MustCompile(`(?i)BODY\.PEEK\[HEADER\.FIELDS \(([^)]*)\)\]`)
+
+// headerFields returns the message's header lines named in names, and
+// the empty line that ends a header section.
+func (m *Message) headerFields(names []string) string {
+	head, _, _ := strings.Cut(m.raw(), "\r\n\r\n")
+	var b strings.Builder
+	for _, line := range strings.Split(head, "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) }) {
+			b.WriteString(line + "\r\n")
+		}
+	}
+	return b.String() + "\r\n"
 }
 
 func literal(s string) string { return fmt.Sprintf("{%d}\r\n%s", len(s), s) }
@@ -91,12 +109,8 @@ func (ss *session) fetch(tag, args string, byUID bool, fault Fault) bool {
 			}
 			parts = append(parts, "BODYSTRUCTURE "+bs)
 		}
-		if strings.Contains(items, "BODY.PEEK[HEADER.FIELDS (REFERENCES)]") {
-			h := "\r\n"
-			if len(r.m.References) > 0 {
-				h = "References: <" + strings.Join(r.m.References, "> <") + ">\r\n\r\n"
-			}
-			parts = append(parts, "BODY[HEADER.FIELDS (References)] "+literal(h))
+		if m := headerFields.FindStringSubmatch(args); m != nil {
+			parts = append(parts, "BODY[HEADER.FIELDS ("+m[1]+")] "+literal(r.m.headerFields(strings.Fields(strings.ReplaceAll(m[1], `"`, "")))))
 		}
 		if strings.Contains(items, "BODY.PEEK[]") {
 			parts = append(parts, "BODY[] "+literal(r.m.raw()))
