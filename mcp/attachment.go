@@ -90,7 +90,9 @@ func (s *Server) getAttachmentTool() func(context.Context, mcplib.CallToolReques
 			URL: s.attachmentURL(p.UserID, acct.ID, folderOr(a.Folder), a.UID, a.Part, expires), ExpiresAt: expires.UTC().Format(time.RFC3339)}
 		image := strings.HasPrefix(info.ContentType, "image/")
 		out.Inline = !tooBig && (image || a.InlineBlob)
-		text := fmt.Sprintf("%s (%s). Download within 15 minutes: %s", info.Filename, info.ContentType, out.URL)
+		out.Filename = capRunes(info.Filename, maxFilenameRunes)
+		text := newFrame().wrap("email-attachment", "", fmt.Sprintf("%s (%s)", orUnnamed(out.Filename), info.ContentType)) +
+			"Download within 15 minutes: " + out.URL
 		if tooBig {
 			text += fmt.Sprintf(" (larger than %.2f MB, so not embedded)", min(capMB, maxInlineMB))
 			out.Size = 0 // unknown: the copy stopped at the cap

@@ -1,0 +1,140 @@
+package mcp
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/imap-mcp/imap-mcp/mail"
+)
+
+// Bounds of what one message contributes to a tool's text, whatever it
+// holds. Structured content carries the same capped values plus counts.
+const (
+	maxSubjectRunes  = 300 // a subject anywhere
+	maxAddressRunes  = 120 // one address
+	maxAddressesText = 5   // addresses of one list in get_message's text
+	maxAddressesJSON = 20  // addresses of one list in structured content
+	maxAttachText    = 20  // attachment lines in get_message's text
+	maxAttachJSON    = 100 // attachments in structured content
+	maxFilenameRunes = 120
+	// A list line: the subject and sender are cut by bytes, which keeps
+	// scripts that need more tokens per character within the budget too.
+	listSubjectBytes = 90
+	listFromBytes    = 45
+	threadFromBytes  = 28
+)
+
+// frame marks where mail-derived text starts and ends in one tool
+// result. Its markers carry a random nonce that the content cannot know,
+// and any marker-like text inside the content is neutralised, so mail
+// can neither close the frame nor forge one.
+type frame struct {
+	nonce    string
+	notified bool // the untrusted notice has been written
+}
+
+func newFrame() *frame {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return &frame{nonce: hex.EncodeToString(b)}
+}
+
+// wrap returns content between an opening and a closing marker of kind,
+// the first of a response preceded by the untrusted notice. attrs are our
+// own, never mail's.
+func (f *frame) wrap(kind, attrs, content string) string {
+	if attrs != "" {
+		attrs = " " + attrs
+	}
+	notice := ""
+	if !f.notified {
+		notice, f.notified = untrustedNotice+"\n", true
+	}
+	return fmt.Sprintf("%s<untrusted-%s id=\"%s\"%s>\n%s\n</untrusted-%s id=\"%s\">\n",
+		notice, kind, f.nonce, attrs, neutralise(strings.TrimRight(content, "\n")), kind, f.nonce)
+}
+
+// markerText matches anything that reads like one of our markers.
+var markerText = regexp.MustCompile(`(?i)untrusted-`)
+
+// neutralise breaks marker-like text in content (a non-breaking hyphen
+// replaces the hyphen), so no line of mail can pass for a marker.
+func neutralise(s string) string {
+	return markerText.ReplaceAllStringFunc(s, func(m string) string { return m[:len(m)-1] + "\u2011" })
+}
+
+// capRunes cuts s to at most n runes, marking the cut with "…".
+func capRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// capBytes cuts s to at most n bytes at a rune boundary, marking the cut.
+func capBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// capList keeps the first n entries of list, each capped, and returns
+// how many there were in all.
+func capList(list []string, n int) ([]string, int) {
+	out := make([]string, 0, min(n, len(list)))
+	for _, a := range list[:min(n, len(list))] {
+		out = append(out, capRunes(a, maxAddressRunes))
+	}
+	return out, len(list)
+}
+
+// joinList renders at most n addresses and says how many more there are.
+func joinList(list []string, n int) string {
+	shown, total := capList(list, n)
+	s := strings.Join(shown, ", ")
+	if total > len(shown) {
+		s += fmt.Sprintf(" (+%d more)", total-len(shown))
+	}
+	return s
+}
+
+// shortDate renders a summary's date for one line; a received date
+// stands in for a missing Date header and says so.
+func shortDate(h mail.Header) string {
+	d := h.Date.UTC().Format("2006-01-02 15:04")
+	if !h.DateOK {
+		d += " (received)"
+	}
+	return d
+}
+
+// longDate renders get_message's date line.
+func longDate(h mail.Header) string {
+	d := h.Date.UTC().Format(time.RFC1123Z)
+	if !h.DateOK {
+		d += " (received; the message has no readable Date header)"
+	}
+	return d
+}
+
+// dateJSON renders a date for structured content.
+func dateJSON(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// sender renders the From of a thread line: the name when there is one.
+func sender(from string) string {
+	if i := strings.LastIndex(from, " <"); i > 0 {
+		from = strings.Trim(from[:i], `"' `)
+	}
+	return capBytes(from, threadFromBytes)
+}
