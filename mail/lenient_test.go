@@ -190,3 +190,27 @@ func TestParseDateShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestParseHostileShapes: shapes built to make a parser slow or large
+// still yield bounded results.
+func TestParseHostileShapes(t *testing.T) {
+	words := "To: " + strings.Repeat("=?utf-8?q?a, ", 20000) + "\r\nSubject: " + strings.Repeat("=?x?b?", 30000) + "\r\n\r\nbody"
+	p := parseMessage(strings.NewReader(words))
+	if p.Text != "body" || len(p.Header.To) == 0 {
+		t.Fatalf("hostile words: %q, %d addresses", p.Text, len(p.Header.To))
+	}
+	var many strings.Builder
+	many.WriteString("Content-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for range 3 * maxParts {
+		many.WriteString("--b\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n")
+	}
+	if p := parseMessage(strings.NewReader(many.String())); len(p.Attachments) != maxParts {
+		t.Fatalf("%d attachments, want the first %d", len(p.Attachments), maxParts)
+	}
+	deep := strings.Repeat("Content-Type: multipart/mixed; boundary=d\r\n\r\n--d\r\n", 200) + "Content-Type: text/plain\r\n\r\ndeep"
+	for _, a := range parseMessage(strings.NewReader(deep)).Attachments {
+		if !partPattern.MatchString(a.Part) {
+			t.Fatalf("nesting past maxDepth gave part %q, which get_attachment refuses", a.Part)
+		}
+	}
+}

@@ -20,6 +20,9 @@ const maxTextPart = 8 << 20
 // maxDepth bounds multipart nesting.
 const maxDepth = 20
 
+// maxParts bounds the parts read of one message; the rest is skipped.
+const maxParts = 5000
+
 // Attachment describes one attachment part. Part is the IMAP section
 // number ("2", "1.3") that GetAttachment takes.
 type Attachment struct {
@@ -86,6 +89,7 @@ type mimeWalker struct {
 	found  bool
 	err    error
 	text   int // bytes of text kept so far
+	parts  int // parts seen so far
 }
 
 // content is what an entity contributes to the readable text.
@@ -124,8 +128,9 @@ func (w *mimeWalker) entity(h textproto.Header, body io.Reader, num string, dept
 func (w *mimeWalker) multipart(mt string, sp *splitter, num string, depth int) content {
 	var parts []content
 	n := 0
-	for sp.next() {
+	for w.parts < maxParts && sp.next() {
 		n++
+		w.parts++
 		ph, body := readHeader(bufio.NewReaderSize(sp, 16<<10))
 		if cmt, cparams := parseMediaType(ph.Get("Content-Type")); strings.HasPrefix(cmt, "multipart/") &&
 			cparams["boundary"] == sp.boundary && depth+1 < maxDepth {

@@ -129,8 +129,12 @@ func validFieldName(b []byte) bool {
 }
 
 // encodedWord matches one RFC 2047 encoded word, as leniently as common
-// mail readers do (spaces inside a word are tolerated).
-var encodedWord = regexp.MustCompile(`=\?([^?]*)\?([bBqQ])\?(.*?)\?=`)
+// mail readers do (spaces inside a word are tolerated). No part of a word
+// holds "?", which keeps every match short and the scan linear.
+var encodedWord = regexp.MustCompile(`=\?([^?]*)\?([bBqQ])\?([^?]*)\?=`)
+
+// maxWordBytes bounds the encoded word looked for at one position.
+const maxWordBytes = 1 << 10
 
 // decodeHeaderText turns a raw header value into display text: raw 8-bit
 // bytes decoded as UTF-8 when valid, else in charset (the message's
@@ -302,7 +306,7 @@ func splitAddresses(s string) []string {
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(s); i++ {
 		if s[i] == '=' && !quoted && strings.HasPrefix(s[i:], "=?") {
-			if loc := encodedWord.FindStringIndex(s[i:]); loc != nil && loc[0] == 0 {
+			if loc := encodedWord.FindStringIndex(s[i:min(len(s), i+maxWordBytes)]); loc != nil && loc[0] == 0 {
 				i += loc[1] - 1 // an encoded word is one unit, whatever it holds
 				continue
 			}
