@@ -106,6 +106,10 @@ func TestParseRealWorldDefects(t *testing.T) {
 		"named text part: shown and offered as a file": {
 			raw:  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; name=notes.txt\r\n\r\nmy notes\r\n--b--\r\n",
 			text: "my notes", attached: []att{{"1", "notes.txt", "text/plain", "my notes"}}},
+		"named text labelled base64 that is not: listed and downloaded alike": {
+			raw: "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8; name=a.txt\r\n" +
+				"Content-Transfer-Encoding: base64\r\n\r\nnot base64 at all\r\n--b--\r\n",
+			text: "not base64 at all", attached: []att{{"1", "a.txt", "text/plain", "not base64 at all"}}},
 		"TNEF is expanded into its files": {
 			raw: "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
 				"--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n" +

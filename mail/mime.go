@@ -213,14 +213,18 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 	a := Attachment{Part: num, Filename: filename, ContentType: mt, Inline: strings.EqualFold(disp, "inline"),
 		ContentID: cleanLine(strings.Trim(h.Get("Content-Id"), "<> \t"))}
 	isText, isAttachment := partRole(mt, disp, filename)
-	if isText && w.target == num && isAttachment {
-		w.emit(a, decodeTransfer(cte, body))
-		return content{}
-	}
-	if isText && w.target == "" {
-		b, size := readBodyText(body, cte, params["charset"])
+	if isText {
+		r := textReader(body, cte, params["charset"])
+		if w.target != "" {
+			if w.target == num && isAttachment {
+				w.emit(a, r)
+			}
+			return content{}
+		}
+		b, _ := io.ReadAll(io.LimitReader(r, maxTextPart))
+		rest, _ := io.Copy(io.Discard, r)
 		if isAttachment {
-			a.Size = size
+			a.Size = int64(len(b)) + rest
 			w.atts = append(w.atts, a)
 		}
 		s := cleanText(strings.ReplaceAll(decodeCharset(b, params["charset"]), "\r\n", "\n"))
@@ -228,9 +232,6 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 			return content{text: w.keep(htmlToText(s)), html: s, fromHTML: true}
 		}
 		return content{text: w.keep(s)}
-	}
-	if isText {
-		return content{}
 	}
 	dec := decodeTransfer(cte, body)
 	if uu, ok := dec.(*uuReader); ok && a.Filename == "" {
@@ -247,27 +248,27 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 	return content{}
 }
 
-// readBodyText reads at most maxTextPart bytes of a text part and undoes
-// its transfer encoding. Text labelled base64 that is not base64 (its
-// decoding is not UTF-8 though the part is labelled so, while the
-// bytes as written are) is kept as written, as mail readers show it.
-func readBodyText(body io.Reader, cte, charset string) ([]byte, int64) {
+// textReader undoes a text part's transfer encoding. A part labelled
+// base64 that is not base64 (its decoding is not UTF-8 though the part is
+// labelled so, while the bytes as written are) reads as written, as mail
+// readers show it; that is decided for parts up to maxTextPart, the same
+// way for reading and for downloading.
+func textReader(body io.Reader, cte, charset string) io.Reader {
 	if !strings.EqualFold(strings.TrimSpace(cte), "base64") {
-		dec := decodeTransfer(cte, body)
-		b, _ := io.ReadAll(io.LimitReader(dec, maxTextPart))
-		rest, _ := io.Copy(io.Discard, dec)
-		return b, int64(len(b)) + rest
+		return decodeTransfer(cte, body)
 	}
-	raw, _ := io.ReadAll(io.LimitReader(body, maxTextPart*4/3+4))
+	raw, _ := io.ReadAll(io.LimitReader(body, maxTextPart))
+	if len(raw) == maxTextPart {
+		return decodeTransfer(cte, io.MultiReader(bytes.NewReader(raw), body))
+	}
 	b, _ := io.ReadAll(decodeTransfer(cte, bytes.NewReader(raw)))
-	rest, _ := io.Copy(io.Discard, decodeTransfer(cte, body))
 	switch strings.ToLower(charset) {
 	case "", "utf-8", "us-ascii", "utf8":
 		if !utf8.Valid(b) && utf8.Valid(raw) {
-			return raw, int64(len(raw))
+			return bytes.NewReader(raw)
 		}
 	}
-	return b, int64(len(b)) + rest
+	return bytes.NewReader(b)
 }
 
 // cleanText removes from body text the characters that only disguise it:
