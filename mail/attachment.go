@@ -56,7 +56,7 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	// message as it streams in, so numbering and decoding always agree
 	// with get_message. A writer's error stops the copy; Close drains the
 	// rest, so the connection stays usable.
-	err := c.do("fetch attachment", func() error {
+	err := c.stream("fetch attachment", func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {

@@ -1,10 +1,13 @@
 package mail
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net"
 	"net/netip"
@@ -23,21 +26,23 @@ import (
 // of a closure. It must not be kept or used after the closure returns, nor
 // shared between goroutines. It owns the SELECTed state of its connection.
 type Conn struct {
-	client   *imapclient.Client
-	dc       *deadlineConn
-	cfg      *Config
-	dial     dialer
-	acct     *Account // the borrower's account, only during a borrow
-	addr     string
-	fp       string
-	caps     imap.CapSet
-	ctx      context.Context
-	selected string           // folder selected by the last SELECT, "" if none
-	selData  *imap.SelectData // response to that SELECT
-	roles    map[Role]string  // special-use folders, found once per borrow
-	lastUsed time.Time
-	broken   bool        // set when the connection must not be reused
-	unwatch  func() bool // stops aborting I/O when the borrow's context ends
+	client    *imapclient.Client
+	dc        *deadlineConn
+	guard     *responseGuard
+	cfg       *Config
+	dial      dialer
+	acct      *Account // the borrower's account, only during a borrow
+	addr      string
+	fp        string
+	caps      imap.CapSet
+	ctx       context.Context
+	selected  string           // folder selected by the last SELECT, "" if none
+	selData   *imap.SelectData // response to that SELECT
+	roles     map[Role]string  // special-use folders, found once per borrow
+	lastUsed  time.Time
+	broken    bool        // set when the connection must not be reused
+	streaming bool        // the running command streams message bodies
+	unwatch   func() bool // stops aborting I/O when the borrow's context ends
 }
 
 // Caps returns the capabilities the server announced after login.
@@ -65,6 +70,7 @@ func (c *Conn) arm(d time.Duration) {
 // broken so the pool discards it.
 func (c *Conn) do(op string, f func() error) error {
 	c.arm(c.cfg.Command)
+	c.guard.reset(c.streaming)
 	err := f()
 	if err == nil {
 		return nil
@@ -85,6 +91,14 @@ func (c *Conn) do(op string, f func() error) error {
 	return wrap(op, c.addr, err)
 }
 
+// stream is do for a FETCH whose message or part bodies the borrower
+// streams: those may be of any size (see responseGuard).
+func (c *Conn) stream(op string, f func() error) error {
+	c.streaming = true
+	defer func() { c.streaming = false }()
+	return c.do(op, f)
+}
+
 // recoverable reports whether the last command lost the connection for a
 // reason a fresh connection may not meet (an answer the client could not
 // parse, a dropped connection) rather than because time ran out.
@@ -101,7 +115,7 @@ func (c *Conn) redial(folder string) error {
 	}
 	c.unwatch()
 	_ = c.client.Close()
-	c.client, c.dc, c.caps, c.broken = fresh.client, fresh.dc, fresh.caps, false
+	c.client, c.dc, c.guard, c.caps, c.broken = fresh.client, fresh.dc, fresh.guard, fresh.caps, false
 	c.unwatch = c.dc.abortOnCancel(c.ctx)
 	c.Forget()
 	if folder == "" {
@@ -208,7 +222,8 @@ func (d dialer) tlsConfig(host string) *tls.Config {
 	return &tls.Config{ServerName: host, RootCAs: d.cfg.RootCAs, MinVersion: tls.VersionTLS12}
 }
 
-// dialIMAP connects, secures and logs in to acct's IMAP server.
+// dialIMAP connects, secures and logs in to acct's IMAP server. Every
+// byte the server sends passes a responseGuard, from the greeting on.
 func (d dialer) dialIMAP(ctx context.Context, acct *Account) (*Conn, error) {
 	ep := acct.IMAP
 	conn, dc, err := d.dialTCP(ctx, "imap", ep)
@@ -220,20 +235,21 @@ func (d dialer) dialIMAP(ctx context.Context, acct *Account) (*Conn, error) {
 		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
 	}
 	defer dc.abortOnCancel(ctx)()
-	var client *imapclient.Client
+	g := &responseGuard{}
 	if ep.TLS == TLSStartTLS {
-		client, err = imapclient.NewStartTLS(conn, opts)
-		if err != nil {
+		if conn, err = startTLS(ctx, conn, g, d.tlsConfig(ep.Host)); err != nil {
+			_ = dc.Close()
 			return nil, greetingError("imap starttls", ep, err)
 		}
-	} else {
-		client = imapclient.New(conn, opts)
-		if err := client.WaitGreeting(); err != nil {
-			_ = client.Close()
-			return nil, greetingError("imap greeting", ep, err)
-		}
+		// The server sends no greeting after STARTTLS; the client waits for one.
+		conn = &greetedConn{Conn: conn, greeting: []byte("* OK TLS established\r\n")}
 	}
-	c := &Conn{client: client, dc: dc, cfg: d.cfg, dial: d, addr: ep.Addr(), fp: acct.fingerprint(), ctx: ctx}
+	client := imapclient.New(guardedConn{Conn: conn, g: g}, opts)
+	if err := client.WaitGreeting(); err != nil {
+		_ = client.Close()
+		return nil, greetingError("imap greeting", ep, err)
+	}
+	c := &Conn{client: client, dc: dc, guard: g, cfg: d.cfg, dial: d, addr: ep.Addr(), fp: acct.fingerprint(), ctx: ctx}
 	c.arm(d.cfg.Login)
 	if err := client.Login(acct.Username, acct.Password).Wait(); err != nil {
 		_ = client.Close()
@@ -244,6 +260,61 @@ func (d dialer) dialIMAP(ctx context.Context, acct *Account) (*Conn, error) {
 	dc.setLimit(time.Time{})
 	c.lastUsed = time.Now()
 	return c, nil
+}
+
+// startTLS reads the plaintext greeting, negotiates STARTTLS and returns
+// the TLS connection. Plaintext sent after the server's OK is refused,
+// not carried into the TLS session: it could only be injected by someone
+// on the path.
+func startTLS(ctx context.Context, conn net.Conn, g *responseGuard, cfg *tls.Config) (net.Conn, error) {
+	br := bufio.NewReaderSize(guardedConn{Conn: conn, g: g}, 4<<10)
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(line, []byte("* OK")) && !bytes.HasPrefix(line, []byte("* PREAUTH")) {
+		return nil, fmt.Errorf("unexpected greeting %q", truncateBytes(line, 80))
+	}
+	if _, err := io.WriteString(conn, "S0 STARTTLS\r\n"); err != nil {
+		return nil, err
+	}
+	for {
+		if line, err = br.ReadSlice('\n'); err != nil {
+			return nil, err
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte("S0 ")); ok {
+			if !bytes.HasPrefix(rest, []byte("OK")) {
+				return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: string(bytes.TrimSpace(truncateBytes(rest, 200)))}
+			}
+			break
+		}
+	}
+	if br.Buffered() > 0 {
+		return nil, errors.New("server sent plaintext after accepting STARTTLS")
+	}
+	g.reset(false)
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	return tc, nil
+}
+
+func truncateBytes(b []byte, n int) []byte { return b[:min(len(b), n)] }
+
+// greetedConn reads greeting before what the connection sends.
+type greetedConn struct {
+	net.Conn
+	greeting []byte
+}
+
+func (c *greetedConn) Read(p []byte) (int, error) {
+	if len(c.greeting) > 0 {
+		n := copy(p, c.greeting)
+		c.greeting = c.greeting[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // greetingError explains a failure before login: a timeout or a

@@ -3,7 +3,6 @@ package mail
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 type rawSession struct {
 	conn net.Conn
 	dc   *deadlineConn
+	g    *responseGuard
 	r    *bufio.Reader
 	ctx  context.Context
 	cfg  *Config
@@ -40,22 +40,20 @@ func (d dialer) dialRaw(ctx context.Context, acct *Account) (*rawSession, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &rawSession{conn: conn, dc: dc, r: bufio.NewReader(conn), ctx: ctx, cfg: d.cfg, addr: ep.Addr(), stop: dc.abortOnCancel(ctx)}
-	if _, err := s.readLine(); err != nil {
-		s.close()
-		return nil, greetingError("imap greeting", ep, err)
-	}
+	g := &responseGuard{}
 	if ep.TLS == TLSStartTLS {
-		if _, err := s.cmd(d.cfg.TLSHandshake, "STARTTLS"); err != nil {
-			s.close()
+		if conn, err = startTLS(ctx, conn, g, d.tlsConfig(ep.Host)); err != nil {
+			_ = dc.Close()
 			return nil, greetingError("imap starttls", ep, err)
 		}
-		tc := tls.Client(dc, d.tlsConfig(ep.Host))
-		if err := tc.HandshakeContext(ctx); err != nil {
+	}
+	s := &rawSession{conn: conn, dc: dc, g: g, r: bufio.NewReader(guardedConn{Conn: conn, g: g}), ctx: ctx, cfg: d.cfg, addr: ep.Addr(),
+		stop: dc.abortOnCancel(ctx)}
+	if ep.TLS != TLSStartTLS {
+		if _, err := s.readLine(); err != nil {
 			s.close()
-			return nil, wrap("imap tls handshake", s.addr, err)
+			return nil, greetingError("imap greeting", ep, err)
 		}
-		s.conn, s.r = tc, bufio.NewReader(tc)
 	}
 	if _, err := s.cmd(d.cfg.Login, "LOGIN "+quote(acct.Username)+" "+quote(acct.Password)); err != nil {
 		s.close()
@@ -105,6 +103,7 @@ func (s *rawSession) cmd(timeout time.Duration, command string) ([]string, error
 	s.tag++
 	tag := "G" + strconv.Itoa(s.tag)
 	s.dc.setLimit(deadline(s.ctx, timeout))
+	s.g.reset(false)
 	if _, err := io.WriteString(s.conn, tag+" "+command+"\r\n"); err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 	msg := &Message{UID: uid, Folder: folder}
 	var parsed *parsedMessage
 	found := false
-	err := c.do("fetch message", func() error {
+	err := c.stream("fetch message", func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true,
 			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
 		defer cmd.Close()
@@ -104,14 +104,23 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 	return msg, nil
 }
 
-// armedReader renews the command timeout on every read, so a long
-// transfer is bounded per read rather than as a whole.
+// rearmBytes is how much of a streamed body renews the command timeout.
+const rearmBytes = 64 << 10
+
+// armedReader renews the command timeout after every rearmBytes of a
+// streamed body, so a long transfer is bounded per 64 KiB rather than as
+// a whole, and a server that drips bytes cannot hold a command open.
 type armedReader struct {
-	r interface{ Read([]byte) (int, error) }
-	c *Conn
+	r     interface{ Read([]byte) (int, error) }
+	c     *Conn
+	since int
 }
 
 func (a *armedReader) Read(p []byte) (int, error) {
-	a.c.arm(a.c.cfg.Command)
-	return a.r.Read(p)
+	n, err := a.r.Read(p)
+	if a.since += n; a.since >= rearmBytes {
+		a.since = 0
+		a.c.arm(a.c.cfg.Command)
+	}
+	return n, err
 }

@@ -1,0 +1,134 @@
+package mail
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"sync"
+)
+
+// Limits on what an IMAP server may send, which the IMAP client would
+// otherwise buffer without bound. A server that exceeds one loses its
+// connection with an error that names the limit.
+const (
+	// MaxResponseLine bounds one response line, literals excluded.
+	MaxResponseLine = 8 << 20
+	// MaxLiteral bounds one literal the client holds in memory. Message
+	// and part bodies that the engine streams are not bounded by it.
+	MaxLiteral = 8 << 20
+	// MaxResponseBytes bounds what one command receives outside streamed
+	// bodies, and what arrives between commands.
+	MaxResponseBytes = 12 << 20
+)
+
+// ErrLimit is wrapped by the error of a connection whose server sent more
+// than a limit allows.
+var ErrLimit = errors.New("server response over a limit")
+
+// responseGuard watches the bytes an IMAP server sends, as the protocol
+// frames them (lines, and literals announced by {N} at a line's end),
+// and fails the read that crosses a limit.
+type responseGuard struct {
+	mu        sync.Mutex
+	line      int    // bytes of the current line outside literals
+	tail      []byte // the end of the current line, to find a literal's size and owner
+	literal   int64  // bytes left of the current literal
+	streamed  bool   // the current literal is a body the engine streams
+	received  int64  // bytes since reset, streamed bodies excluded
+	streaming bool   // the running command streams message bodies
+	err       error
+}
+
+// bodyLiteral matches the end of a line that announces a message or part
+// body: "BODY[…] {N}", "BODY[…]<0> {N}", "BINARY[…] {N}", "RFC822 {N}".
+var bodyLiteral = regexp.MustCompile(`(?i)(BODY\[[^\]]*\](<\d+>)?|BINARY\[[^\]]*\](<\d+>)?|RFC822) ~?\{(\d+)\+?\}\r?$`)
+
+var literalSize = regexp.MustCompile(`~?\{(\d+)\+?\}\r?$`)
+
+// reset starts a new command's budget; streaming allows the bodies of
+// its FETCH answer to be of any size.
+func (g *responseGuard) reset(streaming bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.received, g.streaming = 0, streaming
+}
+
+// scan accounts for p, read from the server, and returns the error of the
+// first limit it crosses (and every later call's).
+func (g *responseGuard) scan(p []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for len(p) > 0 && g.err == nil {
+		if g.literal > 0 {
+			n := int64(len(p))
+			if n > g.literal {
+				n = g.literal
+			}
+			if !g.streamed {
+				g.received += n
+			}
+			g.literal -= n
+			p = p[n:]
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i+1]
+		}
+		p = p[len(chunk):]
+		g.line += len(chunk)
+		g.received += int64(len(chunk))
+		g.tail = append(g.tail, chunk...)
+		if len(g.tail) > 1024 {
+			g.tail = append(g.tail[:0], g.tail[len(g.tail)-512:]...)
+		}
+		switch {
+		case g.line > MaxResponseLine:
+			g.err = fmt.Errorf("%w: a response line longer than %d MiB", ErrLimit, MaxResponseLine>>20)
+		case g.received > MaxResponseBytes:
+			g.err = fmt.Errorf("%w: more than %d MiB in one answer", ErrLimit, MaxResponseBytes>>20)
+		case i >= 0:
+			g.endLine()
+		}
+	}
+	return g.err
+}
+
+// endLine starts the literal a finished line announces, if any.
+func (g *responseGuard) endLine() {
+	line := bytes.TrimSuffix(g.tail, []byte("\n"))
+	g.line, g.tail = 0, g.tail[:0]
+	m := literalSize.FindSubmatch(line)
+	if m == nil {
+		return
+	}
+	n, err := strconv.ParseInt(string(m[1]), 10, 64)
+	if err != nil {
+		g.err = fmt.Errorf("%w: a literal of unreadable size", ErrLimit)
+		return
+	}
+	g.streamed = g.streaming && bodyLiteral.Match(line)
+	if !g.streamed && n > MaxLiteral {
+		g.err = fmt.Errorf("%w: a %d-byte literal (at most %d MiB outside message bodies)", ErrLimit, n, MaxLiteral>>20)
+		return
+	}
+	g.literal = n
+}
+
+// guardedConn runs every read through a responseGuard.
+type guardedConn struct {
+	net.Conn
+	g *responseGuard
+}
+
+func (c guardedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if gerr := c.g.scan(p[:n]); gerr != nil {
+		return 0, gerr
+	}
+	return n, err
+}

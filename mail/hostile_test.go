@@ -1,0 +1,195 @@
+package mail
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hostileServer is an IMAP server on loopback that answers like a normal
+// one until answer returns true for a command, which then misbehaves on
+// the connection as it likes. greeting, when set, replaces the normal one.
+type hostileServer struct {
+	addr     string
+	greeting func(w *bufio.Writer) // nil: a normal greeting
+	answer   func(tag, cmd string, w *bufio.Writer) bool
+}
+
+func startHostile(t *testing.T, s *hostileServer) *Account {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(conn)
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	var p int
+	fmt.Sscan(port, &p)
+	ep := Endpoint{Host: host, Port: p, TLS: TLSNone}
+	return &Account{ID: "hostile-" + t.Name(), IMAP: ep, SMTP: ep, Username: "u", Password: "p", Email: "u@example.com"}
+}
+
+func (s *hostileServer) serve(conn net.Conn) {
+	defer conn.Close()
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	if s.greeting != nil {
+		s.greeting(w)
+		return
+	}
+	w.WriteString("* OK [CAPABILITY IMAP4rev1] ready\r\n")
+	w.Flush()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		tag, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+		cmd := strings.ToUpper(strings.Fields(rest + " ")[0])
+		if cmd == "UID" {
+			cmd = "UID " + strings.ToUpper(strings.Fields(rest)[1])
+		}
+		if s.answer(tag, cmd, w) {
+			return
+		}
+		switch cmd {
+		case "CAPABILITY":
+			w.WriteString("* CAPABILITY IMAP4rev1\r\n")
+		case "SELECT", "EXAMINE":
+			w.WriteString("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n")
+		case "LOGOUT":
+			w.WriteString("* BYE bye\r\n")
+		}
+		w.WriteString(tag + " OK done\r\n")
+		if w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// endless writes chunk until the client goes away or a minute has passed.
+func endless(w *bufio.Writer, chunk string) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := w.WriteString(chunk); err != nil || w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// peakHeap samples the heap while f runs and returns the peak growth.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+					peak.Store(ms.HeapInuse - base)
+				}
+			}
+		}
+	}()
+	f()
+	close(done)
+	return peak.Load()
+}
+
+// TestHostileServers: a server cannot make the engine hold more than a
+// bounded amount of memory, nor keep a command running past its timeout.
+func TestHostileServers(t *testing.T) {
+	const maxHeap = 100 << 20
+	for _, tc := range []struct {
+		name string
+		s    *hostileServer
+		call func(t *testing.T, e *Engine, a *Account) error
+		kind Kind
+	}{
+		{"greeting with no line end", &hostileServer{greeting: func(w *bufio.Writer) {
+			w.WriteString("* OK ")
+			endless(w, strings.Repeat("A", 64<<10))
+		}, answer: func(string, string, *bufio.Writer) bool { return false }}, listFolders, KindOther},
+		{"literal of 1.5 GB in LIST", &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
+			if cmd != "LIST" {
+				return false
+			}
+			w.WriteString("* LIST () \"/\" {1610612736}\r\n")
+			endless(w, strings.Repeat("x", 64<<10))
+			return true
+		}}, listFolders, KindOther},
+		{"endless response", &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
+			if cmd != "LIST" {
+				return false
+			}
+			endless(w, strings.Repeat("* LIST () \"/\" INBOX\r\n", 2000))
+			return true
+		}}, listFolders, KindOther},
+		{"body dripped a byte at a time", &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
+			if cmd != "UID FETCH" {
+				return false
+			}
+			w.WriteString("* 1 FETCH (UID 1 BODY[] {100000}\r\nSubject: drip\r\n\r\n")
+			w.Flush()
+			for range 1000 {
+				time.Sleep(20 * time.Millisecond)
+				if w.WriteByte('.') != nil || w.Flush() != nil {
+					return true
+				}
+			}
+			return true
+		}}, func(t *testing.T, e *Engine, a *Account) error {
+			_, err := e.GetMessage(testCtx(t), a, "INBOX", 1, GetOptions{})
+			return err
+		}, KindTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acct := startHostile(t, tc.s)
+			timeout := time.Second
+			if tc.kind != KindTimeout {
+				timeout = time.Minute // the limit, not the timeout, ends these
+			}
+			e := New(Config{AllowPrivateHosts: true, Timeouts: Timeouts{Command: timeout, TLSHandshake: timeout}})
+			defer e.Close()
+			var err error
+			start := time.Now()
+			peak := peakHeap(func() { err = tc.call(t, e, acct) })
+			t.Logf("%s: %v after %v, heap peak +%d MiB", tc.name, err, time.Since(start).Round(time.Millisecond), peak>>20)
+			if err == nil || KindOf(err) != tc.kind {
+				t.Fatalf("err %v (kind %v), want kind %v", err, KindOf(err), tc.kind)
+			}
+			if tc.kind != KindTimeout && !errors.Is(err, ErrLimit) && !strings.Contains(err.Error(), ErrLimit.Error()) {
+				t.Fatalf("err %v does not name the limit", err)
+			}
+			if peak > maxHeap {
+				t.Fatalf("heap grew by %d MiB", peak>>20)
+			}
+		})
+	}
+}
+
+func listFolders(t *testing.T, e *Engine, a *Account) error {
+	_, err := e.ListFolders(testCtx(t), a)
+	return err
+}
