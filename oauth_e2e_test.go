@@ -31,7 +31,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("register = %d %v", resp.StatusCode, reg)
 	}
-	conf := &oauth2.Config{ClientID: reg["client_id"].(string), RedirectURL: "http://localhost:3335/oauth/callback",
+	conf := &oauth2.Config{ClientID: reg["client_id"].(string), RedirectURL: "http://localhost:3335/oauth/callback", Scopes: []string{"mail.read", "mail.modify", "mail.send"},
 		Endpoint: oauth2.Endpoint{AuthURL: inst.url + "/authorize", TokenURL: inst.url + "/token", AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("abc", oauth2.S256ChallengeOption(verifier))

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -33,35 +34,40 @@ type authRequest struct {
 
 // pageError is an authorization error that must not redirect (RFC 6749
 // §4.1.2.1): the client or its redirect URI cannot be trusted.
-type pageError struct{ message string }
+type pageError struct {
+	message string
+	status  int // 0: 400
+}
 
-// redirectError goes back to the client's redirect URI.
+// redirectError is an OAuth error code and description; only the
+// person's denial is sent back to the client's redirect URI.
 type redirectError struct{ code, description string }
 
 var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // parseAuthorize validates an authorization request in the order RFC 6749
-// requires: client and redirect URI first (errors shown as a page), then
-// the rest (errors sent back to the client).
+// requires: client and redirect URI first, then the rest. Both kinds of
+// error are shown as a page: before the person decides, nothing is sent
+// to the redirect URI.
 func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (authRequest, *pageError, *redirectError) {
 	id := v.Get("client_id")
 	if id == "" {
-		return authRequest{}, &pageError{"The request names no client (client_id is missing)."}, nil
+		return authRequest{}, &pageError{message: "The request names no client (client_id is missing)."}, nil
 	}
 	c, err := s.lookupClient(ctx, id)
 	var cimdErr *CIMDError
 	switch {
 	case errors.As(err, &cimdErr):
-		return authRequest{}, &pageError{"The application's metadata document was refused: " + cimdErr.Reason + "."}, nil
+		return authRequest{}, &pageError{message: "The application's metadata document was refused: " + cimdErr.Reason + "."}, nil
 	case errors.Is(err, errUnknownClient):
-		return authRequest{}, &pageError{"This application is not registered here, or its registration expired."}, nil
+		return authRequest{}, &pageError{message: "This application is not registered here, or its registration expired."}, nil
 	case err != nil:
 		s.o.Logger.Error("authorize: look up client", "err", err)
-		return authRequest{}, &pageError{"The application could not be looked up. Try again in a moment."}, nil
+		return authRequest{}, &pageError{message: "The application could not be looked up. Try again in a moment.", status: http.StatusServiceUnavailable}, nil
 	}
 	redirect, ok := c.matchRedirect(v.Get("redirect_uri"))
 	if !ok {
-		return authRequest{}, &pageError{"The redirect address does not match the ones this application registered."}, nil
+		return authRequest{}, &pageError{message: "The redirect address does not match the ones this application registered."}, nil
 	}
 	req := authRequest{client: c, redirectURI: redirect, state: v.Get("state"), scope: normalizeScope(v.Get("scope")),
 		resource: s.o.Resource, codeChallenge: v.Get("code_challenge")}
@@ -143,7 +149,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	g, err := s.o.Store.CreateGrant(r.Context(), u.ID, req.client.ID, scope)
 	if err != nil {
 		s.o.Logger.Error("consent: create grant", "err", err)
-		s.errorPageStatus(w, r, http.StatusInternalServerError, "Your decision could not be saved. Try again.")
+		s.errorPageStatus(w, r, http.StatusServiceUnavailable, "Your decision could not be saved. Try again.")
 		return
 	}
 	code := newSecret("imcp_code_")
@@ -152,7 +158,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt: time.Now().Add(s.o.CodeTTL)})
 	if err != nil {
 		s.o.Logger.Error("consent: create code", "err", err)
-		s.errorPageStatus(w, r, http.StatusInternalServerError, "Your decision could not be saved. Try again.")
+		s.errorPageStatus(w, r, http.StatusServiceUnavailable, "Your decision could not be saved. Try again.")
 		return
 	}
 	s.o.Logger.Info("oauth grant", "client", req.client.ID, "scope", scope)
@@ -165,11 +171,14 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 func (s *Server) signedInRequest(w http.ResponseWriter, r *http.Request, v url.Values) (authRequest, store.User, bool) {
 	req, perr, rerr := s.parseAuthorize(r.Context(), v)
 	if perr != nil {
-		s.errorPage(w, r, perr.message)
+		s.errorPageStatus(w, r, cmp.Or(perr.status, http.StatusBadRequest), perr.message)
 		return req, store.User{}, false
 	}
 	if rerr != nil {
-		s.redirectError(w, r, req, rerr)
+		// Before the person has decided, the redirect URI is only the
+		// client's word (anyone can register one): show the error here
+		// rather than send the browser there (RFC 9700 §4.11.2).
+		s.errorPage(w, r, "The application sent an invalid request: "+rerr.description+".")
 		return req, store.User{}, false
 	}
 	u, ok := s.user(w, r)
@@ -182,7 +191,7 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) (store.User, bool)
 	u, state, err := s.o.Auth.Resolve(r.Context(), cookies(r))
 	if err != nil {
 		s.o.Logger.Error("authorize: resolve user", "err", err)
-		s.errorPageStatus(w, r, http.StatusInternalServerError, "Sign-in could not be checked. Try again.")
+		s.errorPageStatus(w, r, http.StatusServiceUnavailable, "Sign-in could not be checked. Try again.")
 		return store.User{}, false
 	}
 	if state == auth.SignedIn {

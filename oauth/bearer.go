@@ -50,8 +50,8 @@ func (s *Server) Bearer(next http.Handler) http.Handler {
 			return
 		}
 		resource := s.resourceFor(r.URL.Path)
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.TrimSpace(tok) == "" {
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" { // RFC 9110 §11.1: the scheme is case-insensitive
 			s.challenge(w, resource, "", "")
 			return
 		}

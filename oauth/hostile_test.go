@@ -80,27 +80,27 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 			t.Errorf("%s: %d Location=%q", name, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
-	// The rest go back to the client with state and iss.
-	for name, tc := range map[string]struct{ url, code string }{
-		"missing PKCE":     {with("code_challenge", ""), "invalid_request"},
-		"plain PKCE":       {with("code_challenge_method", "plain"), "invalid_request"},
-		"malformed PKCE":   {with("code_challenge", "short"), "invalid_request"},
-		"token flow":       {with("response_type", "token"), "unsupported_response_type"},
-		"foreign resource": {with("resource", "https://other.example/api/mcp"), "invalid_target"},
+	// The rest are pages too: before the person decides, the registered
+	// redirect URI is only the client's word (an open redirect otherwise).
+	for name, tc := range map[string]struct{ url, says string }{
+		"missing PKCE":     {with("code_challenge", ""), "code_challenge is required"},
+		"plain PKCE":       {with("code_challenge_method", "plain"), "code_challenge_method must be S256"},
+		"malformed PKCE":   {with("code_challenge", "short"), "code_challenge must be"},
+		"token flow":       {with("response_type", "token"), "response_type must be code"},
+		"foreign resource": {with("resource", "https://other.example/api/mcp"), "resource must be"},
 	} {
-		resp, _ := p.get(t, tc.url)
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != 303 || loc == nil || loc.Query().Get("error") != tc.code || loc.Query().Get("state") != "xyz" ||
-			loc.Query().Get("iss") != issuer || !strings.HasPrefix(loc.String(), conf.RedirectURL) {
-			t.Errorf("%s: %d %s, want redirect with %s", name, resp.StatusCode, resp.Header.Get("Location"), tc.code)
+		resp, body := p.get(t, tc.url)
+		if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(body, tc.says) {
+			t.Errorf("%s: %d Location=%q, want a page saying %q", name, resp.StatusCode, resp.Header.Get("Location"), tc.says)
 		}
 	}
 	// The canonical resource, and unknown scopes, are fine.
 	if resp, _ := p.get(t, with("resource", issuer+"/api/mcp")); resp.StatusCode != 200 {
 		t.Fatalf("canonical resource = %d", resp.StatusCode)
 	}
-	if resp, body := p.get(t, with("scope", "openid email profile")); resp.StatusCode != 200 || !strings.Contains(body, `data-testid="scope-send"`) {
-		t.Fatalf("unknown scopes (all three offered) = %d", resp.StatusCode)
+	if resp, body := p.get(t, with("scope", "openid email profile")); resp.StatusCode != 200 || strings.Contains(body, `data-testid="scope-send"`) ||
+		strings.Contains(body, `data-testid="scope-modify"`) {
+		t.Fatalf("unknown scopes = %d: only mail.read may be offered", resp.StatusCode)
 	}
 
 	// Not signed in: to sign-in and back.
@@ -460,5 +460,91 @@ func TestMCPAlias(t *testing.T) {
 	_, canon := exchange(t, h, conf, code1, v1)
 	if c, _, _ := h.callMCPAt(t, "/mcp", canon["access_token"].(string)); c != 401 {
 		t.Fatalf("canonical token at /mcp = %d", c)
+	}
+}
+
+// TestRevocationEndsTheGrant: a replayed code and the revocation of any
+// one token both end every token of the grant (RFC 6749 §4.1.2, RFC 7009
+// §2.1), predecessors in their grace window included.
+func TestRevocationEndsTheGrant(t *testing.T) {
+	h := newHarness(t, func(o *oauth.Options) { o.RefreshGrace = time.Minute })
+	conf := publicClient(t, h)
+
+	code, v := codeFor(t, h, conf)
+	_, first := exchange(t, h, conf, code, v)
+	if s, b := exchange(t, h, conf, code, v); s != 400 || b["error"] != "invalid_grant" {
+		t.Fatalf("replayed code = %d %v", s, b)
+	}
+	if status, _, _ := h.callMCP(t, first["access_token"].(string)); status != 401 {
+		t.Fatalf("token of a replayed code still works: %d", status)
+	}
+
+	code, v = codeFor(t, h, conf)
+	_, first = exchange(t, h, conf, code, v)
+	s, second, _ := postForm(t, h.url+"/api/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {conf.ClientID},
+		"refresh_token": {first["refresh_token"].(string)}}, "", "")
+	if s != 200 {
+		t.Fatalf("refresh = %d %v", s, second)
+	}
+	if s, b, _ := postForm(t, h.url+"/api/oauth/revoke", url.Values{"client_id": {conf.ClientID},
+		"token": {second["refresh_token"].(string)}}, "", ""); s != 200 {
+		t.Fatalf("revoke = %d %v", s, b)
+	}
+	for _, tok := range []string{first["access_token"].(string), second["access_token"].(string)} {
+		if status, _, _ := h.callMCP(t, tok); status != 401 {
+			t.Fatalf("access token alive after revoking its grant's refresh token: %d", status)
+		}
+	}
+	if s, b, _ := postForm(t, h.url+"/api/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {conf.ClientID},
+		"refresh_token": {first["refresh_token"].(string)}}, "", ""); s != 400 || b["error"] != "invalid_grant" {
+		t.Fatalf("predecessor in its grace window after revocation = %d %v", s, b)
+	}
+}
+
+// TestStoreOutage: while the database cannot answer, every endpoint says
+// so with 503 and Retry-After, never an error that makes a client throw
+// away its registration or tokens.
+func TestStoreOutage(t *testing.T) {
+	h := newHarness(t, nil)
+	conf := publicClient(t, h)
+	code, v := codeFor(t, h, conf)
+	_, tok := exchange(t, h, conf, code, v)
+	if err := h.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, status int, hdr http.Header, body map[string]any) {
+		t.Helper()
+		if status != 503 || hdr.Get("Retry-After") == "" || body != nil && body["error"] != "temporarily_unavailable" {
+			t.Errorf("%s during an outage = %d %v (Retry-After %q)", what, status, body, hdr.Get("Retry-After"))
+		}
+	}
+	s, b, hdr := postForm(t, h.url+"/api/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {conf.ClientID},
+		"refresh_token": {tok["refresh_token"].(string)}}, "", "")
+	check("refresh", s, hdr, b)
+	s, b, hdr = postForm(t, h.url+"/api/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {conf.ClientID},
+		"code": {"x"}, "code_verifier": {v}}, "", "")
+	check("code exchange", s, hdr, b)
+	s, b, hdr = postForm(t, h.url+"/api/oauth/revoke", url.Values{"client_id": {conf.ClientID}, "token": {"x"}}, "", "")
+	check("revoke", s, hdr, b)
+	status, _, hdr := h.callMCP(t, tok["access_token"].(string))
+	check("bearer check", status, hdr, nil)
+	resp, err := http.Post(h.url+"/api/oauth/register", "application/json",
+		strings.NewReader(`{"client_name":"T","redirect_uris":["http://127.0.0.1:9999/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	check("registration", resp.StatusCode, resp.Header, nil)
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	h := newHarness(t, nil)
+	conf := publicClient(t, h)
+	code, v := codeFor(t, h, conf)
+	_, tok := exchange(t, h, conf, code, v)
+	for _, scheme := range []string{"bearer", "BEARER", "Bearer"} {
+		if status, _, _ := h.callMCP(t, "", "Authorization", scheme+" "+tok["access_token"].(string)); status != 200 {
+			t.Fatalf("%q scheme = %d", scheme, status)
+		}
 	}
 }

@@ -55,6 +55,7 @@ type Store interface {
 	RotateToken(ctx context.Context, oldID string, next *store.Token) error
 	RevokeGrantByID(ctx context.Context, grantID string) error
 	RevokeToken(ctx context.Context, clientID, tokenHash string) error
+	RevokeGrantOfUsedCode(ctx context.Context, codeHash string) (bool, error)
 	TouchToken(ctx context.Context, tokenID, grantID, clientID string) error
 }
 
@@ -172,7 +173,7 @@ func normalizeScope(requested string) string {
 		}
 	}
 	if len(out) == 0 {
-		out = AllScopes
+		out = []string{ScopeRead} // asking for nothing we know of earns the least
 	}
 	return strings.Join(out, " ")
 }

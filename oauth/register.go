@@ -101,8 +101,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		resp.ClientSecretExpiresAt = &never
 	}
 	if err := s.o.Store.CreateClient(r.Context(), c); err != nil {
-		s.o.Logger.Error("register client", "err", err)
-		writeError(w, http.StatusInternalServerError, "server_error", "could not store the registration; try again")
+		s.serverError(w, "register client", err)
 		return
 	}
 	resp.ClientIDIssuedAt = c.CreatedAt.Unix()

@@ -85,7 +85,10 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request) (cli
 			return fail(cimdErr.Error())
 		}
 		if !errors.Is(err, errUnknownClient) {
-			s.o.Logger.Error("token: look up client", "err", err)
+			// A store that cannot answer says nothing about the client:
+			// "register again" would make clients throw their tokens away.
+			s.serverError(w, "token: look up client", err)
+			return client{}, false
 		}
 		return fail("unknown or expired client: register again")
 	}
@@ -98,6 +101,14 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request) (cli
 func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, c client) {
 	f := r.PostForm
 	code, err := s.o.Store.ConsumeAuthCode(r.Context(), hash(f.Get("code")))
+	if errors.Is(err, store.ErrNotFound) {
+		if replayed, rerr := s.o.Store.RevokeGrantOfUsedCode(r.Context(), hash(f.Get("code"))); rerr != nil {
+			s.serverError(w, "token: revoke replayed code", rerr)
+			return
+		} else if replayed {
+			s.o.Logger.Warn("oauth: authorization code used twice; its grant is revoked", "client", c.ID)
+		}
+	}
 	if !s.found(w, err, "the code is invalid, expired or already used") {
 		return
 	}
@@ -220,7 +231,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// found answers invalid_grant (with missing) for ErrNotFound and 500 for
+// found answers invalid_grant (with missing) for ErrNotFound and 503 for
 // other errors; it reports whether err is nil.
 func (s *Server) found(w http.ResponseWriter, err error, missing string) bool {
 	switch {
@@ -232,10 +243,17 @@ func (s *Server) found(w http.ResponseWriter, err error, missing string) bool {
 	return err == nil
 }
 
+// serverError answers a failure of the store (or another part the client
+// cannot fix) with 503 temporarily_unavailable and Retry-After, never with
+// an error that would make the client drop its tokens or registration.
 func (s *Server) serverError(w http.ResponseWriter, what string, err error) {
 	s.o.Logger.Error(what, "err", err)
-	writeError(w, http.StatusInternalServerError, "server_error", "the server could not complete the request; try again")
+	w.Header().Set("Retry-After", retryAfter)
+	writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the server cannot complete the request now; try again shortly")
 }
+
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "5"
 
 // pkceMatches checks S256: base64url(SHA-256(verifier)) == challenge.
 func pkceMatches(verifier, challenge string) bool {

@@ -327,16 +327,38 @@ func (s *Store) RevokeGrantByID(ctx context.Context, grantID string) error {
 	return nil
 }
 
-// RevokeToken revokes the token whose access or refresh token has this
-// hash, if it belongs to clientID (RFC 7009: unknown tokens are no error).
+// RevokeToken revokes the grant of the token whose access or refresh
+// token has this hash, if the grant is clientID's: every token of the
+// grant, earlier ones in their grace window included (RFC 7009: unknown
+// tokens are no error).
 func (s *Store) RevokeToken(ctx context.Context, clientID, tokenHash string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE oauth_tokens SET revoked_at = ?
-		WHERE revoked_at IS NULL AND (access_token_hash = ? OR refresh_token_hash = ?)
-		AND grant_id IN (SELECT id FROM oauth_grants WHERE client_id = ?)`), s.now(), tokenHash, tokenHash, clientID)
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		return s.revokeGrants(ctx, tx, `client_id = ? AND id IN (SELECT grant_id FROM oauth_tokens
+			WHERE access_token_hash = ? OR refresh_token_hash = ?)`, clientID, tokenHash, tokenHash)
+	})
 	if err != nil {
 		return fmt.Errorf("store: revoke token: %w", err)
 	}
 	return nil
+}
+
+// RevokeGrantOfUsedCode revokes the grant whose tokens were issued for an
+// authorization code that has already been redeemed: a second redemption
+// means the code leaked (RFC 6749 §4.1.2). It reports whether there was
+// such a code.
+func (s *Store) RevokeGrantOfUsedCode(ctx context.Context, codeHash string) (bool, error) {
+	var grantID string
+	err := s.db.GetContext(ctx, &grantID, s.q(`SELECT grant_id FROM oauth_auth_codes WHERE code_hash = ? AND consumed_at IS NOT NULL`), codeHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err == nil {
+		err = s.RevokeGrantByID(ctx, grantID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: revoke grant of used code: %w", err)
+	}
+	return true, nil
 }
 
 // TouchToken records that a token was just used, on the token, its grant

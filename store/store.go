@@ -107,7 +107,16 @@ func (s *Store) Dialect() string { return s.dialect }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
+	var err error
+	// Connections the server closed (a restart, a failover, an idle
+	// timeout) fail one ping each and are dropped; only a database that
+	// fails fresh ones is down.
+	for range 3 {
+		if err = s.db.PingContext(ctx); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("store: ping: %w", redact(err))
 	}
 	return nil

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	gosql "database/sql"
 	"errors"
 	"io/fs"
 	"strings"
@@ -206,4 +207,31 @@ func TestWebSessionsAndSettings(t *testing.T) {
 			t.Fatal("took a setting twice")
 		}
 	})
+}
+
+// TestPingAfterServerDroppedConnections: when PostgreSQL ends the pool's
+// idle connections (a restart, an idle timeout, a failover), the next
+// readiness check still reports the database as it is: up.
+func TestPingAfterServerDroppedConnections(t *testing.T) {
+	u := dbtest.PostgresURL(t)
+	s := open(t, store.Options{DatabaseURL: u})
+	ctx := context.Background()
+	for range 3 {
+		if err := s.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := gosql.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping after the server closed the pool's connections: %v", err)
+	}
 }
