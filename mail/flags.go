@@ -30,7 +30,7 @@ func (e *Engine) SetFlags(ctx context.Context, acct *Account, folder string, uid
 		return err
 	}
 	return e.Do(ctx, acct, func(c *Conn) error {
-		if _, err := c.selectFolder(folder); err != nil {
+		if err := c.selectPresent("set flags", folder, uids); err != nil {
 			return err
 		}
 		set := uidSet(uids)

@@ -217,14 +217,13 @@ func (e *Engine) RenameFolder(ctx context.Context, acct *Account, from, to strin
 	if err := checkFolderName("rename folder", to); err != nil {
 		return err
 	}
-	if strings.EqualFold(from, "INBOX") {
-		return invalid("rename folder", "INBOX cannot be renamed")
-	}
 	return e.Do(ctx, acct, func(c *Conn) error {
-		if err := c.folderExists("rename folder", from); err != nil {
+		if err := c.ordinaryFolder("rename folder", from); err != nil {
 			return err
 		}
-		c.Forget()
+		if err := c.leave(from); err != nil {
+			return err
+		}
 		return c.do("rename folder "+from, func() error { return c.client.Rename(from, to, nil).Wait() })
 	})
 }
@@ -233,23 +232,56 @@ func (e *Engine) RenameFolder(ctx context.Context, acct *Account, from, to strin
 // (Sent, Drafts, Trash, Junk, Archive, …) are refused with KindInvalid; a
 // missing folder yields KindNotFound.
 func (e *Engine) DeleteFolder(ctx context.Context, acct *Account, name string) error {
-	if strings.EqualFold(name, "INBOX") {
-		return invalid("delete folder", "INBOX cannot be deleted")
-	}
 	return e.Do(ctx, acct, func(c *Conn) error {
-		folders, err := c.listFolders(false)
-		if err != nil {
+		if err := c.ordinaryFolder("delete folder", name); err != nil {
 			return err
 		}
-		i := slices.IndexFunc(folders, func(f Folder) bool { return f.Name == name })
-		switch {
-		case i < 0:
-			return notFound("delete folder", "folder %q does not exist", name)
-		case folders[i].Role != RoleNone:
-			return invalid("delete folder", "%q is the %s folder; special-use folders cannot be deleted", name, folders[i].Role)
+		if err := c.leave(name); err != nil {
+			return err
 		}
-		c.Forget()
 		return c.do("delete folder "+name, func() error { return c.client.Delete(name).Wait() })
+	})
+}
+
+// ordinaryFolder returns KindNotFound unless name exists, and KindInvalid
+// for INBOX and special-use folders, which are never renamed or deleted.
+func (c *Conn) ordinaryFolder(op, name string) error {
+	if strings.EqualFold(name, "INBOX") {
+		return invalid(op, "INBOX cannot be renamed or deleted")
+	}
+	folders, err := c.listFolders(false)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(folders, func(f Folder) bool { return f.Name == name })
+	switch {
+	case i < 0:
+		return notFound(op, "folder %q does not exist", name)
+	case folders[i].Role != RoleNone:
+		return invalid(op, "%q is the %s folder; special-use folders cannot be renamed or deleted", name, folders[i].Role)
+	}
+	return nil
+}
+
+// leave unselects folder when the connection has it selected: a server
+// may drop a connection whose selected folder is deleted or renamed
+// (Dovecot: "Selected mailbox was deleted, have to disconnect").
+func (c *Conn) leave(folder string) error {
+	selected := c.selected
+	if mbox := c.client.Mailbox(); mbox != nil {
+		selected = mbox.Name
+	}
+	c.Forget()
+	if selected != folder {
+		return nil
+	}
+	if c.has(imap.CapUnselect) {
+		return c.do("unselect", func() error { return c.client.Unselect().Wait() })
+	}
+	// CLOSE would expunge; selecting INBOX read-only leaves the folder.
+	return c.do("examine INBOX", func() error {
+		_, err := c.client.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+		return err
 	})
 }
 

@@ -57,9 +57,12 @@ func TestFoldersLifecycle(t *testing.T) {
 	if err := e.RenameFolder(ctx, acct, "Nope-"+parent, "x"); KindOf(err) != KindNotFound {
 		t.Fatalf("rename missing: %v", err)
 	}
-	for _, name := range []string{"INBOX", "Sent", "Trash", "Archive"} {
+	for _, name := range []string{"INBOX", "Sent", "Trash", "Archive", "Drafts"} {
 		if err := e.DeleteFolder(ctx, acct, name); KindOf(err) != KindInvalid {
 			t.Errorf("delete %s: %v", name, err)
+		}
+		if err := e.RenameFolder(ctx, acct, name, uniqueFolder("renamed")); KindOf(err) != KindInvalid {
+			t.Errorf("rename %s: %v", name, err)
 		}
 	}
 	if err := e.DeleteFolder(ctx, acct, "Nope-"+parent); KindOf(err) != KindNotFound {
@@ -248,6 +251,40 @@ func TestMoveFallbacksAndMissingTrash(t *testing.T) {
 		}
 		if p.Total != want {
 			t.Errorf("%s holds %d, want %d (the \\Deleted bystander must stay)", folder, p.Total, want)
+		}
+	}
+}
+
+// TestDeleteTheSelectedFolder: listing a folder and then deleting or
+// renaming it (a natural sequence for an agent) leaves the pooled
+// connection working; Dovecot drops a connection whose selected folder
+// is deleted.
+func TestDeleteTheSelectedFolder(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 1})
+	acct := rigAccount(t, rig, "bob")
+	ctx := testCtx(t)
+	for _, op := range []string{"delete", "rename"} {
+		folder, _ := seedFolder(t, rig, "bob", "sel-"+op, 3)
+		if _, err := e.ListMessages(ctx, acct, folder, ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if op == "delete" {
+			err = e.DeleteFolder(ctx, acct, folder)
+		} else {
+			err = e.RenameFolder(ctx, acct, folder, folder+"-renamed")
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		for range 3 {
+			if _, err := e.ListFolders(ctx, acct); err != nil {
+				t.Fatalf("after %s of the selected folder: %v", op, err)
+			}
+			if _, err := e.ListMessages(ctx, acct, "INBOX", ListOptions{Limit: 1}); err != nil {
+				t.Fatalf("after %s of the selected folder: %v", op, err)
+			}
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -25,7 +27,7 @@ func (e *Engine) Move(ctx context.Context, acct *Account, folder string, uids []
 		if err := c.folderExists("move", dest); err != nil {
 			return err
 		}
-		if _, err := c.selectFolder(folder); err != nil {
+		if err := c.selectPresent("move", folder, uids); err != nil {
 			return err
 		}
 		_, err := c.move(uidSet(uids), dest)
@@ -42,11 +44,36 @@ func (e *Engine) Copy(ctx context.Context, acct *Account, folder string, uids []
 		if err := c.folderExists("copy", dest); err != nil {
 			return err
 		}
-		if _, err := c.selectFolder(folder); err != nil {
+		if err := c.selectPresent("copy", folder, uids); err != nil {
 			return err
 		}
 		return c.do("copy", func() error { _, err := c.client.Copy(uidSet(uids), dest).Wait(); return err })
 	})
+}
+
+// selectPresent selects folder and returns KindNotFound, changing
+// nothing, unless every one of uids is a message there: an operation on a
+// UID that does not exist must not report success.
+func (c *Conn) selectPresent(op, folder string, uids []uint32) error {
+	if _, err := c.selectFolder(folder); err != nil {
+		return err
+	}
+	found, err := c.search(SearchQuery{}, &imap.SearchCriteria{UID: []imap.UIDSet{uidSet(uids)}})
+	if err != nil {
+		return err
+	}
+	slices.Sort(found)
+	var missing []string
+	for _, u := range uids {
+		if _, ok := slices.BinarySearch(found, imap.UID(u)); !ok {
+			missing = append(missing, strconv.FormatUint(uint64(u), 10))
+		}
+	}
+	if len(missing) > 0 {
+		return notFound(op, "no message with UID %s in %q; nothing was changed (take UIDs from list_messages)",
+			strings.Join(missing[:min(len(missing), 10)], ", "), folder)
+	}
+	return nil
 }
 
 // move moves set from the selected folder to dest and returns the UIDs
@@ -102,7 +129,12 @@ func (e *Engine) Delete(ctx context.Context, acct *Account, folder string, uids 
 	if len(uids) == 0 {
 		return invalid("delete", "no UIDs given")
 	}
-	return e.Do(ctx, acct, func(c *Conn) error { return c.delete(folder, uidSet(uids), permanent) })
+	return e.Do(ctx, acct, func(c *Conn) error {
+		if err := c.selectPresent("delete", folder, uids); err != nil {
+			return err
+		}
+		return c.delete(folder, uidSet(uids), permanent)
+	})
 }
 
 func (c *Conn) delete(folder string, set imap.UIDSet, permanent bool) error {

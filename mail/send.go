@@ -115,6 +115,9 @@ func (c *Conn) saveSent(raw []byte, msgID string, res *SendResult) error {
 	return err
 }
 
+// MaxRecipients bounds the To, Cc and Bcc of one message together.
+const MaxRecipients = 100
+
 // buildMessage renders out once and returns its bytes, its Message-ID and
 // the envelope recipients.
 func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error) {
@@ -131,13 +134,18 @@ func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error)
 			return nil, "", nil, invalid(op, "a header field contains a line break")
 		}
 	}
-	if len(out.To)+len(out.Cc)+len(out.Bcc) == 0 {
+	switch n := len(out.To) + len(out.Cc) + len(out.Bcc); {
+	case n == 0:
 		return nil, "", nil, invalid(op, "no recipients")
+	case n > MaxRecipients:
+		return nil, "", nil, invalid(op, "%d recipients: at most %d per message", n, MaxRecipients)
 	}
 	m := gomail.NewMsg()
-	if err := m.FromFormat(acct.Name, acct.Email); err != nil {
+	if _, err := netmail.ParseAddress(acct.Email); err != nil {
 		return nil, "", nil, invalid(op, "sender %q: %v", acct.Email, err)
 	}
+	// The display name is quoted (or encoded) by net/mail, whatever it holds.
+	m.FromMailAddress(&netmail.Address{Name: acct.Name, Address: acct.Email})
 	var rcpts []string
 	for _, set := range []struct {
 		name string
@@ -239,6 +247,10 @@ func (e *Engine) Reply(ctx context.Context, acct *Account, opt ReplyOptions) (*S
 	out.To, out.Cc = replyRecipients(acct, orig.Header, opt.ReplyAll, opt.Cc)
 	if len(out.To) == 0 {
 		return nil, invalid("reply", "the original has no address to reply to")
+	}
+	if n := len(out.To) + len(out.Cc) + len(out.Bcc); n > MaxRecipients {
+		return nil, invalid("reply", "replying to all would address %d people, and a message may have at most %d: "+
+			"reply without reply_all and add in cc the people who need the answer", n, MaxRecipients)
 	}
 	if orig.MessageID != "" {
 		out.References = append(append([]string{}, orig.References...), orig.MessageID)

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -221,5 +222,47 @@ func TestSendLeavesSentToProviderThatKeepsACopy(t *testing.T) {
 	page, err := e.Search(ctx, alice, "Sent", SearchQuery{Text: res.MessageID})
 	if err != nil || page.Total != 0 {
 		t.Fatalf("Sent holds %v (%v)", page, err)
+	}
+}
+
+// TestSendHostileDisplayNameAndTooManyRecipients: a display name with
+// quotes and angle brackets is quoted, not a broken From; reply-all to a
+// message with more people than a message may have is refused before
+// anything is sent.
+func TestSendHostileDisplayNameAndTooManyRecipients(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	carol := rigAccount(t, rig, "carol")
+	carol.ID, carol.Name = "hostile-carol", `Carol "><script>`
+	ctx := testCtx(t)
+	subject := "Quoted " + uniqueFolder("q")
+	if _, err := e.Send(ctx, carol, Outgoing{To: []string{carol.Email}, Subject: subject, Text: "x"}); err != nil {
+		t.Fatalf("send with display name %q: %v", carol.Name, err)
+	}
+	page, err := e.Search(ctx, carol, "INBOX", SearchQuery{Subject: subject})
+	if err != nil || len(page.Messages) != 1 || !strings.Contains(page.Messages[0].From, `Carol \"><script>`) {
+		t.Fatalf("delivered %+v, %v", page, err)
+	}
+
+	app, err := rig.Appender("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	var to []string
+	for i := range 150 {
+		to = append(to, fmt.Sprintf("p%d@example.org", i))
+	}
+	folder := uniqueFolder("crowd")
+	uid, err := app.Append(folder, []byte("From: boss@example.org\r\nTo: "+strings.Join(to, ", ")+"\r\nSubject: all hands\r\n\r\nhi\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Reply(ctx, carol, ReplyOptions{Folder: folder, UID: uid, ReplyAll: true, Text: "ok"})
+	if KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "151") {
+		t.Fatalf("reply-all to 151: %v", err)
+	}
+	if _, err := e.Send(ctx, carol, Outgoing{To: to[:101], Subject: "x", Text: "x"}); KindOf(err) != KindInvalid {
+		t.Fatalf("send to 101: %v", err)
 	}
 }

@@ -342,3 +342,18 @@ func TestSendingIsRateLimited(t *testing.T) {
 		t.Fatalf("second send within the hour: %s", msg)
 	}
 }
+
+// TestHugeNumbersAreRefused: numbers past what an int holds get a clear
+// error, not a negative offset or "sizes must not be negative".
+func TestHugeNumbersAreRefused(t *testing.T) {
+	h, rig, keys := mailHarness(t)
+	tok, u := h.token(t, "numbers", oauth.ScopeRead)
+	acct := addRigAccount(t, h, rig, keys, u, "carol")
+	c := h.client(t, tok)
+	if msg := toolError(t, c, "get_message", map[string]any{"account_id": acct, "uid": 1, "offset": 1e19}); !strings.Contains(msg, "offset must be at most") {
+		t.Fatalf("offset 1e19: %s", msg)
+	}
+	if msg := toolError(t, c, "search_messages", map[string]any{"account_id": acct, "larger": 1e30}); !strings.Contains(msg, "larger must be a size") {
+		t.Fatalf("larger 1e30: %s", msg)
+	}
+}

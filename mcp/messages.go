@@ -172,6 +172,11 @@ func (s *Server) searchMessages(ctx context.Context, acct *mail.Account, a searc
 	if err != nil {
 		return nil, "", err
 	}
+	for name, v := range map[string]float64{"larger": a.Larger, "smaller": a.Smaller} {
+		if v > maxSizeArg {
+			return nil, "", fail("%s must be a size in bytes of at most %d (1 TB), not %g.", name, int64(maxSizeArg), v)
+		}
+	}
 	var before time.Time
 	if !until.IsZero() {
 		before = until.AddDate(0, 0, 1) // IMAP BEFORE is exclusive; date_to is inclusive
@@ -281,6 +286,9 @@ func (s *Server) getMessage(ctx context.Context, acct *mail.Account, a messageAr
 	if a.UID == 0 {
 		return nil, "", fail("uid is required: take it from list_messages or search_messages.")
 	}
+	if a.Offset > maxOffsetArg {
+		return nil, "", fail("offset must be at most %d: take it from next_offset.", maxOffsetArg)
+	}
 	opt := mail.GetOptions{MaxChars: int(a.MaxChars), Offset: int(a.Offset), HTML: a.IncludeHTML}
 	if opt.MaxChars == 0 {
 		// The default window also stops at a byte budget, so that text in
@@ -337,6 +345,12 @@ func (s *Server) getMessage(ctx context.Context, acct *mail.Account, a messageAr
 	}
 	return out, b.String(), nil
 }
+
+// Bounds of numeric arguments that would otherwise overflow an int.
+const (
+	maxOffsetArg = 1 << 30
+	maxSizeArg   = 1 << 40
+)
 
 // Default body window of get_message: characters, and bytes of UTF-8.
 const (

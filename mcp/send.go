@@ -17,7 +17,7 @@ const (
 	maxAttachments       = 10
 	maxAttachmentBytes   = 10 << 20 // decoded, each
 	maxAttachmentsTotal  = 20 << 20 // decoded, together
-	maxRecipients        = 100
+	maxRecipients        = mail.MaxRecipients
 	defaultSendsPerHour  = 60
 	sendLimitDescription = "60 messages per hour per user"
 )

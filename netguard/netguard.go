@@ -29,6 +29,7 @@ var blocked = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 to any IPv4, loopback and metadata included
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
 	netip.MustParsePrefix("2002::/16"),       // 6to4, embeds any IPv4
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated), embeds any IPv4: ::127.0.0.1
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
 	netip.MustParsePrefix("100::/64"),        // discard-only

@@ -15,7 +15,7 @@ import (
 func TestAllowed(t *testing.T) {
 	for addr, want := range map[string]bool{
 		"8.8.8.8": true, "1.1.1.1": true, "2a00:1450:4007:80e::200e": true, "142.250.74.46": true,
-		"127.0.0.1": false, "127.8.9.10": false, "::1": false, "10.0.0.1": false, "172.16.5.4": false,
+		"127.0.0.1": false, "127.8.9.10": false, "::127.0.0.4": false, "::8.8.8.8": false, "::1": false, "10.0.0.1": false, "172.16.5.4": false,
 		"192.168.1.1": false, "169.254.169.254": false, "fe80::1": false, "fc00::1": false, "fd12::1": false,
 		"0.0.0.0": false, "::": false, "100.64.0.1": false, "224.0.0.1": false, "255.255.255.255": false,
 		"::ffff:127.0.0.1": false, "::ffff:10.1.2.3": false, "198.18.0.1": false,

@@ -302,6 +302,13 @@ func (ss *session) search(tag string, args []string, fault Fault) {
 	switch {
 	case len(args) == 1 && strings.EqualFold(args[0], "ALL"):
 		match = func(*stored) bool { return true }
+	case len(args) == 2 && strings.EqualFold(args[0], "UID"):
+		all := ss.s.folderMsgs(ss.selected)
+		var max uint32
+		if len(all) > 0 {
+			max = all[len(all)-1].uids[ss.selected]
+		}
+		match = func(m *stored) bool { return inSet(args[1], m.uids[ss.selected], max) }
 	case len(args) == 2 && strings.EqualFold(args[0], "X-GM-THRID"):
 		id, _ := strconv.ParseUint(args[1], 10, 64)
 		match = func(m *stored) bool { return m.ThrID == id }
