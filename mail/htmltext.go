@@ -12,9 +12,10 @@ import (
 // htmlToText renders HTML as readable plain text: blocks on their own
 // lines, list items with "- ", links as "text (url)", whitespace
 // collapsed. What a reader never sees is left out: scripts, styles, the
-// head, and elements hidden by the hidden or aria-hidden attribute or by
-// an inline style (display:none, visibility:hidden, zero font size or
-// opacity, mso-hide:all).
+// head, templates, and elements hidden by the hidden or aria-hidden
+// attribute or by an inline style (display:none, visibility:hidden, a
+// font size or opacity below one, zero height with overflow hidden,
+// mso-hide:all). Styles from <style> rules and colours are not followed.
 func htmlToText(src string) string {
 	var b textBuilder
 	z := html.NewTokenizer(strings.NewReader(src))
@@ -34,8 +35,8 @@ func htmlToText(src string) string {
 			name, hasAttr := z.TagName()
 			a := atom.Lookup(name)
 			attrs := readAttrs(z, hasAttr)
-			if tt == html.StartTagToken && !voidTags[a] {
-				h := a == atom.Script || a == atom.Style || a == atom.Head || a == atom.Title || hides(attrs)
+			if !voidTags[a] { // browsers ignore "/>" on elements that are not void
+				h := a == atom.Script || a == atom.Style || a == atom.Head || a == atom.Title || a == atom.Template || hides(attrs)
 				open = append(open, openTag{a: a, name: string(name), hides: h})
 				if h {
 					hidden++
@@ -63,11 +64,9 @@ func htmlToText(src string) string {
 			name, _ := z.TagName()
 			a := atom.Lookup(name)
 			wasHidden := hidden > 0
-			if i := lastOpen(open, string(name)); i >= 0 {
-				for _, t := range open[i:] {
-					if t.hides {
-						hidden--
-					}
+			if i := lastOpen(open, string(name)); i >= 0 && !hidesAbove(open, i) {
+				if open[i].hides {
+					hidden--
 				}
 				open = open[:i]
 			}
@@ -94,8 +93,14 @@ type openTag struct {
 	hides bool
 }
 
+// maxEndTagSearch bounds how far down the open elements an end tag is
+// matched, which keeps text conversion linear; an element opened deeper
+// than that stays open (and, if hidden, hidden).
+const maxEndTagSearch = 64
+
+// lastOpen returns the index of the innermost open element called name.
 func lastOpen(open []openTag, name string) int {
-	for i := len(open) - 1; i >= 0; i-- {
+	for i := len(open) - 1; i >= 0 && i >= len(open)-maxEndTagSearch; i-- {
 		if open[i].name == name {
 			return i
 		}
@@ -103,14 +108,31 @@ func lastOpen(open []openTag, name string) int {
 	return -1
 }
 
+// hidesAbove reports a hidden element opened inside open[i]: an end tag
+// that would close it implicitly (a stray </font> around a hidden div) is
+// ignored, as browsers keep such content hidden.
+func hidesAbove(open []openTag, i int) bool {
+	for _, t := range open[i+1:] {
+		if t.hides {
+			return true
+		}
+	}
+	return false
+}
+
 var voidTags = map[atom.Atom]bool{atom.Br: true, atom.Img: true, atom.Hr: true, atom.Meta: true, atom.Link: true,
 	atom.Input: true, atom.Area: true, atom.Base: true, atom.Col: true, atom.Embed: true, atom.Source: true,
 	atom.Track: true, atom.Wbr: true, atom.Param: true}
 
 // hiddenStyle matches inline styles that make an element invisible.
-var hiddenStyle = regexp.MustCompile(`(?i)(^|;)\s*(display\s*:\s*none|visibility\s*:\s*hidden|mso-hide\s*:\s*all|` +
-	`font-size\s*:\s*0+(\.0+)?\s*(px|pt|em|rem|%)?\s*(!important)?\s*(;|$)|opacity\s*:\s*0+(\.0+)?\s*(;|$)|` +
-	`(max-)?height\s*:\s*0+(px)?\s*(!important)?\s*;[^"]*overflow\s*:\s*hidden)`)
+var hiddenStyle = regexp.MustCompile(`(?i)(^|;)\s*(display\s*:\s*none|visibility\s*:\s*(hidden|collapse)|mso-hide\s*:\s*all|` +
+	`(font-size|opacity)\s*:\s*(0+(\.\d*)?|\.\d+)\s*[a-z%]*\s*(!\s*important)?\s*(;|$))`)
+
+// zeroHeight and overflowHidden together hide an element (preheaders).
+var (
+	zeroHeight     = regexp.MustCompile(`(?i)(^|;)\s*(max-)?height\s*:\s*0+[a-z%]*\s*(!\s*important)?\s*(;|$)`)
+	overflowHidden = regexp.MustCompile(`(?i)(^|;)\s*overflow\s*:\s*hidden`)
+)
 
 // hides reports whether an element's attributes hide it from a reader.
 func hides(attrs map[string]string) bool {
@@ -120,7 +142,8 @@ func hides(attrs map[string]string) bool {
 	if strings.EqualFold(strings.TrimSpace(attrs["aria-hidden"]), "true") {
 		return true
 	}
-	return hiddenStyle.MatchString(attrs["style"])
+	style := attrs["style"]
+	return hiddenStyle.MatchString(style) || zeroHeight.MatchString(style) && overflowHidden.MatchString(style)
 }
 
 func readAttrs(z *html.Tokenizer, more bool) map[string]string {

@@ -72,6 +72,15 @@ func TestParseRealWorldDefects(t *testing.T) {
 			raw: "Content-Type: text/html\r\n\r\n<p>shown</p><div style=\"display:none\">secret</div><p hidden>x1</p>" +
 				"<span style=\"font-size: 0\">x2</span><b aria-hidden=\"true\">x3</b><i style=\"visibility: hidden\">x4</i><p>end</p>",
 			text: "shown\n\nend", noText: "secret"},
+		"hidden HTML text stays hidden against the tricks browsers ignore": {
+			raw: "Content-Type: text/html\r\n\r\n<p>shown</p><font><div style=\"display:none\"></font>x1</div>" +
+				"<div style=\"display:none\"/>x2</div><template>x3</template><i style=\"opacity:.0 !important\">x4</i>" +
+				"<div style=\"overflow:hidden;max-height:0\">x5</div><p>e&#x202E;nd&#xE0041;</p>",
+			text: "shown\n\nend", noText: "x1"},
+		"media types that are not media types": {
+			raw: "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/" + strings.Repeat("x", 5000) +
+				"\r\nContent-Disposition: attachment; filename=a.bin\r\n\r\ndata\r\n--b--\r\n",
+			attached: []att{{"1", "a.bin", "text/plain", "data"}}},
 		"RFC 2231 boundary in a charset net/mime refuses (cpython msg_33)": {
 			raw: "Content-Type: multipart/mixed;\r\n\tboundary*=\"ansi-x3.4-1968''XyZ\"\r\n\r\n--XyZ\r\nContent-Type: text/plain\r\n\r\npart 1\r\n" +
 				"--XyZ\r\nContent-Type: application/pgp-signature\r\n\r\nsig\r\n--XyZ--\r\n",
@@ -128,7 +137,7 @@ func TestParseRealWorldDefects(t *testing.T) {
 				t.Errorf("text %q, want it to hold %q and not %q", p.Text, tc.text, tc.noText)
 			}
 			if strings.HasPrefix(name, "hidden") {
-				for _, x := range []string{"x1", "x2", "x3", "x4"} {
+				for _, x := range []string{"x1", "x2", "x3", "x4", "x5", "\u202e", "\U000e0041"} {
 					if strings.Contains(p.Text, x) {
 						t.Errorf("hidden %s shown: %q", x, p.Text)
 					}
@@ -210,6 +219,14 @@ func TestParseHostileShapes(t *testing.T) {
 	}
 	if p := parseMessage(strings.NewReader(many.String())); len(p.Attachments) != maxParts {
 		t.Fatalf("%d attachments, want the first %d", len(p.Attachments), maxParts)
+	}
+	tags := "Content-Type: text/html\r\n\r\n" + strings.Repeat("<b>", 100000) + strings.Repeat("</x>", 100000) + "end"
+	if p := parseMessage(strings.NewReader(tags)); p.Text != "end" {
+		t.Fatalf("unmatched tags: %q", p.Text)
+	}
+	flood := "To: " + strings.Repeat("=?", 300000) + "\r\nCc: " + strings.Repeat("=?a?b?", 100000) + "\r\n\r\nx"
+	if p := parseMessage(strings.NewReader(flood)); p.Text != "x" {
+		t.Fatalf("encoded-word flood: %q", p.Text)
 	}
 	deep := strings.Repeat("Content-Type: multipart/mixed; boundary=d\r\n\r\n--d\r\n", 200) + "Content-Type: text/plain\r\n\r\ndeep"
 	for _, a := range parseMessage(strings.NewReader(deep)).Attachments {

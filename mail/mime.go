@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,7 +105,7 @@ func (w *mimeWalker) entity(h textproto.Header, body io.Reader, num string, dept
 	switch {
 	case mt == "" && digest:
 		mt = "message/rfc822"
-	case mt == "" || !strings.Contains(mt, "/"):
+	case !validMediaType(mt):
 		// RFC 2045's default for a missing or unreadable type; IMAP
 		// servers report no parameters of an unreadable one either.
 		mt, params = "text/plain", map[string]string{}
@@ -229,7 +230,7 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 		}
 		s := cleanText(strings.ReplaceAll(decodeCharset(b, params["charset"]), "\r\n", "\n"))
 		if mt == "text/html" {
-			return content{text: w.keep(htmlToText(s)), html: s, fromHTML: true}
+			return content{text: w.keep(cleanText(htmlToText(s))), html: s, fromHTML: true} // entities can spell controls
 		}
 		return content{text: w.keep(s)}
 	}
@@ -272,8 +273,8 @@ func textReader(body io.Reader, cte, charset string) io.Reader {
 }
 
 // cleanText removes from body text the characters that only disguise it:
-// C0 and C1 controls other than tab and line feed, bidirectional overrides
-// and isolates, and byte order marks.
+// C0 and C1 controls other than tab and line feed, and invisible format
+// characters (isInvisible).
 func cleanText(s string) string {
 	if !strings.ContainsFunc(s, isHiddenControl) {
 		return s
@@ -287,7 +288,7 @@ func cleanText(s string) string {
 }
 
 func isHiddenControl(r rune) bool {
-	return r < 0x20 && r != '\t' && r != '\n' || r >= 0x7f && r < 0xa0 || isBidiControl(r) || r == 0xfeff
+	return r < 0x20 && r != '\t' && r != '\n' || r >= 0x7f && r < 0xa0 || isInvisible(r)
 }
 
 // emit lists attachment a, or streams it when it is the target.
@@ -319,13 +320,13 @@ func (w *mimeWalker) tnef(a Attachment, r io.Reader) {
 	if len(data) <= maxTNEF {
 		files, _ = tnefFiles(data)
 	}
-	if len(files) == 0 {
-		w.emit(a, io.MultiReader(bytes.NewReader(data), r))
+	if len(files) == 0 || strings.Count(a.Part, ".") >= maxDepth-1 {
+		w.emit(a, io.MultiReader(bytes.NewReader(data), r)) // no files, or too deep for numbered children
 		return
 	}
 	for i, f := range files {
-		child := Attachment{Part: a.Part + "." + strconv.Itoa(i+1), Filename: cleanLine(f.Name), ContentType: strings.ToLower(f.ContentType)}
-		if child.ContentType == "" || !strings.Contains(child.ContentType, "/") {
+		child := Attachment{Part: a.Part + "." + strconv.Itoa(i+1), Filename: cleanLine(f.Name), ContentType: strings.ToLower(strings.TrimSpace(f.ContentType))}
+		if !validMediaType(child.ContentType) {
 			child.ContentType = typeByName(child.Filename, "application/octet-stream")
 		}
 		w.emit(child, bytes.NewReader(f.Data))
@@ -334,6 +335,12 @@ func (w *mimeWalker) tnef(a Attachment, r io.Reader) {
 		}
 	}
 }
+
+// mediaTypePattern is type/subtype as RFC 2045 tokens, of a sane length.
+var mediaTypePattern = regexp.MustCompile("^[a-z0-9!#$%&'*+.^_`{|}~-]{1,40}/[a-z0-9!#$%&'*+.^_`{|}~-]{1,80}$")
+
+// validMediaType reports a media type fit to show and to serve.
+func validMediaType(mt string) bool { return mediaTypePattern.MatchString(mt) }
 
 // typeByName guesses a media type from a file name's extension.
 func typeByName(name, fallback string) string {

@@ -47,7 +47,7 @@ func readHeader(br *bufio.Reader) (textproto.Header, io.Reader) {
 		size += len(line)
 		switch {
 		case line[0] == ' ' || line[0] == '\t':
-			if key != "" {
+			if key != "" && len(val) < maxHeaderBlock {
 				val = append(val, line...)
 			}
 		case isField(line):
@@ -136,6 +136,27 @@ var encodedWord = regexp.MustCompile(`=\?([^?]*)\?([bBqQ])\?([^?]*)\?=`)
 // maxWordBytes bounds the encoded word looked for at one position.
 const maxWordBytes = 1 << 10
 
+// encodedWordAt returns the length of the encoded word s starts with, or
+// 0. It looks at most maxWordBytes ahead, and only at the one candidate
+// that ends at the fourth "?" (charset?enc?text?=).
+func encodedWordAt(s string) int {
+	end := 2
+	for range 3 {
+		j := strings.IndexByte(s[end:min(len(s), maxWordBytes)], '?')
+		if j < 0 {
+			return 0
+		}
+		end += j + 1
+	}
+	if end >= len(s) || s[end] != '=' {
+		return 0
+	}
+	if encodedWord.MatchString(s[:end+1]) {
+		return end + 1
+	}
+	return 0
+}
+
 // decodeHeaderText turns a raw header value into display text: raw 8-bit
 // bytes decoded as UTF-8 when valid, else in charset (the message's
 // declared one, Windows-1252 when that is unknown), RFC 2047 words
@@ -208,9 +229,8 @@ func decodeWordData(enc, text string) []byte {
 }
 
 // cleanLine removes what must never reach a reader from a header value:
-// line breaks and other C0 and C1 controls, bidirectional overrides and
-// isolates, and the replacement characters a decoder could not avoid at
-// the edges; runs of white space become one space.
+// line breaks and other C0 and C1 controls, and invisible format
+// characters (isInvisible); runs of white space become one space.
 func cleanLine(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -220,7 +240,7 @@ func cleanLine(s string) string {
 		case r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xa0:
 			space = b.Len() > 0
 			continue
-		case r < 0x20 || (r >= 0x7f && r < 0xa0), isBidiControl(r), r == 0xfeff:
+		case r < 0x20 || (r >= 0x7f && r < 0xa0), isInvisible(r):
 			continue
 		}
 		if space {
@@ -232,10 +252,13 @@ func cleanLine(s string) string {
 	return b.String()
 }
 
-// isBidiControl reports the characters that reorder the text around them
-// (embeddings, overrides, isolates), which can disguise what a line says.
-func isBidiControl(r rune) bool {
-	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x061c
+// isInvisible reports format characters (Unicode Cf): bidi embeddings,
+// overrides and isolates that reorder the text around them, zero-width
+// characters, soft hyphens, byte order marks, and tag characters that a
+// model reads but a person does not see. ZWNJ and ZWJ, which some scripts
+// and emoji need, stay.
+func isInvisible(r rune) bool {
+	return r >= 0xad && unicode.Is(unicode.Cf, r) && r != 0x200c && r != 0x200d
 }
 
 // addressParser parses with our charset decoding for encoded words.
@@ -306,8 +329,8 @@ func splitAddresses(s string) []string {
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(s); i++ {
 		if s[i] == '=' && !quoted && strings.HasPrefix(s[i:], "=?") {
-			if loc := encodedWord.FindStringIndex(s[i:min(len(s), i+maxWordBytes)]); loc != nil && loc[0] == 0 {
-				i += loc[1] - 1 // an encoded word is one unit, whatever it holds
+			if n := encodedWordAt(s[i:]); n > 0 {
+				i += n - 1 // an encoded word is one unit, whatever it holds
 				continue
 			}
 		}

@@ -91,7 +91,8 @@ func (s *Server) getAttachmentTool() func(context.Context, mcplib.CallToolReques
 		image := strings.HasPrefix(info.ContentType, "image/")
 		out.Inline = !tooBig && (image || a.InlineBlob)
 		out.Filename = capRunes(info.Filename, maxFilenameRunes)
-		text := newFrame().wrap("email-attachment", "", fmt.Sprintf("%s (%s)", orUnnamed(out.Filename), info.ContentType)) +
+		out.ContentType = capRunes(info.ContentType, maxContentTypeRunes)
+		text := newFrame().wrap("email-attachment", "", fmt.Sprintf("%s (%s)", orUnnamed(out.Filename), out.ContentType)) +
 			"Download within 15 minutes: " + out.URL
 		if tooBig {
 			text += fmt.Sprintf(" (larger than %.2f MB, so not embedded)", min(capMB, maxInlineMB))

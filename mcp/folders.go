@@ -72,7 +72,7 @@ func (s *Server) listFolders(ctx context.Context, acct *mail.Account, _ folderNa
 		if f.Role != "" {
 			role = " [" + string(f.Role) + "]"
 		}
-		lines = append(lines, fmt.Sprintf("- %s%s: %d messages, %d unread", f.Name, role, f.Messages, f.Unread))
+		lines = append(lines, fmt.Sprintf("- %s%s: %d messages, %d unread", displayFolder(f.Name), role, f.Messages, f.Unread))
 	}
 	return out, strings.Join(lines, "\n"), nil
 }

@@ -325,11 +325,11 @@ func (s *Server) getMessage(ctx context.Context, acct *mail.Account, a messageAr
 	for i, at := range m.Attachments {
 		name := capRunes(at.Filename, maxFilenameRunes)
 		if i < maxAttachJSON {
-			out.Attachments = append(out.Attachments, AttachmentSummary{Part: at.Part, Filename: name, ContentType: at.ContentType,
+			out.Attachments = append(out.Attachments, AttachmentSummary{Part: at.Part, Filename: name, ContentType: capRunes(at.ContentType, maxContentTypeRunes),
 				Size: at.Size, ContentID: capRunes(at.ContentID, maxAddressRunes), Inline: at.Inline})
 		}
 		if i < maxAttachText {
-			fmt.Fprintf(&h, "Attachment part=%s: %s (%s, %d bytes)\n", at.Part, orUnnamed(name), at.ContentType, at.Size)
+			fmt.Fprintf(&h, "Attachment part=%s: %s (%s, %d bytes)\n", at.Part, orUnnamed(name), capRunes(at.ContentType, maxContentTypeRunes), at.Size)
 		}
 	}
 	if n := len(m.Attachments); n > maxAttachText {
@@ -387,8 +387,15 @@ func (s *Server) getThread(ctx context.Context, acct *mail.Account, a messageArg
 	if a.Mode != "" && a.Mode != "overview" && a.Mode != "full" {
 		return nil, "", fail("mode must be overview or full.")
 	}
+	maxChars, maxMessages := int(a.MaxChars), int(a.MaxMessages)
+	if maxChars == 0 {
+		maxChars = defaultThreadChars
+	}
+	if maxMessages == 0 {
+		maxMessages = defaultThreadMessages
+	}
 	th, err := s.o.Mail.GetThread(ctx, acct, folderOr(a.Folder), a.UID, mail.ThreadOptions{Full: a.Mode == "full",
-		MaxChars: int(a.MaxChars), AllFolders: a.CrossFolder, Max: int(a.MaxMessages)})
+		MaxChars: maxChars, AllFolders: a.CrossFolder, Max: maxMessages})
 	if err != nil {
 		return nil, "", err
 	}
@@ -400,14 +407,25 @@ func (s *Server) getThread(ctx context.Context, acct *mail.Account, a messageArg
 	var b, lines strings.Builder
 	fmt.Fprintf(&b, "Thread of %d message(s) (%d found), oldest first", len(th.Messages), th.Total)
 	if oneFolder && len(th.Messages) > 0 {
-		fmt.Fprintf(&b, ", all in %s", th.Messages[0].Folder)
+		fmt.Fprintf(&b, ", all in %s", displayFolder(th.Messages[0].Folder))
 	}
 	b.WriteString(":\n")
+	// In full mode the bodies share one budget, spent from the newest
+	// message back; older ones beyond it are listed without their body.
+	budget, omitted := maxThreadBodyBytes, 0
+	bodies := make([]string, len(th.Messages))
+	for i, m := range slices.Backward(th.Messages) {
+		if len(m.Text) <= budget {
+			bodies[i], budget = m.Text, budget-len(m.Text)
+		} else if m.Text != "" {
+			omitted++
+		}
+	}
 	prevSubject := ""
-	for _, m := range th.Messages {
-		out.Messages = append(out.Messages, ThreadEntry{Folder: m.Folder, MessageSummary: summary(m.Summary), Body: m.Text})
+	for i, m := range th.Messages {
+		out.Messages = append(out.Messages, ThreadEntry{Folder: m.Folder, MessageSummary: summary(m.Summary), Body: bodies[i]})
 		if !oneFolder {
-			fmt.Fprintf(&lines, "[%s] ", capBytes(m.Folder, 40))
+			fmt.Fprintf(&lines, "[%s] ", displayFolder(capBytes(m.Folder, 40)))
 		}
 		fmt.Fprintf(&lines, "- uid=%d %s %s", m.UID, shortDate(m.Header), sender(m.From))
 		if subj := baseSubject(m.Subject); subj != prevSubject {
@@ -415,17 +433,27 @@ func (s *Server) getThread(ctx context.Context, acct *mail.Account, a messageArg
 			prevSubject = subj
 		}
 		lines.WriteString(marks(m.Summary) + "\n")
-		if m.Text != "" {
-			fmt.Fprintf(&lines, "%s\n", m.Text)
+		if bodies[i] != "" {
+			fmt.Fprintf(&lines, "%s\n", bodies[i])
 		}
 	}
 	b.WriteString(newFrame().wrap("email-thread", "", lines.String()))
+	if omitted > 0 {
+		fmt.Fprintf(&b, "The bodies of the %d oldest messages are left out to keep this answer short; read them with get_message.\n", omitted)
+	}
 	return out, b.String(), nil
 }
 
 // threadSubjectBytes bounds a subject in a thread line; it is shown only
 // where it changes.
 const threadSubjectBytes = 64
+
+// get_thread defaults (as its schema says) and the bodies' shared budget.
+const (
+	defaultThreadChars    = 2000
+	defaultThreadMessages = 50
+	maxThreadBodyBytes    = 60000
+)
 
 // baseSubject strips reply and forward prefixes for comparing subjects.
 func baseSubject(s string) string {

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/imap-mcp/imap-mcp/mail"
@@ -53,19 +55,35 @@ func (f *frame) wrap(kind, attrs, content string) string {
 	}
 	notice := ""
 	if !f.notified {
-		notice, f.notified = untrustedNotice+"\n", true
+		notice, f.notified = untrustedNotice+fmt.Sprintf(" Mail text ends only at a closing marker with id=\"%s\".\n", f.nonce), true
 	}
 	return fmt.Sprintf("%s<untrusted-%s id=\"%s\"%s>\n%s\n</untrusted-%s id=\"%s\">\n",
 		notice, kind, f.nonce, attrs, neutralise(strings.TrimRight(content, "\n")), kind, f.nonce)
 }
 
-// markerText matches anything that reads like one of our markers.
-var markerText = regexp.MustCompile(`(?i)untrusted-`)
+// markerText matches anything that reads like one of our markers: the
+// word followed by any dash.
+var markerText = regexp.MustCompile(`(?i)untrusted\s*[\p{Pd}\x{2212}\x{FE63}\x{FF0D}]`)
 
-// neutralise breaks marker-like text in content (a non-breaking hyphen
-// replaces the hyphen), so no line of mail can pass for a marker.
+// neutralise rewrites marker-like text in content visibly ("untrusted_"),
+// so no line of mail can pass for a marker, whatever nonce it guesses.
 func neutralise(s string) string {
-	return markerText.ReplaceAllStringFunc(s, func(m string) string { return m[:len(m)-1] + "\u2011" })
+	return markerText.ReplaceAllStringFunc(s, func(m string) string { return m[:len("untrusted")] + "_" })
+}
+
+// maxContentTypeRunes bounds a media type in any output.
+const maxContentTypeRunes = 100
+
+// displayFolder renders a folder name from the server on one line: a
+// name holding control or invisible characters is shown quoted, so it can
+// neither break the line nor hide what it is.
+func displayFolder(name string) string {
+	if strings.ContainsFunc(name, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029
+	}) {
+		name = strconv.Quote(name)
+	}
+	return capBytes(name, 200)
 }
 
 // capRunes cuts s to at most n runes, marking the cut with "…".
