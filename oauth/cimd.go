@@ -168,9 +168,7 @@ func (f *CIMDFetcher) fetch(ctx context.Context, id string) (ClientMetadata, tim
 	if m := doc.TokenEndpointAuthMethod; m != "" && m != "none" {
 		return ClientMetadata{}, 0, &CIMDError{fmt.Sprintf("token_endpoint_auth_method %q is not supported: metadata-document clients are public (none)", m)}
 	}
-	if len(doc.ClientName) > 200 {
-		doc.ClientName = doc.ClientName[:200]
-	}
+	doc.ClientName = clientName(doc.ClientName)
 	return doc, cacheAge(resp.Header.Get("Cache-Control")), nil
 }
 

@@ -320,6 +320,13 @@ func TestRegistrationRules(t *testing.T) {
 		}
 	}
 
+	// A long name is cut at a character boundary, never mid-character.
+	long, _ := json.Marshal(strings.Repeat("a", 199) + "é\u0007x")
+	if status, out := h.register(t, fmt.Sprintf(`{"client_name":%s,"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none"}`, long)); status != 201 ||
+		out["client_name"] != strings.Repeat("a", 199) {
+		t.Errorf("long name = %d %q", status, out["client_name"])
+	}
+
 	// Registration is rate-limited per address.
 	limited := newHarness(t, nil)
 	for i := range 21 {

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/store"
@@ -176,6 +178,26 @@ func normalizeScope(requested string) string {
 		out = []string{ScopeRead} // asking for nothing we know of earns the least
 	}
 	return strings.Join(out, " ")
+}
+
+// maxClientName bounds a client's name, in bytes.
+const maxClientName = 200
+
+// clientName makes a client's self-chosen name fit to store and show:
+// valid UTF-8 without control characters, at most maxClientName bytes,
+// cut at a character boundary.
+func clientName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	for len(s) > maxClientName {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return strings.TrimSpace(s)
 }
 
 // newSecret returns 32 random bytes, base64url, with a readable prefix.

@@ -84,9 +84,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(req.ClientName) > 200 {
-		req.ClientName = req.ClientName[:200]
-	}
+	req.ClientName = clientName(req.ClientName)
 
 	uris, _ := json.Marshal(req.RedirectURIs)
 	expires := time.Now().Add(s.o.ClientTTL)

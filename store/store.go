@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -81,6 +82,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(o.SQLitePath), 0o700); err != nil {
 			return nil, fmt.Errorf("store: create data directory: %w", err)
 		}
+		if err := privateFile(o.SQLitePath); err != nil {
+			return nil, err
+		}
 		s.db, err = sqlx.Open("sqlite", sqliteDSN(o.SQLitePath))
 	}
 	if err != nil {
@@ -93,6 +97,23 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("store: connect to %s: %w", s.dialect, redact(err))
 	}
 	return s, nil
+}
+
+// privateFile creates the database file readable by its owner only, or
+// makes an existing one so (and its WAL files, which SQLite creates with
+// the database file's mode): it holds sealed credentials and token hashes.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: open database file: %w", err)
+	}
+	_ = f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("store: make %s private: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // sqliteDSN sets WAL, a busy timeout, foreign keys, write-locking

@@ -5,6 +5,7 @@ import (
 	gosql "database/sql"
 	"errors"
 	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,5 +234,27 @@ func TestPingAfterServerDroppedConnections(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("ping after the server closed the pool's connections: %v", err)
+	}
+}
+
+// TestSQLiteFilesArePrivate: the database holds sealed credentials and
+// token hashes; its files are the owner's alone, whatever the umask.
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	path := dbtest.SQLitePath(t)
+	s := openMigrated(t, store.Options{SQLitePath: path})
+	if _, err := s.UpsertClerkUser(context.Background(), "user_private", "p@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p != path {
+				continue
+			}
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %v, want 0600", p, st.Mode().Perm())
+		}
 	}
 }
