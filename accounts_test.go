@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	neturl "net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imap-mcp/imap-mcp/handlers"
 )
 
 // signedIn starts the server with a local password and returns a signed-in browser.
@@ -187,5 +191,40 @@ func TestSignaturePreviewIsSanitized(t *testing.T) {
 	}
 	if status := b.post("/accounts/signature-preview", neturl.Values{"signature_html": {"x"}}); status != 403 {
 		t.Fatalf("preview without CSRF token = %d, want 403", status)
+	}
+}
+
+// TestAccountAndTestLimits: one person cannot add accounts without end,
+// nor make the server dial out with connection tests without end.
+func TestAccountAndTestLimits(t *testing.T) {
+	_, b := signedIn(t, map[string]string{"DATA_DIR": t.TempDir()})
+	csrf := csrfFrom(t, b.get("/accounts/new"))
+	form := func(i int) neturl.Values {
+		return neturl.Values{"_csrf": {csrf}, "label": {fmt.Sprintf("A%d", i)}, "email": {fmt.Sprintf("a%d@example.com", i)},
+			"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw"},
+			"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"}}
+	}
+	for i := range handlers.MaxAccountsPerUser {
+		if status := b.post("/accounts", form(i)); status != 303 {
+			t.Fatalf("account %d = %d", i+1, status)
+		}
+	}
+	status, page := b.postPage("/accounts", form(99))
+	if status != 422 || !strings.Contains(page, "the most one person can add") {
+		t.Fatalf("account past the limit = %d", status)
+	}
+	id := regexp.MustCompile(`/accounts/([0-9a-f-]{36})/test`).FindStringSubmatch(b.get("/accounts"))
+	if id == nil {
+		t.Fatal("no test button")
+	}
+	limited := false
+	for range 12 {
+		if status, _ := b.postPage("/accounts/"+id[1]+"/test", neturl.Values{"_csrf": {csrf}}); status == 429 {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("12 connection tests in a minute were all run")
 	}
 }

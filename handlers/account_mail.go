@@ -2,11 +2,13 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/imap-mcp/imap-mcp/account"
 	"github.com/imap-mcp/imap-mcp/mail"
@@ -50,6 +52,22 @@ func endpointWarnings(proto, host, port, mode string) []string {
 
 // testAccount runs the connection test, records it and answers with the
 // badges (HTMX) or back on /accounts.
+// testsPerMinute bounds the connection tests one person can run: each
+// dials out to a server of their choosing.
+const testsPerMinute = 10
+
+// testLimit refuses a person's connection tests beyond testsPerMinute.
+func (h *handler) testLimit() fiber.Handler {
+	return limiter.New(limiter.Config{Max: testsPerMinute, Expiration: time.Minute,
+		KeyGenerator: func(c *fiber.Ctx) string {
+			u, _ := currentUser(c)
+			return u.ID
+		},
+		LimitReached: func(c *fiber.Ctx) error {
+			return fiber.NewError(fiber.StatusTooManyRequests, fmt.Sprintf("At most %d tests a minute: wait a moment and test again.", testsPerMinute))
+		}})
+}
+
 func (h *handler) testAccount(c *fiber.Ctx) error {
 	a, err := h.userAccount(c)
 	if err != nil {

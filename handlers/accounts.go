@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	netmail "net/mail"
 	"strconv"
@@ -83,10 +84,22 @@ func (h *handler) editAccount(c *fiber.Ctx) error {
 	return render(c, views.AccountEdit(formFromAccount(h.page(c, "Edit "+a.Label, "/accounts"), a)))
 }
 
+// MaxAccountsPerUser bounds the mail accounts one person can add (each
+// costs pooled connections and outbound traffic).
+const MaxAccountsPerUser = 50
+
 func (h *handler) createAccount(c *fiber.Ctx) error {
 	u, _ := currentUser(c)
 	a := &store.MailAccount{UserID: u.ID}
-	if errs := h.applyForm(c, a, true); len(errs) > 0 {
+	errs := h.applyForm(c, a, true)
+	existing, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	if len(existing) >= MaxAccountsPerUser {
+		errs["label"] = fmt.Sprintf("You have %d accounts, the most one person can add here. Delete one you no longer use first.", len(existing))
+	}
+	if len(errs) > 0 {
 		return h.formErrors(c, a, errs)
 	}
 	if err := h.Accounts.CreateAccount(c.UserContext(), a); err != nil {

@@ -76,7 +76,7 @@ func New(d Deps) *fiber.App {
 	app.Post("/accounts/:id", h.requireUser, h.updateAccount)
 	app.Post("/accounts/:id/delete", h.requireUser, h.deleteAccount)
 	app.Post("/accounts/:id/default", h.requireUser, h.defaultAccount)
-	app.Post("/accounts/:id/test", h.requireUser, h.testAccount)
+	app.Post("/accounts/:id/test", h.requireUser, h.testLimit(), h.testAccount)
 	app.Get("/connect", h.requireUser, h.connect)
 	app.Get("/apps", h.requireUser, h.apps)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)

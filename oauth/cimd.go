@@ -61,7 +61,18 @@ type CIMDFetcher struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	cache   map[string]cimdEntry
+	// Fetches happen before anyone signs in: bound how often each host,
+	// and all hosts together, can make this server fetch.
+	perHost, all *limiter
+	inFlight     chan struct{}
 }
+
+// Bounds of outbound metadata fetches.
+const (
+	cimdFetchesPerHost = 10 // per minute
+	cimdFetchesAll     = 60 // per minute
+	cimdConcurrent     = 4
+)
 
 type cimdEntry struct {
 	doc     ClientMetadata
@@ -84,8 +95,11 @@ func NewCIMDFetcher(o CIMDOptions) *CIMDFetcher {
 	return &CIMDFetcher{
 		client: &http.Client{Transport: tr, Timeout: o.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		timeout: o.Timeout,
-		cache:   map[string]cimdEntry{},
+		timeout:  o.Timeout,
+		cache:    map[string]cimdEntry{},
+		perHost:  newLimiter(cimdFetchesPerHost, time.Minute),
+		all:      newLimiter(cimdFetchesAll, time.Minute),
+		inFlight: make(chan struct{}, cimdConcurrent),
 	}
 }
 
@@ -96,6 +110,15 @@ func (f *CIMDFetcher) Fetch(ctx context.Context, id string) (ClientMetadata, err
 	f.mu.Unlock()
 	if ok && time.Now().Before(e.expires) {
 		return e.doc, nil
+	}
+	if u, err := url.Parse(id); err == nil && (!f.perHost.allow(u.Hostname()) || !f.all.allow("")) {
+		return ClientMetadata{}, &CIMDError{"too many metadata documents were fetched in the last minute; try again in a minute"}
+	}
+	select {
+	case f.inFlight <- struct{}{}:
+		defer func() { <-f.inFlight }()
+	case <-ctx.Done():
+		return ClientMetadata{}, ctx.Err()
 	}
 	doc, age, err := f.fetch(ctx, id)
 	if err != nil {

@@ -383,6 +383,21 @@ func TestCIMDRefusals(t *testing.T) {
 			t.Errorf("%s: %d, want a page saying %q\n%s", tc.id, resp.StatusCode, tc.want, body)
 		}
 	}
+
+	// Anyone can make the server fetch, before signing in: each host
+	// gets a bounded number of fetches a minute (this one has had 3).
+	fetches := 0
+	for i := range 20 {
+		q := url.Values{"client_id": {fmt.Sprintf("%s/missing-%d.json", base, i)}, "redirect_uri": {"http://localhost:1234/cb"}}
+		_, body := newPerson(t, lenient, "").get(t, lenient.url+"/api/oauth/authorize?"+q.Encode())
+		if strings.Contains(body, "too many metadata documents") {
+			break
+		}
+		fetches++
+	}
+	if fetches != 10-3 {
+		t.Errorf("%d more fetches from one host in a minute, want 7", fetches)
+	}
 }
 
 // TestDiscoverySnapshots compares the discovery documents with committed
