@@ -21,7 +21,7 @@ const (
 	MaxLiteral = 8 << 20
 	// MaxResponseBytes bounds what one command receives outside streamed
 	// bodies, and what arrives between commands.
-	MaxResponseBytes = 12 << 20
+	MaxResponseBytes = 8 << 20
 )
 
 // ErrLimit is wrapped by the error of a connection whose server sent more
