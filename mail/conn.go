@@ -42,6 +42,7 @@ type Conn struct {
 	lastUsed  time.Time
 	broken    bool        // set when the connection must not be reused
 	streaming bool        // the running command streams message bodies
+	reused    bool        // lent from the idle list rather than dialled for this borrow
 	unwatch   func() bool // stops aborting I/O when the borrow's context ends
 }
 
@@ -115,7 +116,7 @@ func (c *Conn) redial(folder string) error {
 	}
 	c.unwatch()
 	_ = c.client.Close()
-	c.client, c.dc, c.guard, c.caps, c.broken = fresh.client, fresh.dc, fresh.guard, fresh.caps, false
+	c.client, c.dc, c.guard, c.caps, c.broken, c.reused = fresh.client, fresh.dc, fresh.guard, fresh.caps, false, false
 	c.unwatch = c.dc.abortOnCancel(c.ctx)
 	c.Forget()
 	if folder == "" {

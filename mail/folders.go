@@ -62,7 +62,7 @@ type Folder struct {
 // unread counts (LIST-STATUS when offered, else STATUS per folder).
 func (e *Engine) ListFolders(ctx context.Context, acct *Account) ([]Folder, error) {
 	var out []Folder
-	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+	err := e.Read(ctx, acct, func(c *Conn) (err error) {
 		out, err = c.listFolders(true)
 		return err
 	})

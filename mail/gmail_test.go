@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,5 +250,32 @@ func TestUnreadableBodyStructure(t *testing.T) {
 	}
 	if st := e.Stats()[acct.ID]; st[1] != 0 {
 		t.Fatalf("connections still busy: %v", st)
+	}
+}
+
+// TestServerRestartIsInvisible: after the server dropped every idle
+// pooled connection (a restart), the next read-only calls succeed on
+// fresh connections instead of failing one after another.
+func TestServerRestartIsInvisible(t *testing.T) {
+	t.Parallel()
+	e, acct, srv := startGmail(t, Config{MaxConns: 4})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for range 4 { // four idle connections in the pool
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.ListMessages(ctx, acct, "INBOX", ListOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	srv.DropAll()
+	time.Sleep(50 * time.Millisecond)
+	for i := range 5 {
+		if _, err := e.ListMessages(ctx, acct, "INBOX", ListOptions{}); err != nil {
+			t.Fatalf("call %d after the restart: %v", i+1, err)
+		}
 	}
 }

@@ -67,7 +67,7 @@ func (e *Engine) ListMessages(ctx context.Context, acct *Account, folder string,
 	q := SearchQuery{Limit: opt.Limit, Cursor: opt.Cursor, Unread: opt.Unread, Flagged: opt.Flagged,
 		Since: opt.Since, Before: opt.Before, From: opt.From, Snippets: opt.Snippets}
 	var page *Page
-	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+	err := e.Read(ctx, acct, func(c *Conn) (err error) {
 		page, err = c.page(folder, q)
 		return err
 	})

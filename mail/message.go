@@ -43,7 +43,7 @@ type Message struct {
 // missing UID yields KindNotFound.
 func (e *Engine) GetMessage(ctx context.Context, acct *Account, folder string, uid uint32, opt GetOptions) (*Message, error) {
 	var msg *Message
-	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+	err := e.Read(ctx, acct, func(c *Conn) (err error) {
 		msg, err = c.getMessage(folder, uid, opt)
 		return err
 	})

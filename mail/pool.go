@@ -49,10 +49,31 @@ func NewPool(cfg Config) *Pool {
 // afterwards, or discarded if the connection failed, fn panicked or ctx
 // ended. Errors from connecting are *Error values; fn's error is returned
 // as is.
-func (p *Pool) Do(ctx context.Context, acct *Account, fn func(c *Conn) error) (err error) {
+func (p *Pool) Do(ctx context.Context, acct *Account, fn func(c *Conn) error) error {
+	_, err := p.do(ctx, acct, fn)
+	return err
+}
+
+// Read is Do for operations that change nothing on the server: when the
+// idle connection it was lent turns out to be gone (the server restarted
+// or dropped it while it waited), the account's other idle connections,
+// likely gone too, are closed and fn runs once more on a fresh one.
+func (p *Pool) Read(ctx context.Context, acct *Account, fn func(c *Conn) error) error {
+	stale, err := p.do(ctx, acct, fn)
+	if stale {
+		p.cfg.Logger.Info("mail: pooled connection was gone; retrying on a fresh one", "account", acct.ID, "err", err)
+		p.dropIdle(acct.ID)
+		_, err = p.do(ctx, acct, fn)
+	}
+	return err
+}
+
+// do is Do; stale reports that fn failed because a connection taken from
+// the idle list was gone.
+func (p *Pool) do(ctx context.Context, acct *Account, fn func(c *Conn) error) (stale bool, err error) {
 	c, err := p.get(ctx, acct)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c.ctx, c.roles, c.acct = ctx, nil, acct
 	c.unwatch = c.dc.abortOnCancel(ctx)
@@ -61,12 +82,24 @@ func (p *Pool) Do(ctx context.Context, acct *Account, fn func(c *Conn) error) (e
 		if !c.unwatch() || v != nil {
 			c.broken = true
 		}
+		stale = err != nil && c.reused && c.recoverable()
 		p.put(acct.ID, c)
 		if v != nil {
 			panic(v)
 		}
 	}()
-	return fn(c)
+	return false, fn(c)
+}
+
+// dropIdle closes the idle connections of one account.
+func (p *Pool) dropIdle(id string) {
+	p.mu.Lock()
+	var idle []*Conn
+	if s := p.accounts[id]; s != nil {
+		idle, s.idle = s.idle, nil
+	}
+	p.mu.Unlock()
+	closeAll(idle)
 }
 
 // get takes a healthy idle connection or dials a new one.
@@ -100,6 +133,7 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 			break
 		}
 		if time.Since(c.lastUsed) < p.cfg.HealthAfter || p.healthy(ctx, c) {
+			c.reused = true
 			return c, nil
 		}
 		c.close()

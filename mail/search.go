@@ -47,7 +47,7 @@ type SearchQuery struct {
 // (accents dropped), which may match more.
 func (e *Engine) Search(ctx context.Context, acct *Account, folder string, q SearchQuery) (*Page, error) {
 	var page *Page
-	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+	err := e.Read(ctx, acct, func(c *Conn) (err error) {
 		page, err = c.page(folder, q)
 		return err
 	})

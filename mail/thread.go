@@ -53,7 +53,7 @@ type Thread struct {
 // deduplicated by Message-ID before the cap.
 func (e *Engine) GetThread(ctx context.Context, acct *Account, folder string, uid uint32, opt ThreadOptions) (*Thread, error) {
 	var th *Thread
-	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+	err := e.Read(ctx, acct, func(c *Conn) (err error) {
 		if c.has(capGmail) {
 			th, err = c.gmailThread(folder, uid, opt)
 		} else {

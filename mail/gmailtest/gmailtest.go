@@ -96,6 +96,7 @@ type Server struct {
 	uidNext        map[string]uint32
 	fault          Fault
 	wg             sync.WaitGroup
+	open           map[net.Conn]bool // sessions, for DropAll
 }
 
 type stored struct {
@@ -113,7 +114,7 @@ func Start(user, password string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gmailtest: listen: %w", err)
 	}
-	s := &Server{User: user, Password: password, ln: ln, roots: roots, uidNext: map[string]uint32{}}
+	s := &Server{User: user, Password: password, ln: ln, roots: roots, uidNext: map[string]uint32{}, open: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -203,9 +204,27 @@ func (s *Server) serve() {
 	}
 }
 
+// DropAll closes every open session without a word, as a server that
+// restarts does.
+func (s *Server) DropAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.open {
+		_ = c.Close()
+	}
+}
+
 // session answers one client until LOGOUT or EOF.
 func (s *Server) session(conn net.Conn) {
-	defer conn.Close()
+	s.mu.Lock()
+	s.open[conn] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.open, conn)
+		s.mu.Unlock()
+		conn.Close()
+	}()
 	sess := &session{s: s, w: bufio.NewWriter(conn), r: bufio.NewReader(conn), conn: conn}
 	sess.send("* OK Gimap ready for requests from 127.0.0.1 fake1234")
 	for {
