@@ -43,9 +43,6 @@ const usage = `usage: imap-mcp [command]
   healthcheck  exit 0 if the local server answers /readyz (for container health checks)
   version      print the version`
 
-// mcpMaxBody bounds an MCP request (attachments travel base64 in send_message).
-const mcpMaxBody = 32 << 20
-
 // shutdownTimeout bounds how long in-flight requests may take to finish.
 const shutdownTimeout = 15 * time.Second
 
@@ -178,7 +175,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	authz.Routes(front)
 	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, AttachmentKey: keys.AttachmentKey(),
 		AppURL: cfg.AppURL, Logger: log, Version: version})
-	endpoint := http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcpMaxBody)
+	endpoint := http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcp.MaxRequestBytes)
 	for _, path := range oauth.MCPPaths {
 		front.Handle(path, endpoint)
 	}

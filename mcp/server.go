@@ -57,7 +57,14 @@ type Server struct {
 	scope map[string]string
 	calls *rateLimiter
 	sends *rateLimiter
+	// requests bounds one person's MCP requests of any kind, before their
+	// body is read; large keeps count of large requests in flight.
+	requests *rateLimiter
+	large    *admission
 }
+
+// requestsPerCall is the MCP requests allowed per tool call allowed.
+const requestsPerCall = 4
 
 // New builds the server and its tool list.
 func New(o Options) *Server {
@@ -68,7 +75,10 @@ func New(o Options) *Server {
 		o.SendsPerHour = defaultSendsPerHour
 	}
 	s := &Server{o: o, scope: map[string]string{}, calls: newRateLimiter(o.CallsPerMinute, time.Minute),
-		sends: newRateLimiter(o.SendsPerHour, time.Hour)}
+		sends: newRateLimiter(o.SendsPerHour, time.Hour), large: &admission{perUser: map[string]int{}},
+		// Besides tool calls, clients send initialize, tools/list and
+		// notifications: room for those, before any body is read.
+		requests: newRateLimiter(requestsPerCall*o.CallsPerMinute, time.Minute)}
 	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.attachmentTools(), s.sendTools(), s.organizeTools()} {
 		s.tools = append(s.tools, group...)
 	}
@@ -102,6 +112,7 @@ func (s *Server) Handler() http.Handler {
 		// one refuses loopback connections behind a reverse proxy.
 		server.WithDisableLocalhostProtection(true),
 	)
+	admitted := s.admit(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			// Stateless: no listen stream (GET) and no session to end (DELETE).
@@ -109,7 +120,7 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
 			return
 		}
-		h.ServeHTTP(w, r)
+		admitted.ServeHTTP(w, r)
 	})
 }
 

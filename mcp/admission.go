@@ -1,0 +1,92 @@
+package mcp
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/oauth"
+)
+
+// Admission bounds, applied to an MCP request before its body is read.
+const (
+	// MaxRequestBytes bounds one MCP request (attachments travel base64
+	// in send_message).
+	MaxRequestBytes = 32 << 20
+	// largeRequest is the size from which a request counts as large; one
+	// of unknown size counts as MaxRequestBytes.
+	largeRequest = 1 << 20
+	// largePerUser bounds one person's large requests in flight.
+	largePerUser = 2
+	// largeBudget bounds the bytes of all large requests in flight.
+	largeBudget = 64 << 20
+)
+
+// admission keeps count of the large requests in flight.
+type admission struct {
+	mu      sync.Mutex
+	perUser map[string]int
+	bytes   int64
+}
+
+// enter admits a request of size bytes from user, or reports false when
+// it would exceed largePerUser or largeBudget; release ends it.
+func (a *admission) enter(user string, size int64) (release func(), ok bool) {
+	if size >= 0 && size < largeRequest {
+		return func() {}, true
+	}
+	if size < 0 || size > MaxRequestBytes {
+		size = MaxRequestBytes
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.perUser[user] >= largePerUser || a.bytes+size > largeBudget {
+		return nil, false
+	}
+	a.perUser[user]++
+	a.bytes += size
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.perUser[user]--; a.perUser[user] == 0 {
+			delete(a.perUser, user)
+		}
+		a.bytes -= size
+	}, true
+}
+
+// admit applies the request limits before next reads the body: a body
+// over MaxRequestBytes is refused with 413, a person over their request
+// rate or their share of large requests with 429 and Retry-After.
+func (s *Server) admit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxRequestBytes {
+			refuse(w, http.StatusRequestEntityTooLarge, 0, fmt.Sprintf("request larger than %d MB: send large files in several messages", MaxRequestBytes>>20))
+			return
+		}
+		p, _ := oauth.PrincipalFrom(r.Context())
+		if wait, ok := s.requests.allow(p.UserID); !ok {
+			refuse(w, http.StatusTooManyRequests, wait, "too many requests")
+			return
+		}
+		release, ok := s.large.enter(p.UserID, r.ContentLength)
+		if !ok {
+			refuse(w, http.StatusTooManyRequests, time.Second, "too many large requests at once: wait for the others to finish")
+			return
+		}
+		defer release()
+		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func refuse(w http.ResponseWriter, code int, wait time.Duration, msg string) {
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `{"error":%q}`+"\n", msg)
+}

@@ -1,0 +1,86 @@
+package mcp_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/mcp"
+)
+
+// TestAdmission: large requests are bounded per person before their body
+// is read (12 parallel 31 MB send_message calls took 3.5 GB), and a body
+// over the limit is refused from its Content-Length alone.
+func TestAdmission(t *testing.T) {
+	h := newHarness(t, mcp.Options{})
+	tok, _ := h.token(t, "user_admit", "mail.read")
+	try := func(size int64, body io.Reader) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", h.url, body)
+		req.ContentLength = size
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	post := func(size int64, body io.Reader) *http.Response {
+		resp, err := try(size, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	// The header alone is enough to refuse a body over the limit.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(h.url, "/api/mcp"), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /api/mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", tok, mcp.MaxRequestBytes+1)
+	status, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if !strings.Contains(status, " 413 ") {
+		t.Fatalf("oversized = %q, want 413", status)
+	}
+	// Two large requests whose bodies are still arriving hold the
+	// person's share; a third waits its turn with 429.
+	const size = 2 << 20
+	var writers []*io.PipeWriter
+	done := make(chan int, 2)
+	for range 2 {
+		r, w := io.Pipe()
+		writers = append(writers, w)
+		go func() {
+			resp, err := try(size, r)
+			if err != nil {
+				done <- 0
+				return
+			}
+			done <- resp.StatusCode
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	resp := post(size, strings.NewReader(strings.Repeat(" ", size)))
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third large request = %d, want 429 with Retry-After", resp.StatusCode)
+	}
+	// A small request is not held back by them.
+	if resp := post(2, strings.NewReader("{}")); resp.StatusCode == 429 {
+		t.Fatal("a small request was refused while large ones were in flight")
+	}
+	for _, w := range writers {
+		w.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	<-done
+	<-done
+	if resp := post(size, strings.NewReader(strings.Repeat(" ", size))); resp.StatusCode == 429 {
+		t.Fatal("the share was not given back")
+	}
+}
