@@ -48,7 +48,8 @@ type SendResult struct {
 }
 
 // Send builds the MIME once, submits exactly those bytes over SMTP and
-// appends the same bytes to Sent with \Seen, unless the provider keeps
+// appends the same bytes (with the Bcc field, see sentCopy) to Sent with
+// \Seen, unless the provider keeps
 // its own copy (Gmail, Outlook/Microsoft 365) or a message with the same
 // Message-ID is already in Sent. Header fields with CR or LF are refused
 // (KindInvalid). When the message went out but saving the copy failed,
@@ -72,8 +73,24 @@ func (e *Engine) Send(ctx context.Context, acct *Account, out Outgoing) (*SendRe
 		res.SentCopy = "provider keeps its own copy"
 		return res, nil
 	}
-	err = e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(raw, msgID, res) })
+	err = e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(sentCopy(raw, out.Bcc), msgID, res) })
 	return res, err
+}
+
+// sentCopy is what Sent keeps: the bytes sent and, when there were blind
+// recipients, a Bcc field in front of them, as mail clients keep it, so
+// that the sender can see who got the message.
+func sentCopy(raw []byte, bcc []string) []byte {
+	var list []string
+	for _, a := range bcc {
+		if p, err := netmail.ParseAddress(a); err == nil {
+			list = append(list, p.String())
+		}
+	}
+	if len(list) == 0 {
+		return raw
+	}
+	return append([]byte("Bcc: "+strings.Join(list, ",\r\n ")+"\r\n"), raw...)
 }
 
 // saveSent appends raw to Sent unless a copy is already there.

@@ -111,7 +111,11 @@ func TestSendAppendsSameBytesToSentOnce(t *testing.T) {
 	if bytes.Contains(inboxRaw, []byte("carol@")) {
 		t.Fatal("Bcc address visible to the recipients")
 	}
-	if !bytes.HasSuffix(inboxRaw, sentRaw) {
+	bccLine, sentBody, _ := bytes.Cut(sentRaw, []byte("\r\n"))
+	if string(bccLine) != "Bcc: <carol@example.test>" {
+		t.Fatalf("Sent copy does not say who got it blind: %q", bccLine)
+	}
+	if !bytes.HasSuffix(inboxRaw, sentBody) {
 		t.Fatalf("Sent copy differs from what was delivered:\nsent %d bytes\ninbox %d bytes", len(sentRaw), len(inboxRaw))
 	}
 
