@@ -3,6 +3,7 @@ package mail
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Hint returns one sentence telling a person or a model what to do about
@@ -34,6 +35,13 @@ func Hint(err error, acct *Account) string {
 	case KindRefused:
 		return "Nothing accepts connections at that host and port. Check the port, and that the server allows connections from here."
 	case KindTimeout:
+		switch {
+		case strings.Contains(e.Op, "greeting") || strings.Contains(e.Op, "starttls") || strings.Contains(e.Op, "tls handshake"):
+			return "The server took the connection but did not start the conversation in time: the port may expect the other TLS mode " +
+				"(tls on 993/465, starttls on 143/587), or belong to another service."
+		case strings.Contains(e.Op, "login") || strings.Contains(e.Op, "auth"):
+			return "The server did not answer the sign-in in time. It may be overloaded or throttling this address: try again later."
+		}
 		return "The server did not answer in time. Check the host and port (a firewall may drop the connection) or try again later."
 	case KindForbidden:
 		return "The host resolves to a private or local address, which this instance refuses. An administrator can allow it with MAIL_ALLOW_PRIVATE_HOSTS=true."

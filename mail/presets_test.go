@@ -74,6 +74,8 @@ func TestHints(t *testing.T) {
 		{&Error{Kind: KindForbidden}, nil, "MAIL_ALLOW_PRIVATE_HOSTS=true"},
 		{&Error{Kind: KindUnsupported, Err: ErrNoTrash}, nil, "no Trash"},
 		{&Error{Kind: KindTimeout}, nil, "in time"},
+		{&Error{Kind: KindTimeout, Op: "imap greeting"}, nil, "other TLS mode"},
+		{&Error{Kind: KindTimeout, Op: "imap login"}, nil, "sign-in in time"},
 		{&Error{Kind: KindDNS}, nil, "resolve"},
 		{&Error{Kind: KindRefused}, nil, "accepts connections"},
 	} {
