@@ -20,6 +20,62 @@ import (
 // person sees and revokes the app on /apps, and the client's refresh fails.
 func TestOAuthEndToEnd(t *testing.T) {
 	inst := start(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "local-secret"})
+	conf, tok, b := authorizeLocal(t, inst.url, "http://localhost:0")
+
+	// The token works on the MCP endpoint, through a real MCP client.
+	mc, err := client.NewStreamableHttpClient(inst.url+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.AccessToken}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	ctx := context.Background()
+	if err := mc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.Initialize(ctx, mcplib.InitializeRequest{Params: mcplib.InitializeParams{ProtocolVersion: mcplib.LATEST_PROTOCOL_VERSION,
+		ClientInfo: mcplib.Implementation{Name: "e2e", Version: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := mc.CallTool(ctx, mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: "list_accounts"}})
+	if err != nil || res.IsError {
+		t.Fatalf("list_accounts = %+v, %v", res, err)
+	}
+
+	// The person sees the app and revokes it; the client's tokens die.
+	_, apps := send(t, b, "GET", inst.url+"/apps", nil)
+	if !strings.Contains(apps, "mcp-remote") || !strings.Contains(apps, "localhost:3335") || !strings.Contains(apps, "mail.send") {
+		t.Fatalf("/apps:\n%s", apps)
+	}
+	action := regexp.MustCompile(`action="(/apps/[^"]+/revoke)"`).FindStringSubmatch(apps)[1]
+	resp, _ := send(t, b, "POST", inst.url+action, neturl.Values{"_csrf": {csrfFrom(t, apps)}})
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/apps?revoked=1" {
+		t.Fatalf("revoke = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, apps = send(t, b, "GET", inst.url+"/apps", nil); !strings.Contains(apps, `data-testid="no-apps"`) {
+		t.Fatal("revoked app still listed")
+	}
+	if _, err := mc.CallTool(ctx, mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: "list_accounts"}}); err == nil {
+		t.Fatal("MCP call with a revoked token succeeded")
+	}
+	if _, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil ||
+		!strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("refresh after revocation: %v, want invalid_grant", err)
+	}
+	// Revoking it again: nothing to revoke.
+	resp, _ = send(t, b, "POST", inst.url+action, neturl.Values{"_csrf": {csrfFrom(t, apps)}})
+	if resp.StatusCode != 404 {
+		t.Fatalf("second revoke = %d, want 404", resp.StatusCode)
+	}
+}
+
+// authorizeLocal runs the whole authorization against the local-mode
+// server at base (whose issuer is issuer): mcp-remote registers, the
+// person signs in with the password local-secret and consents to every
+// scope, and the client exchanges the code. It returns the client's
+// config, its token and the person's browser.
+func authorizeLocal(t *testing.T, base, issuer string) (*oauth2.Config, *oauth2.Token, *http.Client) {
+	t.Helper()
+	inst := &instance{url: base}
 	resp, err := http.Post(inst.url+"/register", "application/json",
 		strings.NewReader(`{"client_name":"mcp-remote","redirect_uris":["http://localhost:3335/oauth/callback"],"token_endpoint_auth_method":"none"}`))
 	if err != nil {
@@ -60,7 +116,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	}
 	resp, _ = send(t, b, "POST", inst.url+"/api/oauth/authorize", form)
 	cb, _ := neturl.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != 303 || cb.Query().Get("code") == "" || cb.Query().Get("iss") != "http://localhost:0" {
+	if resp.StatusCode != 303 || cb.Query().Get("code") == "" || cb.Query().Get("iss") != issuer {
 		t.Fatalf("consent = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier))
@@ -68,48 +124,5 @@ func TestOAuthEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The token works on the MCP endpoint, through a real MCP client.
-	mc, err := client.NewStreamableHttpClient(inst.url+"/api/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.AccessToken}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Close()
-	ctx := context.Background()
-	if err := mc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mc.Initialize(ctx, mcplib.InitializeRequest{Params: mcplib.InitializeParams{ProtocolVersion: mcplib.LATEST_PROTOCOL_VERSION,
-		ClientInfo: mcplib.Implementation{Name: "e2e", Version: "1"}}}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := mc.CallTool(ctx, mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: "list_accounts"}})
-	if err != nil || res.IsError {
-		t.Fatalf("list_accounts = %+v, %v", res, err)
-	}
-
-	// The person sees the app and revokes it; the client's tokens die.
-	_, apps := send(t, b, "GET", inst.url+"/apps", nil)
-	if !strings.Contains(apps, "mcp-remote") || !strings.Contains(apps, "localhost:3335") || !strings.Contains(apps, "mail.send") {
-		t.Fatalf("/apps:\n%s", apps)
-	}
-	action := regexp.MustCompile(`action="(/apps/[^"]+/revoke)"`).FindStringSubmatch(apps)[1]
-	resp, _ = send(t, b, "POST", inst.url+action, neturl.Values{"_csrf": {csrfFrom(t, apps)}})
-	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/apps?revoked=1" {
-		t.Fatalf("revoke = %d %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	if _, apps = send(t, b, "GET", inst.url+"/apps", nil); !strings.Contains(apps, `data-testid="no-apps"`) {
-		t.Fatal("revoked app still listed")
-	}
-	if _, err := mc.CallTool(ctx, mcplib.CallToolRequest{Params: mcplib.CallToolParams{Name: "list_accounts"}}); err == nil {
-		t.Fatal("MCP call with a revoked token succeeded")
-	}
-	if _, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil ||
-		!strings.Contains(err.Error(), "invalid_grant") {
-		t.Fatalf("refresh after revocation: %v, want invalid_grant", err)
-	}
-	// Revoking it again: nothing to revoke.
-	resp, _ = send(t, b, "POST", inst.url+action, neturl.Values{"_csrf": {csrfFrom(t, apps)}})
-	if resp.StatusCode != 404 {
-		t.Fatalf("second revoke = %d, want 404", resp.StatusCode)
-	}
+	return conf, tok, b
 }
