@@ -173,8 +173,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 		SecureCookies: https, Logger: log, Page: deps.Page,
 	})
 	authz.Routes(front)
+	var counters mcp.RateStore
+	if !cfg.Embedded() {
+		counters = st // replicas share one PostgreSQL, so they share the limits
+	}
 	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, AttachmentKey: keys.AttachmentKey(),
-		AppURL: cfg.AppURL, Logger: log, Version: version})
+		AppURL: cfg.AppURL, Logger: log, Version: version, CallsPerMinute: cfg.CallsPerMinute, SendsPerHour: cfg.SendsPerHour,
+		Counters: counters})
 	endpoint := http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcp.MaxRequestBytes)
 	for _, path := range oauth.MCPPaths {
 		front.Handle(path, endpoint)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	neturl "net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,7 +135,8 @@ func TestReplicas(t *testing.T) {
 	rand.Read(key)
 	env := func() map[string]string {
 		return map[string]string{"DATA_DIR": t.TempDir(), "DATABASE_URL": pgURL.String(), "APP_URL": appURL,
-			"MCP_MASTER_KEY": base64.StdEncoding.EncodeToString(key), "LOCAL_ADMIN_PASSWORD": "local-secret"}
+			"MCP_MASTER_KEY": base64.StdEncoding.EncodeToString(key), "LOCAL_ADMIN_PASSWORD": "local-secret",
+			"MCP_CALLS_PER_MINUTE": strconv.Itoa(callsPerMinute)}
 	}
 	a, b := start(t, env()), start(t, env())
 	rr := &roundRobin{backends: []string{a.url, b.url}}
@@ -163,6 +165,26 @@ func TestReplicas(t *testing.T) {
 		t.Fatalf("access token from replica a on replica b = %d", code)
 	}
 	access := second["access_token"].(string)
+
+	// The per-person call limit holds across replicas (within 10 %): the
+	// calls alternate between them.
+	for attempt := 0; ; attempt++ {
+		window := time.Now().Truncate(time.Minute)
+		allowed := 0
+		for range 2 * callsPerMinute {
+			if toolCallAllowed(t, appURL, access) {
+				allowed++
+			}
+		}
+		if !time.Now().Truncate(time.Minute).Equal(window) && attempt == 0 {
+			continue // the calls straddled two windows: count again in a whole one
+		}
+		t.Logf("%d of %d calls allowed across two replicas, limit %d a minute", allowed, 2*callsPerMinute, callsPerMinute)
+		if allowed < callsPerMinute*9/10 || allowed > callsPerMinute*11/10 {
+			t.Fatalf("%d of %d calls allowed across two replicas, limit %d a minute", allowed, 2*callsPerMinute, callsPerMinute)
+		}
+		break
+	}
 
 	// The database drops every connection and refuses new ones for 5 s:
 	// clean 503s with Retry-After, never 401 or invalid_client.
@@ -207,10 +229,37 @@ func TestReplicas(t *testing.T) {
 	}
 }
 
+// callsPerMinute is the replicas' per-person tool call limit.
+const callsPerMinute = 40
+
+const mcpInitializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",` +
+	`"capabilities":{},"clientInfo":{"name":"replicas","version":"1"}}}`
+
 func mcpRequest(t *testing.T, base, token string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest("POST", base+"/api/mcp", strings.NewReader(
-		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"replicas","version":"1"}}}`))
+	return mcpRequestWith(t, base, token, mcpInitializeBody)
+}
+
+// toolCallAllowed calls list_accounts and reports whether the call was
+// let through rather than refused by the rate limit.
+func toolCallAllowed(t *testing.T, base, token string) bool {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(mcpRequestWith(t, base, token,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_accounts","arguments":{}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("tools/call = %d %s", resp.StatusCode, body)
+	}
+	return !strings.Contains(string(body), "Too many tool calls")
+}
+
+func mcpRequestWith(t *testing.T, base, token, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/api/mcp", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,11 @@ type Config struct {
 	MailCAFile            string
 	TrustProxyHeaders     bool
 
+	// CallsPerMinute and SendsPerHour bound one person's MCP tool calls
+	// and sent messages, across every replica.
+	CallsPerMinute int
+	SendsPerHour   int
+
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
 }
@@ -118,6 +123,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.TrustProxyHeaders, err = boolean("TRUST_PROXY_HEADERS", getenv("TRUST_PROXY_HEADERS")); err != nil {
 		return Config{}, err
 	}
+	if c.CallsPerMinute, err = limit("MCP_CALLS_PER_MINUTE", getenv("MCP_CALLS_PER_MINUTE"), 120); err != nil {
+		return Config{}, err
+	}
+	if c.SendsPerHour, err = limit("MCP_SENDS_PER_HOUR", getenv("MCP_SENDS_PER_HOUR"), 60); err != nil {
+		return Config{}, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(orDefault(getenv("LOG_LEVEL"), "info"))); err != nil {
 		return Config{}, &Error{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", getenv("LOG_LEVEL"))}
 	}
@@ -128,6 +139,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, &Error{"LOG_FORMAT", fmt.Sprintf("%q is not text or json", v)}
 	}
 	return c, nil
+}
+
+// limit reads a positive rate limit, def when unset.
+func limit(name, v string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 0, &Error{name, fmt.Sprintf("%q is not a whole number from 1 to 1000000", v)}
+	}
+	return n, nil
 }
 
 // Embedded reports whether the process uses the embedded SQLite database.

@@ -49,14 +49,15 @@ func TestValues(t *testing.T) {
 		"MCP_MASTER_KEY":        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 		"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k", "CLERK_SECRET_KEY": "sk_test_abc",
 		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "TRUST_PROXY_HEADERS": "1",
-		"LOG_LEVEL": "debug", "LOG_FORMAT": "json",
+		"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "MCP_CALLS_PER_MINUTE": "300", "MCP_SENDS_PER_HOUR": "5",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Port != 8080 || c.Host != "0.0.0.0" || c.AppURL != "https://mail.example.com" || c.DataDir != "/var/lib/imap-mcp" ||
 		c.Embedded() || !c.ClerkEnabled() || len(c.MasterKey) != 32 || c.MasterKey[31] != 31 || !c.MailAllowPrivateHosts ||
-		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" {
+		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" ||
+		c.CallsPerMinute != 300 || c.SendsPerHour != 5 {
 		t.Fatalf("config = %+v", c)
 	}
 	if c.ClerkFrontendAPI != "clerk.example.com" {
@@ -95,6 +96,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"TRUST_PROXY_HEADERS": "maybe"}, "TRUST_PROXY_HEADERS", "not true or false"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", "debug, info, warn, error"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text or json"},
+		{map[string]string{"MCP_CALLS_PER_MINUTE": "0"}, "MCP_CALLS_PER_MINUTE", "whole number from 1"},
+		{map[string]string{"MCP_SENDS_PER_HOUR": "lots"}, "MCP_SENDS_PER_HOUR", "whole number from 1"},
 	} {
 		_, err := config.FromEnv(env(tc.env))
 		var ce *config.Error

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -34,5 +35,83 @@ func (l *rateLimiter) allow(key string) (time.Duration, bool) {
 		return l.window - now.Sub(ev[0]), false
 	}
 	l.events[key] = append(ev, now)
+	return 0, true
+}
+
+// limiter says whether key may have one more event now, or how long to
+// wait.
+type limiter interface {
+	allow(key string) (time.Duration, bool)
+}
+
+// RateStore keeps counters that every replica shares (PostgreSQL).
+type RateStore interface {
+	AddRateCount(ctx context.Context, key string, window time.Time, n int) (int, error)
+}
+
+// sharedLimiter allows max events per fixed window per key across every
+// process that shares its store. Each process counts locally and adds its
+// count to the store about once a second, and on every event once a key
+// nears its limit, so that no request waits on a write but the limit
+// holds across replicas within a few events. When the store cannot be
+// reached it goes on counting locally.
+type sharedLimiter struct {
+	store  RateStore
+	name   string
+	max    int
+	window time.Duration
+	mu     sync.Mutex
+	counts map[string]*sharedCount
+}
+
+type sharedCount struct {
+	start    time.Time // of the window
+	synced   int       // every process's count at the last sync
+	pending  int       // this process's count since
+	lastSync time.Time
+}
+
+// syncEvery is how often a busy key's count is shared.
+const syncEvery = time.Second
+
+func newSharedLimiter(store RateStore, name string, max int, window time.Duration) *sharedLimiter {
+	return &sharedLimiter{store: store, name: name, max: max, window: window, counts: map[string]*sharedCount{}}
+}
+
+func (l *sharedLimiter) allow(key string) (time.Duration, bool) {
+	now := time.Now()
+	start := now.Truncate(l.window)
+	l.mu.Lock()
+	c := l.counts[key]
+	if c == nil || !c.start.Equal(start) {
+		if len(l.counts) > 10000 {
+			clear(l.counts)
+		}
+		c = &sharedCount{start: start}
+		l.counts[key] = c
+	}
+	if c.synced+c.pending >= l.max {
+		l.mu.Unlock()
+		return start.Add(l.window).Sub(now), false
+	}
+	c.pending++
+	n := 0
+	if now.Sub(c.lastSync) >= syncEvery || c.pending >= max(1, (l.max-c.synced)/8) {
+		n, c.pending, c.lastSync = c.pending, 0, now
+	}
+	l.mu.Unlock()
+	if n == 0 {
+		return 0, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	total, err := l.store.AddRateCount(ctx, l.name+":"+key, start, n)
+	cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		c.pending += n // shared at the next sync
+	} else if total > c.synced {
+		c.synced = total
+	}
 	return 0, true
 }

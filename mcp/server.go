@@ -39,6 +39,9 @@ type Options struct {
 	Version       string
 	// CallsPerMinute bounds tool calls per user; zero means 120.
 	CallsPerMinute int
+	// Counters, when set, shares the call and send counts between
+	// replicas (PostgreSQL); nil counts in this process only.
+	Counters RateStore
 	// SendsPerHour bounds sent messages per user; zero means 60.
 	SendsPerHour int
 }
@@ -55,8 +58,8 @@ type Server struct {
 	o     Options
 	tools []Tool
 	scope map[string]string
-	calls *rateLimiter
-	sends *rateLimiter
+	calls limiter
+	sends limiter
 	// requests bounds one person's MCP requests of any kind, before their
 	// body is read; large keeps count of large requests in flight.
 	requests *rateLimiter
@@ -79,6 +82,10 @@ func New(o Options) *Server {
 		// Besides tool calls, clients send initialize, tools/list and
 		// notifications: room for those, before any body is read.
 		requests: newRateLimiter(requestsPerCall*o.CallsPerMinute, time.Minute)}
+	if o.Counters != nil {
+		s.calls = newSharedLimiter(o.Counters, "calls", o.CallsPerMinute, time.Minute)
+		s.sends = newSharedLimiter(o.Counters, "sends", o.SendsPerHour, time.Hour)
+	}
 	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.attachmentTools(), s.sendTools(), s.organizeTools()} {
 		s.tools = append(s.tools, group...)
 	}

@@ -258,3 +258,22 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+func TestRateCountsAreShared(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		w := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		for i, want := range []int{3, 5, 6} {
+			got, err := s.AddRateCount(ctx, "calls:u1", w, []int{3, 2, 1}[i])
+			if err != nil || got != want {
+				t.Fatalf("add %d: %d, %v; want %d", i, got, err, want)
+			}
+		}
+		if got, err := s.AddRateCount(ctx, "calls:u1", w.Add(time.Minute), 1); err != nil || got != 1 {
+			t.Fatalf("next window: %d, %v", got, err)
+		}
+		if got, err := s.AddRateCount(ctx, "calls:u2", w, 1); err != nil || got != 1 {
+			t.Fatalf("another key: %d, %v", got, err)
+		}
+	})
+}
