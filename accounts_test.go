@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/imap-mcp/imap-mcp/handlers"
+	"github.com/imap-mcp/imap-mcp/store"
 )
 
 // signedIn starts the server with a local password and returns a signed-in browser.
@@ -78,8 +79,8 @@ func TestAccountPages(t *testing.T) {
 		t.Fatalf("%d accounts stored", len(accts))
 	}
 	a := accts[0]
-	for _, enc := range []string{a.IMAPPasswordEnc, a.SMTPPasswordEnc} {
-		if pt, err := keys.Open(enc); err != nil || string(pt) != "app-pass-1" || strings.Contains(enc, "app-pass-1") {
+	for enc, column := range map[string]string{a.IMAPPasswordEnc: store.ColumnIMAPPassword, a.SMTPPasswordEnc: store.ColumnSMTPPassword} {
+		if pt, err := keys.Open(enc, store.AccountSecretContext(u.ID, column)); err != nil || string(pt) != "app-pass-1" || strings.Contains(enc, "app-pass-1") {
 			t.Fatalf("stored password: %q, %v", pt, err)
 		}
 	}
@@ -106,7 +107,7 @@ func TestAccountPages(t *testing.T) {
 		t.Fatalf("update = %d", status)
 	}
 	got, _ := st.GetAccount(context.Background(), u.ID, a.ID)
-	if pt, _ := keys.Open(got.IMAPPasswordEnc); got.Label != "Office" || string(pt) != "app-pass-1" {
+	if pt, _ := keys.Open(got.IMAPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)); got.Label != "Office" || string(pt) != "app-pass-1" {
 		t.Fatalf("after edit: label %q password %q", got.Label, pt)
 	}
 	// Pointing the account at another server needs the password again, so a

@@ -278,8 +278,8 @@ func TestRotateKey(t *testing.T) {
 			st, keys := openForTest(t, env)
 			u, _ := st.EnsureLocalUser(context.Background())
 			acct := &store.MailAccount{UserID: u.ID, Label: "work", Email: "a@example.test",
-				IMAPHost: "imap.example.test", IMAPPort: 993, IMAPTLSMode: "tls", IMAPUser: "a", IMAPPasswordEnc: keys.Seal([]byte("imap secret")),
-				SMTPHost: "smtp.example.test", SMTPPort: 465, SMTPTLSMode: "tls", SMTPUser: "a", SMTPPasswordEnc: keys.Seal([]byte("smtp secret"))}
+				IMAPHost: "imap.example.test", IMAPPort: 993, IMAPTLSMode: "tls", IMAPUser: "a", IMAPPasswordEnc: keys.Seal([]byte("imap secret"), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
+				SMTPHost: "smtp.example.test", SMTPPort: 465, SMTPTLSMode: "tls", SMTPUser: "a", SMTPPasswordEnc: keys.Seal([]byte("smtp secret"), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))}
 			if err := st.CreateAccount(context.Background(), acct); err != nil {
 				t.Fatal(err)
 			}
@@ -307,10 +307,10 @@ func TestRotateKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			nextKeys, _ := secret.New(next)
-			if pt, err := nextKeys.Open(got.IMAPPasswordEnc); err != nil || string(pt) != "imap secret" {
+			if pt, err := nextKeys.Open(got.IMAPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)); err != nil || string(pt) != "imap secret" {
 				t.Fatalf("IMAP password after rotation: %q, %v", pt, err)
 			}
-			if pt, err := keys.Open(got.SMTPPasswordEnc); err != nil || string(pt) != "smtp secret" {
+			if pt, err := keys.Open(got.SMTPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)); err != nil || string(pt) != "smtp secret" {
 				t.Fatalf("SMTP password with the loaded key after rotation: %q, %v", pt, err)
 			}
 		})

@@ -11,17 +11,17 @@ import (
 
 // Opener opens sealed passwords (package secret implements it).
 type Opener interface {
-	Open(sealed string) ([]byte, error)
+	Open(sealed, context string) ([]byte, error)
 }
 
 // Open returns the engine settings of a, with both passwords opened. The
 // caller drops the result when its call ends.
 func Open(a store.MailAccount, secrets Opener) (*mail.Account, error) {
-	imapPW, err := secrets.Open(a.IMAPPasswordEnc)
+	imapPW, err := secrets.Open(a.IMAPPasswordEnc, store.AccountSecretContext(a.UserID, store.ColumnIMAPPassword))
 	if err != nil {
 		return nil, fmt.Errorf("account: open IMAP password of %s: %w", a.ID, err)
 	}
-	smtpPW, err := secrets.Open(a.SMTPPasswordEnc)
+	smtpPW, err := secrets.Open(a.SMTPPasswordEnc, store.AccountSecretContext(a.UserID, store.ColumnSMTPPassword))
 	if err != nil {
 		return nil, fmt.Errorf("account: open SMTP password of %s: %w", a.ID, err)
 	}

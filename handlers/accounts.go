@@ -30,7 +30,7 @@ type AccountStore interface {
 
 // Sealer seals mail passwords before they are stored.
 type Sealer interface {
-	Seal(plaintext []byte) string
+	Seal(plaintext []byte, context string) string
 }
 
 // signaturePolicy keeps the formatting a signature needs and drops
@@ -237,17 +237,18 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 		}
 	}
 	for _, pw := range []struct {
-		name string
-		dst  *string
-	}{{"imap_password", &a.IMAPPasswordEnc}, {"smtp_password", &a.SMTPPasswordEnc}} {
+		name, column string
+		dst          *string
+	}{{"imap_password", store.ColumnIMAPPassword, &a.IMAPPasswordEnc}, {"smtp_password", store.ColumnSMTPPassword, &a.SMTPPasswordEnc}} {
 		v := c.FormValue(pw.name)
+		context := store.AccountSecretContext(a.UserID, pw.column)
 		switch {
 		case v != "" && len(v) > 1024:
 			errs[pw.name] = "That password is too long."
 		case v != "":
-			*pw.dst = h.Sealer.Seal([]byte(v))
+			*pw.dst = h.Sealer.Seal([]byte(v), context)
 		case creating && pw.name == "smtp_password" && c.FormValue("imap_password") != "":
-			*pw.dst = h.Sealer.Seal([]byte(c.FormValue("imap_password"))) // same password for both, the common case
+			*pw.dst = h.Sealer.Seal([]byte(c.FormValue("imap_password")), context) // same password for both, the common case
 		case creating:
 			errs[pw.name] = "Enter the password (many providers require an app password)."
 		case pw.name == "imap_password" && before[pw.name] != endpointKey(a.IMAPHost, a.IMAPPort, a.IMAPUser),

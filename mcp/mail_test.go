@@ -47,8 +47,8 @@ func mailHarnessWith(t testing.TB, o mcp.Options) (*harness, *mailrig.Rig, *secr
 func addRigAccount(t testing.TB, h *harness, rig *mailrig.Rig, keys *secret.Keys, u store.User, name string) string {
 	ru, _ := rig.User(name)
 	a := &store.MailAccount{UserID: u.ID, Label: name, Email: ru.Email, DisplayName: strings.ToUpper(name[:1]) + name[1:],
-		IMAPHost: rig.Host, IMAPPort: rig.IMAPPort, IMAPTLSMode: "starttls", IMAPUser: ru.Email, IMAPPasswordEnc: keys.Seal([]byte(ru.Password)),
-		SMTPHost: rig.Host, SMTPPort: rig.SubmissionPort, SMTPTLSMode: "starttls", SMTPUser: ru.Email, SMTPPasswordEnc: keys.Seal([]byte(ru.Password)),
+		IMAPHost: rig.Host, IMAPPort: rig.IMAPPort, IMAPTLSMode: "starttls", IMAPUser: ru.Email, IMAPPasswordEnc: keys.Seal([]byte(ru.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
+		SMTPHost: rig.Host, SMTPPort: rig.SubmissionPort, SMTPTLSMode: "starttls", SMTPUser: ru.Email, SMTPPasswordEnc: keys.Seal([]byte(ru.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)),
 		SignatureHTML: "<p>-- <b>" + name + "</b></p>"}
 	if err := h.st.CreateAccount(context.Background(), a); err != nil {
 		t.Fatal(err)

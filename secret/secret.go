@@ -19,7 +19,13 @@ import (
 // KeySize is the master key length in bytes.
 const KeySize = 32
 
-const version1 byte = 1
+// Sealed value versions: 1 is bound to nothing (still opened, and sealed
+// again as 2 by rotate-key); 2 carries the place it belongs to (its
+// context) as AES-GCM additional data.
+const (
+	version1 byte = 1
+	version2 byte = 2
+)
 
 // ErrWrongKey means a sealed value was made with another master key or was
 // altered. Its text is what an operator sees at start.
@@ -72,30 +78,39 @@ func derive(master []byte, purpose string) []byte {
 	return k
 }
 
-// Seal encrypts plaintext into a printable sealed value.
-func (k *Keys) Seal(plaintext []byte) string {
+// Seal encrypts plaintext into a printable sealed value for the place
+// named by context (for a stored password, its table, owner and column):
+// it opens only with the same context.
+func (k *Keys) Seal(plaintext []byte, context string) string {
 	out := make([]byte, 1, 1+k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
-	out[0] = version1
+	out[0] = version2
 	nonce := make([]byte, k.aead.NonceSize())
 	_, _ = rand.Read(nonce)
 	out = append(out, nonce...)
-	out = k.aead.Seal(out, nonce, plaintext, []byte{version1})
+	out = k.aead.Seal(out, nonce, plaintext, append([]byte{version2}, context...))
 	return base64.StdEncoding.EncodeToString(out)
 }
 
-// Open decrypts a value made by Seal. It returns ErrWrongKey when the value
-// was sealed with another key (or altered), and ErrMalformed when it is not
-// a sealed value at all.
-func (k *Keys) Open(sealed string) ([]byte, error) {
+// Open decrypts a value made by Seal with the same context. It returns
+// ErrWrongKey when the value was sealed with another key or for another
+// context (copied from another row or column), or altered, and
+// ErrMalformed when it is not a sealed value at all.
+func (k *Keys) Open(sealed, context string) ([]byte, error) {
 	raw, err := base64.StdEncoding.DecodeString(sealed)
 	if err != nil || len(raw) < 1+k.aead.NonceSize()+k.aead.Overhead() {
 		return nil, ErrMalformed
 	}
-	if raw[0] != version1 {
+	var ad []byte
+	switch raw[0] {
+	case version1:
+		ad = raw[:1]
+	case version2:
+		ad = append([]byte{version2}, context...)
+	default:
 		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, raw[0])
 	}
 	n := 1 + k.aead.NonceSize()
-	pt, err := k.aead.Open(nil, raw[1:n], raw[n:], raw[:1])
+	pt, err := k.aead.Open(nil, raw[1:n], raw[n:], ad)
 	if err != nil {
 		return nil, ErrWrongKey
 	}

@@ -24,20 +24,28 @@ func mustKeys(t *testing.T, master []byte) *secret.Keys {
 func TestSealOpen(t *testing.T) {
 	master := secret.Generate()
 	k := mustKeys(t, master)
-	sealed := k.Seal([]byte("app password"))
-	if sealed == k.Seal([]byte("app password")) {
+	const where = "mail_accounts/u1/imap_password_enc"
+	sealed := k.Seal([]byte("app password"), where)
+	if sealed == k.Seal([]byte("app password"), where) {
 		t.Fatal("two seals of the same value are equal: nonce not random")
 	}
 	raw, _ := base64.StdEncoding.DecodeString(sealed)
-	if raw[0] != 1 || len(raw) != 1+12+len("app password")+16 {
+	if raw[0] != 2 || len(raw) != 1+12+len("app password")+16 {
 		t.Fatalf("layout: version %d, %d bytes", raw[0], len(raw))
 	}
-	pt, err := mustKeys(t, master).Open(sealed)
+	pt, err := mustKeys(t, master).Open(sealed, where)
 	if err != nil || string(pt) != "app password" {
 		t.Fatalf("Open = %q, %v", pt, err)
 	}
+	// Bound to its place: copied to another owner's row or column, it
+	// does not open.
+	for _, other := range []string{"mail_accounts/u2/imap_password_enc", "mail_accounts/u1/smtp_password_enc", ""} {
+		if _, err := k.Open(sealed, other); !errors.Is(err, secret.ErrWrongKey) {
+			t.Fatalf("opened for %q: err = %v, want ErrWrongKey", other, err)
+		}
+	}
 
-	if _, err := mustKeys(t, secret.Generate()).Open(sealed); !errors.Is(err, secret.ErrWrongKey) {
+	if _, err := mustKeys(t, secret.Generate()).Open(sealed, where); !errors.Is(err, secret.ErrWrongKey) {
 		t.Fatalf("other key: err = %v, want ErrWrongKey", err)
 	}
 	if secret.ErrWrongKey.Error() != "MCP_MASTER_KEY does not open the stored secrets" {
@@ -45,16 +53,16 @@ func TestSealOpen(t *testing.T) {
 	}
 	tampered := bytes.Clone(raw)
 	tampered[len(tampered)-1] ^= 1
-	if _, err := k.Open(base64.StdEncoding.EncodeToString(tampered)); !errors.Is(err, secret.ErrWrongKey) {
+	if _, err := k.Open(base64.StdEncoding.EncodeToString(tampered), where); !errors.Is(err, secret.ErrWrongKey) {
 		t.Fatalf("tampered: err = %v, want ErrWrongKey", err)
 	}
 	future := bytes.Clone(raw)
-	future[0] = 2
-	if _, err := k.Open(base64.StdEncoding.EncodeToString(future)); !errors.Is(err, secret.ErrMalformed) {
+	future[0] = 3
+	if _, err := k.Open(base64.StdEncoding.EncodeToString(future), where); !errors.Is(err, secret.ErrMalformed) {
 		t.Fatalf("unknown version: err = %v, want ErrMalformed", err)
 	}
 	for _, bad := range []string{"", "plaintext password", "AQ=="} {
-		if _, err := k.Open(bad); !errors.Is(err, secret.ErrMalformed) {
+		if _, err := k.Open(bad, where); !errors.Is(err, secret.ErrMalformed) {
 			t.Fatalf("Open(%q): err = %v, want ErrMalformed", bad, err)
 		}
 	}

@@ -10,9 +10,25 @@ import (
 
 // Sealer seals and opens secrets at rest (package secret implements it).
 type Sealer interface {
-	Seal(plaintext []byte) string
-	Open(sealed string) ([]byte, error)
+	Seal(plaintext []byte, context string) string
+	Open(sealed, context string) ([]byte, error)
 }
+
+// Columns of mail_accounts that hold sealed passwords.
+const (
+	ColumnIMAPPassword = "imap_password_enc"
+	ColumnSMTPPassword = "smtp_password_enc"
+)
+
+// AccountSecretContext is the context a mail account's password is sealed
+// for: its owner and column, so that a sealed value copied to another
+// person's account, or to the other column, does not open.
+func AccountSecretContext(userID, column string) string {
+	return "mail_accounts/" + userID + "/" + column
+}
+
+// keyCheckContext is the context of the key check value.
+const keyCheckContext = "app_settings/" + keyCheckSetting
 
 // keyCheckSetting holds a sealed known value: a master key that cannot
 // open it is the wrong key.
@@ -20,11 +36,15 @@ const keyCheckSetting = "master_key_check"
 
 const keyCheckPlaintext = "imap-mcp master key check"
 
-// sealedColumns lists every column that holds a sealed value.
-var sealedColumns = []struct{ table, key, column, where string }{
-	{"mail_accounts", "id", "imap_password_enc", "TRUE"},
-	{"mail_accounts", "id", "smtp_password_enc", "TRUE"},
-	{"app_settings", "key", "value", "key = '" + keyCheckSetting + "'"},
+// sealedColumns lists every column that holds a sealed value; owner is
+// the column its sealing context is made from.
+var sealedColumns = []struct {
+	table, key, owner, column, where string
+	context                          func(owner, column string) string
+}{
+	{"mail_accounts", "id", "user_id", ColumnIMAPPassword, "TRUE", AccountSecretContext},
+	{"mail_accounts", "id", "user_id", ColumnSMTPPassword, "TRUE", AccountSecretContext},
+	{"app_settings", "key", "key", "value", "key = '" + keyCheckSetting + "'", func(string, string) string { return keyCheckContext }},
 }
 
 // CheckSealer verifies that k opens the stored secrets. The first call on a
@@ -32,7 +52,7 @@ var sealedColumns = []struct{ table, key, column, where string }{
 // returned by k.Open (package secret: ErrWrongKey).
 func (s *Store) CheckSealer(ctx context.Context, k Sealer) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO app_settings (key, value) VALUES (?, ?)
-		ON CONFLICT (key) DO NOTHING`), keyCheckSetting, k.Seal([]byte(keyCheckPlaintext)))
+		ON CONFLICT (key) DO NOTHING`), keyCheckSetting, k.Seal([]byte(keyCheckPlaintext), keyCheckContext))
 	if err != nil {
 		return fmt.Errorf("store: record key check: %w", err)
 	}
@@ -40,7 +60,7 @@ func (s *Store) CheckSealer(ctx context.Context, k Sealer) error {
 	if err := s.db.GetContext(ctx, &sealed, s.q(`SELECT value FROM app_settings WHERE key = ?`), keyCheckSetting); err != nil {
 		return fmt.Errorf("store: read key check: %w", err)
 	}
-	pt, err := k.Open(sealed)
+	pt, err := k.Open(sealed, keyCheckContext)
 	if err != nil {
 		return err
 	}
@@ -51,7 +71,8 @@ func (s *Store) CheckSealer(ctx context.Context, k Sealer) error {
 }
 
 // ResealSecrets opens every stored secret with from and seals it again with
-// to, in one transaction: either all secrets move to the new key or none.
+// to, bound to its place, in one transaction: either all secrets move to
+// the new key or none.
 // It returns the number of values re-sealed.
 func (s *Store) ResealSecrets(ctx context.Context, from, to Sealer) (int, error) {
 	n := 0
@@ -59,19 +80,21 @@ func (s *Store) ResealSecrets(ctx context.Context, from, to Sealer) (int, error)
 		for _, c := range sealedColumns {
 			var rows []struct {
 				Key    string `db:"k"`
+				Owner  string `db:"o"`
 				Sealed string `db:"v"`
 			}
-			query := `SELECT ` + c.key + ` AS k, ` + c.column + ` AS v FROM ` + c.table + ` WHERE ` + c.where
+			query := `SELECT ` + c.key + ` AS k, ` + c.owner + ` AS o, ` + c.column + ` AS v FROM ` + c.table + ` WHERE ` + c.where
 			if err := tx.SelectContext(ctx, &rows, query); err != nil {
 				return err
 			}
 			update := s.q(`UPDATE ` + c.table + ` SET ` + c.column + ` = ? WHERE ` + c.key + ` = ?`)
 			for _, r := range rows {
-				pt, err := from.Open(r.Sealed)
+				context := c.context(r.Owner, c.column)
+				pt, err := from.Open(r.Sealed, context)
 				if err != nil {
 					return fmt.Errorf("%s.%s of %s: %w", c.table, c.column, r.Key, err)
 				}
-				if _, err := tx.ExecContext(ctx, update, to.Seal(pt), r.Key); err != nil {
+				if _, err := tx.ExecContext(ctx, update, to.Seal(pt, context), r.Key); err != nil {
 					return err
 				}
 				n++

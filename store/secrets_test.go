@@ -34,8 +34,8 @@ func TestCheckSealerAndReseal(t *testing.T) {
 
 		u, _ := s.EnsureLocalUser(ctx)
 		a := newAccount(u.ID, "work")
-		a.IMAPPasswordEnc = oldKey.Seal([]byte("imap-pw"))
-		a.SMTPPasswordEnc = oldKey.Seal([]byte("smtp-pw"))
+		a.IMAPPasswordEnc = oldKey.Seal([]byte("imap-pw"), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword))
+		a.SMTPPasswordEnc = oldKey.Seal([]byte("smtp-pw"), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))
 		if err := s.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -59,10 +59,14 @@ func TestCheckSealerAndReseal(t *testing.T) {
 			t.Fatalf("check with the old key after rotation: err = %v, want ErrWrongKey", err)
 		}
 		got, _ := s.GetAccount(ctx, u.ID, a.ID)
-		for enc, want := range map[string]string{got.IMAPPasswordEnc: "imap-pw", got.SMTPPasswordEnc: "smtp-pw"} {
-			pt, err := newKey.Open(enc)
-			if err != nil || string(pt) != want {
-				t.Fatalf("after rotation Open = %q, %v; want %q", pt, err, want)
+		for _, c := range []struct{ enc, column, want string }{{got.IMAPPasswordEnc, store.ColumnIMAPPassword, "imap-pw"},
+			{got.SMTPPasswordEnc, store.ColumnSMTPPassword, "smtp-pw"}} {
+			pt, err := newKey.Open(c.enc, store.AccountSecretContext(u.ID, c.column))
+			if err != nil || string(pt) != c.want {
+				t.Fatalf("after rotation Open = %q, %v; want %q", pt, err, c.want)
+			}
+			if _, err := newKey.Open(c.enc, store.AccountSecretContext("someone-else", c.column)); !errors.Is(err, secret.ErrWrongKey) {
+				t.Fatalf("a password opened for another owner: %v", err)
 			}
 		}
 	})
