@@ -100,6 +100,17 @@ func (c *Conn) stream(op string, f func() error) error {
 	return c.do(op, f)
 }
 
+// gone reports a connection the server has ended (BYE, a drop): it must
+// not go back to the pool.
+func (c *Conn) gone() bool {
+	select {
+	case <-c.client.Closed():
+		return true
+	default:
+		return false
+	}
+}
+
 // recoverable reports whether the last command lost the connection for a
 // reason a fresh connection may not meet (an answer the client could not
 // parse, a dropped connection) rather than because time ran out.

@@ -172,7 +172,7 @@ func (p *Pool) put(id string, c *Conn) {
 	c.lastUsed = time.Now()
 	p.mu.Lock()
 	s := p.accounts[id]
-	keep := !p.closed && !c.broken && s.fp == c.fp
+	keep := !p.closed && !c.broken && s.fp == c.fp && !c.gone()
 	if keep {
 		s.idle = append(s.idle, c)
 	}
