@@ -58,8 +58,9 @@ func (a *admission) enter(user string, size int64) (release func(), ok bool) {
 }
 
 // admit applies the request limits before next reads the body: a body
-// over MaxRequestBytes is refused with 413, a person over their request
-// rate or their share of large requests with 429 and Retry-After.
+// over MaxRequestBytes is refused with 413; a large request of a person
+// who has spent their tool calls, and any request over their request rate
+// or their share of large requests, gets 429 with Retry-After.
 func (s *Server) admit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxRequestBytes {
@@ -67,6 +68,12 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return
 		}
 		p, _ := oauth.PrincipalFrom(r.Context())
+		// A large body is not even read for someone who has spent their
+		// calls; a small one is, and gets the tool error a model can act on.
+		if wait, spent := s.calls.spent(p.UserID); spent && (r.ContentLength < 0 || r.ContentLength >= largeRequest) {
+			refuse(w, http.StatusTooManyRequests, wait, fmt.Sprintf("too many tool calls: the limit is %d a minute", s.o.CallsPerMinute))
+			return
+		}
 		if wait, ok := s.requests.allow(p.UserID); !ok {
 			refuse(w, http.StatusTooManyRequests, wait, "too many requests")
 			return

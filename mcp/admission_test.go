@@ -84,3 +84,28 @@ func TestAdmission(t *testing.T) {
 		t.Fatal("the share was not given back")
 	}
 }
+
+// TestSpentCallsRefuseLargeBodiesUnread: once a person has used their tool
+// calls, a large request is refused before its body is read; a small one
+// still gets the tool error that says when to retry.
+func TestSpentCallsRefuseLargeBodiesUnread(t *testing.T) {
+	h := newHarness(t, mcp.Options{CallsPerMinute: 2})
+	tok, _ := h.token(t, "user_spent", "mail.read")
+	c := h.client(t, tok)
+	for range 2 {
+		call(t, c, "list_accounts", nil)
+	}
+	if res := call(t, c, "list_accounts", nil); !res.IsError {
+		t.Fatal("third call allowed")
+	}
+	req, _ := http.NewRequest("POST", h.url, strings.NewReader(strings.Repeat(" ", 2<<20)))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("large request after the calls were spent = %d", resp.StatusCode)
+	}
+}

@@ -18,6 +18,28 @@ func newRateLimiter(max int, window time.Duration) *rateLimiter {
 	return &rateLimiter{max: max, window: window, events: map[string][]time.Time{}}
 }
 
+// spent reports that key has no event left in the window, and how long
+// until it has.
+func (l *rateLimiter) spent(key string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	n := 0
+	var oldest time.Time
+	for _, t := range l.events[key] {
+		if now.Sub(t) < l.window {
+			if n == 0 {
+				oldest = t
+			}
+			n++
+		}
+	}
+	if n < l.max {
+		return 0, false
+	}
+	return l.window - now.Sub(oldest), true
+}
+
 // allow records an event for key if within the limit; otherwise it
 // reports how long until the next event is allowed.
 func (l *rateLimiter) allow(key string) (time.Duration, bool) {
@@ -39,9 +61,10 @@ func (l *rateLimiter) allow(key string) (time.Duration, bool) {
 }
 
 // limiter says whether key may have one more event now, or how long to
-// wait.
+// wait; spent reports, without counting an event, that key has none left.
 type limiter interface {
 	allow(key string) (time.Duration, bool)
+	spent(key string) (time.Duration, bool)
 }
 
 // RateStore keeps counters that every replica shares (PostgreSQL).
@@ -76,6 +99,17 @@ const syncEvery = time.Second
 
 func newSharedLimiter(store RateStore, name string, max int, window time.Duration) *sharedLimiter {
 	return &sharedLimiter{store: store, name: name, max: max, window: window, counts: map[string]*sharedCount{}}
+}
+
+func (l *sharedLimiter) spent(key string) (time.Duration, bool) {
+	now := time.Now()
+	start := now.Truncate(l.window)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.counts[key]; c != nil && c.start.Equal(start) && c.synced+c.pending >= l.max {
+		return start.Add(l.window).Sub(now), true
+	}
+	return 0, false
 }
 
 func (l *sharedLimiter) allow(key string) (time.Duration, bool) {
