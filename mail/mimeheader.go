@@ -164,17 +164,24 @@ func encodedWordAt(s string) int {
 // character split across words survives), and control and bidi-override
 // characters removed with white space collapsed. The result is one line.
 func decodeHeaderText(raw, charset string) string {
-	if !utf8.ValidString(raw) {
-		raw = decodeCharset([]byte(raw), charset)
-	}
 	if strings.Contains(raw, "=?") {
-		raw = decodeWords(raw)
+		return cleanLine(decodeWords(raw, charset)) // raw 8-bit bytes inside a word are in the word's charset
 	}
-	return cleanLine(raw)
+	return cleanLine(rawText(raw, charset))
 }
 
-// decodeWords decodes the RFC 2047 encoded words in s.
-func decodeWords(s string) string {
+// rawText reads header text outside encoded words: UTF-8 when valid, else
+// in charset (Windows-1252 when that is unknown).
+func rawText(s, charset string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return decodeCharset([]byte(s), charset)
+}
+
+// decodeWords decodes the RFC 2047 encoded words in s; the text between
+// them is read with rawText in charset.
+func decodeWords(s, charset string) string {
 	var out strings.Builder
 	var pending []byte
 	pendingCS := ""
@@ -197,13 +204,13 @@ func decodeWords(s string) string {
 			pending, pendingCS = data, cs
 		default:
 			flush()
-			out.WriteString(between)
+			out.WriteString(rawText(between, charset))
 			pending, pendingCS = data, cs
 		}
 		last = m[1]
 	}
 	flush()
-	out.WriteString(s[last:])
+	out.WriteString(rawText(s[last:], charset))
 	return out.String()
 }
 
@@ -306,7 +313,7 @@ func formatAddresses(list []*mail.Address) []string {
 	for _, a := range list {
 		name, addr := a.Name, cleanLine(a.Address)
 		if strings.Contains(name, "=?") {
-			name = decodeWords(name) // words net/mail leaves as they are
+			name = decodeWords(name, "") // words net/mail leaves as they are
 		}
 		name = cleanLine(name)
 		switch {
