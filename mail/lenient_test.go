@@ -43,7 +43,7 @@ func TestParseRealWorldDefects(t *testing.T) {
 		"raw 8-bit header without a charset: Windows-1252": {
 			raw: "Subject: caf\xe9 \x93quoted\x94\r\n\r\nx", subject: "café “quoted”"},
 		"raw 8-bit bytes inside an encoded word are in the word's charset (stalwart legacy_009)": {
-			raw: "Subject: =?iso-8859-1?Q?Die_Fr\xf6sche?= und \xe9t\xe9\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nx",
+			raw:     "Subject: =?iso-8859-1?Q?Die_Fr\xf6sche?= und \xe9t\xe9\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nx",
 			subject: "Die Frösche und été"},
 		"multibyte character split across encoded words": {
 			raw: "Subject: =?UTF-8?B?5pel5pys?= =?UTF-8?B?6Kqe?=\r\n\r\nx", subject: "日本語"},
