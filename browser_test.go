@@ -11,6 +11,8 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +41,10 @@ func chromium(t *testing.T) (context.Context, func() []string) {
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900),
+		// A name that is not localhost: its plain-http origin is not
+		// "potentially trustworthy", as a LAN host's is not.
+		chromedp.Flag("host-resolver-rules", "MAP "+lanHost+" 127.0.0.1"))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
@@ -401,5 +406,95 @@ func TestBrowserSignatureEditor(t *testing.T) {
 	screenshot(t, ctx, "signature")
 	if p := problems(); len(p) > 0 {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// lanHost stands for a LAN or VPS host name reached over plain http.
+const lanHost = "imapmcp.test"
+
+// TestBrowserPlainHTTPOrigin: on plain http at a name that is not
+// localhost, browsers send no Sec-Fetch-Site; setup, sign-in, adding an
+// account, consent and sign-out still work, and a form posted from
+// another site is still refused.
+func TestBrowserPlainHTTPOrigin(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	base := fmt.Sprintf("http://%s:%d", lanHost, port)
+	inst := startAt(t, map[string]string{"DATA_DIR": t.TempDir(), "APP_URL": base}, port)
+	m := regexp.MustCompile(`/setup\?token=([A-Za-z0-9_-]+)`).FindStringSubmatch(inst.logs.String())
+	if m == nil {
+		t.Fatalf("no setup link printed:\n%s", inst.logs)
+	}
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+			t.Fatalf("%v\nat %s:\n%s\n%s", err, loc, body, strings.Join(problems(), "\n"))
+		}
+	}
+	do(chromedp.Navigate(base+"/setup?token="+m[1]), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#password"), "lan-password"), chromedp.SendKeys(css("#confirm"), "lan-password"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css(`[data-testid="user"]`)))
+	do(chromedp.Submit(css(`form[action="/sign-out"]`)), chromedp.WaitVisible(css("#password")))
+	do(chromedp.SendKeys(css("#password"), "lan-password"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(`[data-testid="user"]`)))
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#label")),
+		chromedp.SendKeys(css("#label"), "Home"), chromedp.SendKeys(css("#email"), "me@example.com"),
+		chromedp.SendKeys(css("#imap_host"), "imap.example.com"), chromedp.SendKeys(css("#imap_password"), "secret-pass"),
+		chromedp.SendKeys(css("#smtp_host"), "smtp.example.com"), chromedp.Click(css(`[data-testid="save"]`)),
+		chromedp.WaitVisible(css(`[data-testid="account"]`)))
+
+	// Consent for a registered client: the browser ends at its callback
+	// with a code.
+	codes := make(chan string, 1)
+	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case codes <- r.URL.Query().Get("code"):
+		default:
+		}
+		fmt.Fprint(w, "done")
+	}))
+	defer callback.Close()
+	resp, err := http.Post("http://127.0.0.1:"+strconv.Itoa(port)+"/api/oauth/register", "application/json",
+		strings.NewReader(`{"client_name":"LAN client","redirect_uris":["`+callback.URL+`/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	q := neturl.Values{"client_id": {fmt.Sprint(reg["client_id"])}, "redirect_uri": {callback.URL + "/cb"}, "response_type": {"code"},
+		"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}, "state": {"s1"}, "scope": {"mail.read"}}
+	do(chromedp.Navigate(base+"/authorize?"+q.Encode()), chromedp.WaitVisible(css(`[data-testid="allow"]`)),
+		chromedp.Click(css(`[data-testid="allow"]`)))
+	select {
+	case code := <-codes:
+		if !strings.HasPrefix(code, "imcp_code_") {
+			t.Fatalf("callback got code %q", code)
+		}
+	case <-time.After(10 * time.Second):
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("consent never reached the callback; browser at %s", loc)
+	}
+
+	// Another site's form that posts here is refused, signed in as the
+	// person is.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<form id="f" method="post" action="%s/sign-out"><input type="hidden" name="_csrf" value="x"></form>`+
+			`<script>document.getElementById("f").submit()</script>`, base)
+	}))
+	defer evil.Close()
+	do(chromedp.Navigate(evil.URL), chromedp.WaitReady(css("body")))
+	time.Sleep(500 * time.Millisecond)
+	do(chromedp.Navigate(base+"/"), chromedp.WaitReady(css("body")))
+	if signedIn, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="user"]')`)); !signedIn {
+		t.Fatal("a form from another site signed the person out")
 	}
 }

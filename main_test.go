@@ -111,7 +111,7 @@ func TestServeEmbedded(t *testing.T) {
 	if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Fatalf("CSP = %q", csp)
 	}
-	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"} {
 		if got := resp.Header.Get(h); got != want {
 			t.Fatalf("%s = %q, want %q", h, got, want)
 		}

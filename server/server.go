@@ -174,8 +174,15 @@ func securityHeaders(csp string, https bool, next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		// same-origin, not no-referrer: under no-referrer a browser sends
+		// "Origin: null" with the site's own form posts, and on plain http
+		// at a name that is not localhost (a LAN host) it sends no
+		// Sec-Fetch-Site either, so nothing would show where a post came
+		// from. Other sites still get neither Referer nor Origin.
+		h.Set("Referrer-Policy", "same-origin")
+		if https {
+			h.Set("Cross-Origin-Opener-Policy", "same-origin") // ignored (with a console error) on plain http
+		}
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 		if https {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
