@@ -101,7 +101,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	p := views.ConsentPage{
 		Page:         s.o.Page("Allow access", &u, csrf),
 		ClientName:   req.client.name(),
-		RedirectHost: redirect.Host,
+		RedirectHost: redirectTarget(redirect),
 		Modify:       strings.Contains(req.scope, ScopeModify),
 		Send:         strings.Contains(req.scope, ScopeSend),
 	}
@@ -115,6 +115,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusOK, views.Consent(p))
+}
+
+// redirectTarget names where the browser goes after consent: the host,
+// or for a native app's own scheme the scheme too (cursor://…).
+func redirectTarget(u *url.URL) string {
+	if u.Scheme == "http" || u.Scheme == "https" {
+		return u.Host
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // consent records the person's decision and sends the browser back to the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -160,7 +161,14 @@ func (f *CIMDFetcher) fetch(ctx context.Context, id string) (ClientMetadata, tim
 		return ClientMetadata{}, 0, &CIMDError{"its host resolves to a private or local address"}
 	}
 	if err != nil {
-		return ClientMetadata{}, 0, &CIMDError{fmt.Sprintf("could not be fetched within %s", f.timeout)}
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return ClientMetadata{}, 0, &CIMDError{fmt.Sprintf("could not be fetched within %s", f.timeout)}
+		}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			return ClientMetadata{}, 0, &CIMDError{"its host name does not resolve"}
+		}
+		return ClientMetadata{}, 0, &CIMDError{"its server could not be reached (connection refused, reset or a TLS failure)"}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

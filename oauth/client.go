@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -94,11 +95,13 @@ func (c client) matchRedirect(uri string) (string, bool) {
 	return "", false
 }
 
-// validRedirectURI: https anywhere, or http on a loopback host; absolute,
-// no fragment, no credentials.
+// validRedirectURI: https anywhere, http on a loopback host, or a native
+// app's private-use scheme (RFC 8252 §7.1: cursor://…, vscode://…,
+// com.example.app:/cb); absolute, no fragment, no credentials. Schemes a
+// browser would act on itself (javascript:, data:, file:, …) are refused.
 func validRedirectURI(uri string) error {
 	u, err := url.Parse(uri)
-	if err != nil || !u.IsAbs() || u.Host == "" {
+	if err != nil || !u.IsAbs() || u.Host == "" && (u.Scheme == "http" || u.Scheme == "https" || u.Path == "") {
 		return fmt.Errorf("%q is not an absolute URL", uri)
 	}
 	if u.Fragment != "" || strings.Contains(uri, "#") {
@@ -114,9 +117,19 @@ func validRedirectURI(uri string) error {
 		return nil
 	case u.Scheme == "http":
 		return fmt.Errorf("%q uses http on a non-loopback host: use https", uri)
+	case privateUseScheme.MatchString(u.Scheme) && !slices.Contains(browserSchemes, u.Scheme):
+		return nil
 	}
-	return fmt.Errorf("%q: only https or loopback http redirect URIs are allowed", uri)
+	return fmt.Errorf("%q: use https, loopback http, or your application's own scheme", uri)
 }
+
+// privateUseScheme is the shape of a URI scheme (RFC 3986 §3.1).
+var privateUseScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+
+// browserSchemes are schemes that browsers or systems handle themselves;
+// a redirect to one would run or show something, not return to an app.
+var browserSchemes = []string{"javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "view-source",
+	"ftp", "ws", "wss", "mailto", "tel", "sms", "intent", "content", "jar", "chrome", "edge", "opera", "resource", "moz-extension"}
 
 func isLoopback(host string) bool {
 	if host == "localhost" {

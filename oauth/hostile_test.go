@@ -305,6 +305,9 @@ func TestRegistrationRules(t *testing.T) {
 		`{"redirect_uris":[]}`:                                                                      "invalid_redirect_uri",
 		`{"redirect_uris":["https://a.example/cb#frag"]}`:                                           "invalid_redirect_uri",
 		`{"redirect_uris":["javascript:alert(1)"]}`:                                                 "invalid_redirect_uri",
+		`{"redirect_uris":["file:///etc/passwd"]}`:                                                  "invalid_redirect_uri",
+		`{"redirect_uris":["data://x/text"]}`:                                                       "invalid_redirect_uri",
+		`{"redirect_uris":["Evil Scheme://x/cb"]}`:                                                  "invalid_redirect_uri",
 		`{"redirect_uris":["https://a.example/cb"],"grant_types":["password"]}`:                     "invalid_client_metadata",
 		`{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`: "invalid_client_metadata",
 		`not json`: "invalid_client_metadata",
@@ -314,7 +317,9 @@ func TestRegistrationRules(t *testing.T) {
 			t.Errorf("register %s = %d %v, want %s", body, status, out, wantErr)
 		}
 	}
-	for _, uri := range []string{"https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback", "http://localhost:33418/oauth/callback", "http://[::1]:5000/cb"} {
+	for _, uri := range []string{"https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback", "http://localhost:33418/oauth/callback", "http://[::1]:5000/cb",
+		// Native apps' own schemes (RFC 8252 §7.1), as Cursor and VS Code use them.
+		"cursor://anysphere.cursor-retrieval/oauth/user-mcp/callback", "vscode://vscode.github-authentication/did-authenticate", "com.example.app:/oauth2redirect"} {
 		if status, out := h.register(t, fmt.Sprintf(`{"redirect_uris":[%q],"token_endpoint_auth_method":"none"}`, uri)); status != 201 {
 			t.Errorf("register %s = %d %v", uri, status, out)
 		}
@@ -374,6 +379,7 @@ func TestCIMDRefusals(t *testing.T) {
 		{lenient, base + "/other.json", "does not equal the URL"},
 		{lenient, base + "/big.json", "larger than 5120 bytes"},
 		{lenient, base + "/slow.json", "could not be fetched within 300ms"},
+		{lenient, "https://127.0.0.1:1/closed.json", "could not be reached"}, // fails at once: no talk of a timeout
 		{guarded, base + "/ok.json", "private or local address"},
 	} {
 		q := url.Values{"client_id": {tc.id}, "redirect_uri": {"http://localhost:1234/cb"}, "response_type": {"code"},
@@ -385,7 +391,7 @@ func TestCIMDRefusals(t *testing.T) {
 	}
 
 	// Anyone can make the server fetch, before signing in: each host
-	// gets a bounded number of fetches a minute (this one has had 3).
+	// gets a bounded number of fetches a minute (this one has had 4).
 	fetches := 0
 	for i := range 20 {
 		q := url.Values{"client_id": {fmt.Sprintf("%s/missing-%d.json", base, i)}, "redirect_uri": {"http://localhost:1234/cb"}}
@@ -395,8 +401,8 @@ func TestCIMDRefusals(t *testing.T) {
 		}
 		fetches++
 	}
-	if fetches != 10-3 {
-		t.Errorf("%d more fetches from one host in a minute, want 7", fetches)
+	if fetches != 10-4 {
+		t.Errorf("%d more fetches from one host in a minute, want 6", fetches)
 	}
 }
 
@@ -568,5 +574,29 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 		if status, _, _ := h.callMCP(t, "", "Authorization", scheme+" "+tok["access_token"].(string)); status != 200 {
 			t.Fatalf("%q scheme = %d", scheme, status)
 		}
+	}
+}
+
+// TestNativeAppRedirect: a client with a private-use scheme gets its code
+// at that scheme, and the consent page names it.
+func TestNativeAppRedirect(t *testing.T) {
+	h := newHarness(t, nil)
+	status, reg := h.register(t, `{"client_name":"Cursor","redirect_uris":["cursor://anysphere.cursor-retrieval/oauth/user-mcp/callback"],"token_endpoint_auth_method":"none"}`)
+	if status != 201 {
+		t.Fatalf("register = %d %v", status, reg)
+	}
+	conf := oauthConfig(h, reg["client_id"].(string), "", "cursor://anysphere.cursor-retrieval/oauth/user-mcp/callback", oauth2.AuthStyleInParams)
+	v := oauth2.GenerateVerifier()
+	p := newPerson(t, h, "user_native")
+	_, _, page := p.consentForm(t, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(v)))
+	if !strings.Contains(page, "cursor://anysphere.cursor-retrieval") {
+		t.Fatal("the consent page does not name the app's scheme")
+	}
+	back := p.authorize(t, h, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "allow", nil)
+	if back.Scheme != "cursor" || back.Query().Get("code") == "" || back.Query().Get("state") != "st" {
+		t.Fatalf("redirect = %s", back)
+	}
+	if s, body := exchange(t, h, conf, back.Query().Get("code"), v); s != 200 || body["access_token"] == nil {
+		t.Fatalf("exchange = %d %v", s, body)
 	}
 }
