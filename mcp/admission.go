@@ -1,7 +1,9 @@
 package mcp
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -84,9 +86,38 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return
 		}
 		defer release()
-		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+		body := bufio.NewReader(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		if isBatch(body) {
+			// Valid JSON that the MCP library reports as invalid: say what it is.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintln(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"JSON-RPC batches are not supported: send one request per POST"}}`)
+			return
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{body, r.Body}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isBatch reports whether the body, peeked at, is a JSON array.
+func isBatch(body *bufio.Reader) bool {
+	for i := 1; i <= 64; i++ {
+		b, err := body.Peek(i)
+		if err != nil {
+			return false
+		}
+		switch b[i-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '[':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 func refuse(w http.ResponseWriter, code int, wait time.Duration, msg string) {

@@ -109,3 +109,22 @@ func TestSpentCallsRefuseLargeBodiesUnread(t *testing.T) {
 		t.Fatalf("large request after the calls were spent = %d", resp.StatusCode)
 	}
 }
+
+// TestBatchSaysWhatItIs: a JSON-RPC batch is valid JSON; the answer says
+// batches are not supported rather than "not valid json".
+func TestBatchSaysWhatItIs(t *testing.T) {
+	h := newHarness(t, mcp.Options{})
+	tok, _ := h.token(t, "user_batch", "mail.read")
+	req, _ := http.NewRequest("POST", h.url, strings.NewReader(` [{"jsonrpc":"2.0","id":1,"method":"ping"}]`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "batches are not supported") || !strings.Contains(string(body), "-32600") {
+		t.Fatalf("batch = %d %s", resp.StatusCode, body)
+	}
+}
