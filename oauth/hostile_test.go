@@ -176,28 +176,31 @@ func TestTokenErrors(t *testing.T) {
 		t.Fatalf("foreign resource at /token = %d %v", status, body)
 	}
 
-	// Code replay, twice in parallel: exactly one wins.
+	// Code replay, twice in parallel: at most one redemption wins, and the
+	// replay revokes the grant, so no token it got keeps working.
 	code, v = codeFor(t, h, conf)
 	var wg sync.WaitGroup
-	statuses := make(chan int, 2)
+	results := make(chan map[string]any, 2)
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, _ := exchange(t, h, conf, code, v)
-			statuses <- s
+			if s, body := exchange(t, h, conf, code, v); s == 200 {
+				results <- body
+			}
 		}()
 	}
 	wg.Wait()
-	close(statuses)
+	close(results)
 	ok := 0
-	for s := range statuses {
-		if s == 200 {
-			ok++
+	for body := range results {
+		ok++
+		if status, _, _ := h.callMCP(t, body["access_token"].(string)); status != 401 {
+			t.Fatalf("token of a replayed code works: %d", status)
 		}
 	}
-	if ok != 1 {
-		t.Fatalf("%d of 2 parallel redemptions succeeded, want 1", ok)
+	if ok > 1 {
+		t.Fatalf("%d of 2 parallel redemptions succeeded, want at most 1", ok)
 	}
 
 	// Unknown client and unknown grant type.
