@@ -66,8 +66,13 @@ func TestAdmission(t *testing.T) {
 			done <- resp.StatusCode
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
-	resp := post(size, strings.NewReader(strings.Repeat(" ", size)))
+	// Until both are in flight a third one is admitted; then it is not.
+	var resp *http.Response
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp = post(size, strings.NewReader(strings.Repeat(" ", size))); resp.StatusCode == 429 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("third large request = %d, want 429 with Retry-After", resp.StatusCode)
 	}
