@@ -85,6 +85,19 @@ func chromium(t *testing.T) (context.Context, func() []string) {
 	}
 }
 
+// stepper returns a function that runs browser steps and, when one fails,
+// ends the test with the page's address, text and logged problems.
+func stepper(t *testing.T, ctx context.Context, problems func() []string) func(...chromedp.Action[chromedp.Void]) {
+	return func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+			t.Fatalf("%v\nat %s:\n%s\n%s", err, loc, body, strings.Join(problems(), "\n"))
+		}
+	}
+}
+
 // startOnFreePort runs the server with APP_URL equal to the address the
 // browser uses, so same-origin checks see the real origin.
 func startOnFreePort(t *testing.T, env map[string]string) string {
@@ -128,14 +141,7 @@ func TestBrowserSignInAccountsConnect(t *testing.T) {
 	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
-			t.Fatalf("%v\nat %s:\n%s\n%s", err, loc, body, strings.Join(problems(), "\n"))
-		}
-	}
+	do := stepper(t, ctx, problems)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
@@ -431,14 +437,7 @@ func TestBrowserPlainHTTPOrigin(t *testing.T) {
 	}
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
-			t.Fatalf("%v\nat %s:\n%s\n%s", err, loc, body, strings.Join(problems(), "\n"))
-		}
-	}
+	do := stepper(t, ctx, problems)
 	do(chromedp.Navigate(base+"/setup?token="+m[1]), chromedp.WaitVisible(css("#password")),
 		chromedp.SendKeys(css("#password"), "lan-password"), chromedp.SendKeys(css("#confirm"), "lan-password"),
 		chromedp.Submit(css("#password")), chromedp.WaitVisible(css(`[data-testid="user"]`)))
