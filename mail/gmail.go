@@ -234,7 +234,7 @@ func (c *Conn) gmailThread(folder string, uid uint32, opt ThreadOptions) (*Threa
 		return nil, err
 	}
 	seen := map[string]bool{}
-	metas = slices.DeleteFunc(metas, func(m threadMeta) bool {
+	metas = slices.DeleteFunc(metas, func(m ThreadMessage) bool {
 		dup := m.MessageID != "" && seen[m.MessageID]
 		seen[m.MessageID] = true
 		return dup

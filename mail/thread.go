@@ -64,13 +64,8 @@ func (e *Engine) GetThread(ctx context.Context, acct *Account, folder string, ui
 	return th, err
 }
 
-// threadMeta is what thread building needs of each message.
-type threadMeta struct {
-	ThreadMessage
-}
-
 // fetchMeta fetches thread metadata of uids in the selected folder.
-func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]threadMeta, error) {
+func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]ThreadMessage, error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
@@ -78,9 +73,9 @@ func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]threadMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]threadMeta, 0, len(msgs))
+	out := make([]ThreadMessage, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, threadMeta{ThreadMessage{Folder: folder, Summary: m.Summary}})
+		out = append(out, ThreadMessage{Folder: folder, Summary: m.Summary})
 	}
 	return out, nil
 }
@@ -112,7 +107,7 @@ func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions) (*Thread, er
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(metas, func(m threadMeta) bool { return m.UID == uid }) {
+	if !slices.ContainsFunc(metas, func(m ThreadMessage) bool { return m.UID == uid }) {
 		return nil, notFound("get thread", "no message with UID %d in %q", uid, folder)
 	}
 	folders, err := c.threadFolders(folder, opt.AllFolders)
@@ -130,7 +125,7 @@ func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions) (*Thread, er
 // Message-ID, In-Reply-To and References. THREAD=REFERENCES also merges
 // threads by subject, and header searches match substrings, so both
 // return unrelated messages that this removes.
-func connected(metas []threadMeta, uid uint32, folder string) []threadMeta {
+func connected(metas []ThreadMessage, uid uint32, folder string) []ThreadMessage {
 	parent := map[string]string{}
 	find := func(x string) string {
 		for parent[x] != "" && parent[x] != x {
@@ -143,7 +138,7 @@ func connected(metas []threadMeta, uid uint32, folder string) []threadMeta {
 			parent[ra] = rb
 		}
 	}
-	key := func(m threadMeta) string { return fmt.Sprintf("\x00%s\x00%d", m.Folder, m.UID) }
+	key := func(m ThreadMessage) string { return fmt.Sprintf("\x00%s\x00%d", m.Folder, m.UID) }
 	for _, m := range metas {
 		union(key(m), key(m))
 		for _, id := range append([]string{m.MessageID, m.InReplyTo}, m.References...) {
@@ -152,18 +147,18 @@ func connected(metas []threadMeta, uid uint32, folder string) []threadMeta {
 			}
 		}
 	}
-	i := slices.IndexFunc(metas, func(m threadMeta) bool { return m.UID == uid && m.Folder == folder })
+	i := slices.IndexFunc(metas, func(m ThreadMessage) bool { return m.UID == uid && m.Folder == folder })
 	if i < 0 {
 		return nil
 	}
 	root := find(key(metas[i]))
-	return slices.DeleteFunc(slices.Clone(metas), func(m threadMeta) bool { return find(key(m)) != root })
+	return slices.DeleteFunc(slices.Clone(metas), func(m ThreadMessage) bool { return find(key(m)) != root })
 }
 
 // selfFirst moves message uid of folder to the front, so that it wins
 // over copies with the same Message-ID and a thread always holds it.
-func selfFirst(metas []threadMeta, uid uint32, folder string) []threadMeta {
-	i := slices.IndexFunc(metas, func(m threadMeta) bool { return m.UID == uid && m.Folder == folder })
+func selfFirst(metas []ThreadMessage, uid uint32, folder string) []ThreadMessage {
+	i := slices.IndexFunc(metas, func(m ThreadMessage) bool { return m.UID == uid && m.Folder == folder })
 	if i > 0 {
 		metas[0], metas[i] = metas[i], metas[0]
 	}
@@ -213,11 +208,11 @@ func (c *Conn) threadFolders(folder string, all bool) ([]string, error) {
 // closure grows known by searching folders for messages whose
 // Message-ID or References mention a known id, until nothing new turns
 // up. Messages are deduplicated by Message-ID (first folder wins).
-func (c *Conn) closure(known []threadMeta, folders []string) ([]threadMeta, error) {
+func (c *Conn) closure(known []ThreadMessage, folders []string) ([]ThreadMessage, error) {
 	byID := map[string]bool{}
 	queried := map[string]bool{}
-	var out []threadMeta
-	add := func(ms []threadMeta) {
+	var out []ThreadMessage
+	add := func(ms []ThreadMessage) {
 		for _, m := range ms {
 			key := m.MessageID
 			if key == "" {
@@ -284,8 +279,8 @@ func idCriteria(ids []string) *imap.SearchCriteria {
 
 // finishThread sorts oldest first, caps (keeping the newest) and, in full
 // mode, adds each message's text.
-func (c *Conn) finishThread(th *Thread, metas []threadMeta, opt ThreadOptions) (*Thread, error) {
-	slices.SortStableFunc(metas, func(a, b threadMeta) int { return cmp.Compare(a.Date.UnixNano(), b.Date.UnixNano()) })
+func (c *Conn) finishThread(th *Thread, metas []ThreadMessage, opt ThreadOptions) (*Thread, error) {
+	slices.SortStableFunc(metas, func(a, b ThreadMessage) int { return cmp.Compare(a.Date.UnixNano(), b.Date.UnixNano()) })
 	th.Total = len(metas)
 	limit := opt.Max
 	if limit <= 0 {
@@ -295,15 +290,14 @@ func (c *Conn) finishThread(th *Thread, metas []threadMeta, opt ThreadOptions) (
 		metas = metas[len(metas)-limit:]
 	}
 	for _, m := range metas {
-		tm := m.ThreadMessage
 		if opt.Full {
 			msg, err := c.getMessage(m.Folder, m.UID, GetOptions{MaxChars: opt.MaxChars})
 			if err != nil {
 				return nil, err
 			}
-			tm.Text = msg.Text
+			m.Text = msg.Text
 		}
-		th.Messages = append(th.Messages, tm)
+		th.Messages = append(th.Messages, m)
 	}
 	return th, nil
 }
