@@ -63,6 +63,9 @@ type Account struct {
 	Provider string
 	// SignatureHTML is appended (sanitized) to sent messages on request.
 	SignatureHTML string
+	// OAuth, when set, signs in with access tokens; the passwords are
+	// then unused.
+	OAuth *OAuth
 }
 
 // String describes the account without its password.
@@ -109,6 +112,10 @@ var fingerprintKey = func() []byte {
 // changes, so the pool drops connections opened with old settings.
 func (a Account) fingerprint() string {
 	m := hmac.New(sha256.New, fingerprintKey)
-	fmt.Fprintf(m, "%s\x00%d\x00%s\x00%s\x00%s", a.IMAP.Host, a.IMAP.Port, a.IMAP.TLS, a.Username, a.Password)
+	secret := "password\x00" + a.Password
+	if a.OAuth != nil {
+		secret = "oauth\x00" + a.OAuth.Grant
+	}
+	fmt.Fprintf(m, "%s\x00%d\x00%s\x00%s\x00%s", a.IMAP.Host, a.IMAP.Port, a.IMAP.TLS, a.Username, secret)
 	return hex.EncodeToString(m.Sum(nil))
 }

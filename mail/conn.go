@@ -235,8 +235,17 @@ func (d dialer) tlsConfig(host string) *tls.Config {
 }
 
 // dialIMAP connects, secures and logs in to acct's IMAP server. Every
-// byte the server sends passes a responseGuard, from the greeting on.
+// byte the server sends passes a responseGuard, from the greeting on. An
+// OAuth account whose token the server refuses tries once more with a
+// renewed token, on a fresh connection (a failed SASL exchange leaves the
+// old one in doubt).
 func (d dialer) dialIMAP(ctx context.Context, acct *Account) (*Conn, error) {
+	return withToken(ctx, acct, "imap", func(tok string) (*Conn, error) { return d.openIMAP(ctx, acct, tok) })
+}
+
+// openIMAP is one attempt of dialIMAP; tok is the bearer token of an
+// OAuth account.
+func (d dialer) openIMAP(ctx context.Context, acct *Account, tok string) (*Conn, error) {
 	ep := acct.IMAP
 	conn, dc, err := d.dialTCP(ctx, "imap", ep)
 	if err != nil {
@@ -263,15 +272,24 @@ func (d dialer) dialIMAP(ctx context.Context, acct *Account) (*Conn, error) {
 	}
 	c := &Conn{client: client, dc: dc, guard: g, cfg: d.cfg, dial: d, addr: ep.Addr(), fp: acct.fingerprint(), ctx: ctx}
 	c.arm(d.cfg.Login)
-	if err := client.Login(acct.Username, acct.Password).Wait(); err != nil {
+	if err := loginIMAP(client, acct, tok); err != nil {
 		_ = client.Close()
-		return nil, loginError("imap login", ep.Addr(), err)
+		return nil, err
 	}
 	c.arm(d.cfg.Command)
 	c.caps = client.Caps()
 	dc.setLimit(time.Time{})
 	c.lastUsed = time.Now()
 	return c, nil
+}
+
+// loginIMAP signs in with the password, or the bearer token tok of an
+// OAuth account.
+func loginIMAP(client *imapclient.Client, acct *Account, tok string) error {
+	if acct.OAuth == nil {
+		return loginError("imap login", acct.IMAP.Addr(), client.Login(acct.Username, acct.Password).Wait())
+	}
+	return loginError("imap authenticate", acct.IMAP.Addr(), imapAuthenticate(client, acct, acct.IMAP, tok))
 }
 
 // startTLS reads the plaintext greeting, negotiates STARTTLS and returns

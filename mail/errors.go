@@ -35,11 +35,12 @@ const (
 	KindTemporary               // the server asked to try again later
 	KindInvalid                 // the request itself is not acceptable
 	KindUnsupported             // the server lacks a capability the operation needs
+	KindReauth                  // the provider withdrew the OAuth sign-in; the person must sign in again
 )
 
 var kindNames = [...]string{"error", "authentication failed", "TLS mismatch", "certificate",
 	"DNS", "connection refused", "timeout", "address not allowed", "not found", "temporary failure",
-	"invalid request", "unsupported"}
+	"invalid request", "unsupported", "sign-in expired"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

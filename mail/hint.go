@@ -20,7 +20,16 @@ func Hint(err error, acct *Account) string {
 		preset, found = accountPreset(acct)
 	}
 	switch e.Kind {
+	case KindReauth:
+		return "The provider no longer accepts this account's sign-in (access was withdrawn, the password changed or consent expired). " +
+			"Ask the person to open Accounts in the imap-mcp web UI and press Reconnect on this account."
 	case KindAuth:
+		if acct != nil && acct.OAuth != nil {
+			return "The server refused the account's OAuth token. Ask the person to open Accounts in the imap-mcp web UI and press Reconnect on this account."
+		}
+		if found && preset.Key == "outlook" {
+			return "Microsoft 365 and Outlook.com refuse passwords for IMAP and SMTP: add the account with \"Sign in with Microsoft\" instead (the operator must configure it, see the README)."
+		}
 		if found && preset.AppPassword {
 			return fmt.Sprintf("%s refused the password. With two-step verification on, %s needs an app password instead of the account password: %s",
 				preset.Name, preset.Name, preset.Help)

@@ -102,8 +102,16 @@ func (p *Pool) dropIdle(id string) {
 	closeAll(idle)
 }
 
-// get takes a healthy idle connection or dials a new one.
+// get takes a healthy idle connection or dials a new one. An OAuth
+// account's token is checked (and renewed when due) even when an idle
+// connection is reused, so a withdrawn sign-in stops the account within
+// one token lifetime although its connections stay logged in.
 func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
+	if acct.OAuth != nil {
+		if _, err := bearerToken(ctx, acct, "imap oauth token", ""); err != nil {
+			return nil, err
+		}
+	}
 	fp := acct.fingerprint()
 	p.mu.Lock()
 	if p.closed {

@@ -19,8 +19,16 @@ type smtpSession struct {
 }
 
 // dialSMTP connects to acct's submission server, secures it (STARTTLS is
-// required in starttls mode, never skipped) and authenticates.
+// required in starttls mode, never skipped) and authenticates. An OAuth
+// account whose token the server refuses tries once more with a renewed
+// token.
 func (d dialer) dialSMTP(ctx context.Context, acct *Account) (*smtpSession, error) {
+	return withToken(ctx, acct, "smtp", func(tok string) (*smtpSession, error) { return d.openSMTP(ctx, acct, tok) })
+}
+
+// openSMTP is one attempt of dialSMTP; tok is the bearer token of an
+// OAuth account.
+func (d dialer) openSMTP(ctx context.Context, acct *Account, tok string) (*smtpSession, error) {
 	ep := acct.SMTP
 	conn, dc, err := d.dialTCP(ctx, "smtp", ep)
 	if err != nil {
@@ -55,6 +63,9 @@ func (d dialer) dialSMTP(ctx context.Context, acct *Account) (*smtpSession, erro
 	}
 	user, password := acct.smtpLogin()
 	auth := smtp.PlainAuth("", user, password, ep.Host, ep.TLS == TLSNone)
+	if acct.OAuth != nil {
+		auth = smtpOAuth(acct, tok)
+	}
 	if err := s.client.Auth(auth); err != nil {
 		s.close()
 		var tpErr *textproto.Error

@@ -43,7 +43,7 @@ ssl_min_protocol = TLSv1.2
 # never earn an auth penalty (a trusted client's requests skip it).
 login_trusted_networks = 127.0.0.0/8 ::1
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_default_realm = ` + Domain + `
 auth_failure_delay = 0
 auth_cache_size = 0
@@ -57,7 +57,14 @@ passdb {
 }
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {{.Dir}}/dovecot/users
+}
+# Bearer tokens are checked against the rig's OAuth provider.
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {{.Dir}}/dovecot/oauth2.conf.ext
 }
 userdb {
   driver = passwd-file
@@ -156,6 +163,11 @@ func (r *Rig) writeDovecotConfig() error {
 	}
 	if err := os.WriteFile(r.path("dovecot", "users"), []byte(users.String()), 0o644); err != nil {
 		return fmt.Errorf("write dovecot users: %w", err)
+	}
+	oauth2 := "introspection_mode = post\nintrospection_url = " + r.OAuth.URL + "/introspect\n" +
+		"username_attribute = email\nactive_attribute = active\nactive_value = true\ntimeout_msecs = 5000\n"
+	if err := os.WriteFile(r.path("dovecot", "oauth2.conf.ext"), []byte(oauth2), 0o644); err != nil {
+		return fmt.Errorf("write dovecot oauth2 settings: %w", err)
 	}
 	var conf strings.Builder
 	err := dovecotConf.Execute(&conf, map[string]any{

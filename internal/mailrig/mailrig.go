@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/imap-mcp/imap-mcp/internal/oauthprovider"
 )
 
 // Domain is the mail domain every rig user belongs to.
@@ -69,6 +71,10 @@ type Rig struct {
 	Users []User
 	// Dir is the rig's private directory; it is removed by Close.
 	Dir string
+	// OAuth is the provider whose tokens Dovecot accepts (SASL XOAUTH2
+	// and OAUTHBEARER, for IMAP and, through Dovecot, Postfix
+	// submission), for the rig's users.
+	OAuth *oauthprovider.Provider
 
 	lmtpPort  int
 	caPool    *x509.CertPool
@@ -143,6 +149,9 @@ func (r *Rig) start() error {
 	if err := r.writeTLS(); err != nil {
 		return err
 	}
+	if r.OAuth, err = oauthprovider.Start(); err != nil {
+		return fmt.Errorf("start oauth provider: %w", err)
+	}
 	if err := r.writeDovecotConfig(); err != nil {
 		return err
 	}
@@ -210,6 +219,9 @@ func (r *Rig) TLSConfig() *tls.Config {
 func (r *Rig) Close() error {
 	r.closeOnce.Do(func() {
 		r.closeErr = r.watchdog.stop()
+		if r.OAuth != nil {
+			_ = r.OAuth.Close()
+		}
 		for _, d := range []*daemon{r.dovecot, r.postfix} {
 			if d != nil {
 				r.closeErr = errors.Join(r.closeErr, d.wait(5*time.Second))
