@@ -22,6 +22,7 @@ import (
 
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
+	"github.com/imap-mcp/imap-mcp/account"
 	"github.com/imap-mcp/imap-mcp/auth"
 	"github.com/imap-mcp/imap-mcp/config"
 	"github.com/imap-mcp/imap-mcp/handlers"
@@ -131,6 +132,36 @@ func printSetupLink(ctx context.Context, cfg config.Config, local *auth.Local, s
 	return nil
 }
 
+// oauthProviders returns the mail provider table, with the stand-ins of
+// MAIL_OAUTH_TEST_ENDPOINTS in place of the real endpoints.
+func oauthProviders(cfg config.Config, log *slog.Logger) []mail.OAuthProvider {
+	table := mail.OAuthProviders(cfg.MicrosoftTenant)
+	for i, p := range table {
+		o, ok := cfg.OAuthTestEndpoints[p.Key]
+		if !ok {
+			continue
+		}
+		log.Warn("MAIL_OAUTH_TEST_ENDPOINTS replaces a mail provider's endpoints: for tests only", "provider", p.Key)
+		table[i].AuthURL, table[i].TokenURL, table[i].Issuers = o.AuthURL, o.TokenURL, []string{o.Issuer}
+		table[i].IMAP, table[i].SMTP = testEndpoint(o.IMAP, o.IMAPTLS), testEndpoint(o.SMTP, o.SMTPTLS)
+	}
+	return table
+}
+
+func testEndpoint(hostPort, tls string) mail.Endpoint {
+	host, port, _ := net.SplitHostPort(hostPort) // validated by config
+	n, _ := strconv.Atoi(port)
+	return mail.Endpoint{Host: host, Port: n, TLS: mail.TLSMode(tls)}
+}
+
+func oauthCredentials(cfg config.Config) map[string]account.Credentials {
+	creds := map[string]account.Credentials{}
+	for k, c := range cfg.OAuth {
+		creds[k] = account.Credentials{ClientID: c.ID, ClientSecret: c.Secret}
+	}
+	return creds
+}
+
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer, listening func(net.Addr)) error {
 	st, keys, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -147,9 +178,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	engine := mail.New(mail.Config{AllowPrivateHosts: cfg.MailAllowPrivateHosts, RootCAs: roots, Logger: log})
 	defer engine.Close()
 
+	mailOAuth := account.NewOAuth(account.OAuthOptions{Providers: oauthProviders(cfg, log), Credentials: oauthCredentials(cfg),
+		RedirectURL: cfg.AppURL + handlers.OAuthCallbackPath, Store: st, Secrets: keys, Logger: log})
+
 	https := strings.HasPrefix(cfg.AppURL, "https://")
 	deps := handlers.Deps{
 		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st, Accounts: st, Sealer: keys, Secrets: keys, Mail: engine,
+		OAuth: mailOAuth, OAuthStates: st,
 		CSRF: auth.NewCSRF(keys.CookieKey(), cfg.AppURL), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}
 	if cfg.ClerkEnabled() {
@@ -177,7 +212,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	if !cfg.Embedded() {
 		counters = st // replicas share one PostgreSQL, so they share the limits
 	}
-	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, AttachmentKey: keys.AttachmentKey(),
+	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, OAuth: mailOAuth, AttachmentKey: keys.AttachmentKey(),
 		AppURL: cfg.AppURL, Logger: log, Version: version, CallsPerMinute: cfg.CallsPerMinute, SendsPerHour: cfg.SendsPerHour,
 		Counters: counters})
 	endpoint := http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcp.MaxRequestBytes)

@@ -283,6 +283,14 @@ func TestRotateKey(t *testing.T) {
 			if err := st.CreateAccount(context.Background(), acct); err != nil {
 				t.Fatal(err)
 			}
+			// And one that signs in with Google: its refresh token moves too.
+			oauthAcct := &store.MailAccount{UserID: u.ID, Label: "gmail", Email: "g@example.test", AuthKind: store.AuthOAuthGoogle,
+				IMAPHost: "imap.gmail.com", IMAPPort: 993, IMAPTLSMode: "tls", IMAPUser: "g@example.test",
+				SMTPHost: "smtp.gmail.com", SMTPPort: 465, SMTPTLSMode: "tls", SMTPUser: "g@example.test",
+				OAuthRefreshTokenEnc: keys.Seal([]byte("refresh secret"), store.AccountSecretContext(u.ID, store.ColumnRefreshToken))}
+			if err := st.CreateAccount(context.Background(), oauthAcct); err != nil {
+				t.Fatal(err)
+			}
 			st.Close()
 
 			next := secret.Generate()
@@ -294,7 +302,7 @@ func TestRotateKey(t *testing.T) {
 			if err := run(context.Background(), []string{"rotate-key"}, envFunc(rotEnv), &out, io.Discard, nil); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(out.String(), "re-sealed 3 secret(s)") {
+			if !strings.Contains(out.String(), "re-sealed 4 secret(s)") {
 				t.Fatalf("rotate-key said %q", out.String())
 			}
 			if _, ok := env["MCP_MASTER_KEY"]; ok {
@@ -312,6 +320,10 @@ func TestRotateKey(t *testing.T) {
 			}
 			if pt, err := keys.Open(got.SMTPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)); err != nil || string(pt) != "smtp secret" {
 				t.Fatalf("SMTP password with the loaded key after rotation: %q, %v", pt, err)
+			}
+			got, _ = st.GetAccount(context.Background(), u.ID, oauthAcct.ID)
+			if pt, err := nextKeys.Open(got.OAuthRefreshTokenEnc, store.AccountSecretContext(u.ID, store.ColumnRefreshToken)); err != nil || string(pt) != "refresh secret" {
+				t.Fatalf("refresh token after rotation: %q, %v", pt, err)
 			}
 		})
 	}

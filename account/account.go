@@ -1,5 +1,6 @@
 // Package account turns a stored mail account into the mail engine's
-// settings, opening its sealed passwords for the duration of one call.
+// settings, opening its sealed passwords for the duration of one call, and
+// signs accounts in with their provider (OAuth) and keeps their tokens.
 package account
 
 import (
@@ -14,9 +15,28 @@ type Opener interface {
 	Open(sealed, context string) ([]byte, error)
 }
 
-// Open returns the engine settings of a, with both passwords opened. The
-// caller drops the result when its call ends.
-func Open(a store.MailAccount, secrets Opener) (*mail.Account, error) {
+// Open returns the engine settings of a: with both passwords opened, or for
+// an OAuth account with its token source from oauth (which may be nil when
+// no provider is configured). The caller drops the result when its call
+// ends.
+func Open(a store.MailAccount, secrets Opener, oauth *OAuth) (*mail.Account, error) {
+	acct := &mail.Account{
+		ID:       a.ID,
+		IMAP:     mail.Endpoint{Host: a.IMAPHost, Port: a.IMAPPort, TLS: mail.TLSMode(a.IMAPTLSMode)},
+		SMTP:     mail.Endpoint{Host: a.SMTPHost, Port: a.SMTPPort, TLS: mail.TLSMode(a.SMTPTLSMode)},
+		Username: a.IMAPUser, SMTPUsername: a.SMTPUser,
+		Email: a.Email, Name: a.DisplayName, SignatureHTML: a.SignatureHTML,
+	}
+	if a.OAuthProvider() != "" {
+		var err error
+		if p, ok := oauth.Provider(a.OAuthProvider()); ok {
+			acct.Provider = p.Preset
+		}
+		if acct.OAuth, err = oauth.bearer(a); err != nil {
+			return nil, err
+		}
+		return acct, nil
+	}
 	imapPW, err := secrets.Open(a.IMAPPasswordEnc, store.AccountSecretContext(a.UserID, store.ColumnIMAPPassword))
 	if err != nil {
 		return nil, fmt.Errorf("account: open IMAP password of %s: %w", a.ID, err)
@@ -25,12 +45,6 @@ func Open(a store.MailAccount, secrets Opener) (*mail.Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("account: open SMTP password of %s: %w", a.ID, err)
 	}
-	return &mail.Account{
-		ID:       a.ID,
-		IMAP:     mail.Endpoint{Host: a.IMAPHost, Port: a.IMAPPort, TLS: mail.TLSMode(a.IMAPTLSMode)},
-		SMTP:     mail.Endpoint{Host: a.SMTPHost, Port: a.SMTPPort, TLS: mail.TLSMode(a.SMTPTLSMode)},
-		Username: a.IMAPUser, Password: string(imapPW),
-		SMTPUsername: a.SMTPUser, SMTPPassword: string(smtpPW),
-		Email: a.Email, Name: a.DisplayName, SignatureHTML: a.SignatureHTML,
-	}, nil
+	acct.Password, acct.SMTPPassword = string(imapPW), string(smtpPW)
+	return acct, nil
 }

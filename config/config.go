@@ -5,6 +5,7 @@ package config
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,14 @@ type Config struct {
 	MailCAFile            string
 	TrustProxyHeaders     bool
 
+	// OAuth holds the mail providers' client credentials, by provider
+	// key ("google", "microsoft"); a provider without an id is off.
+	OAuth           map[string]OAuthClient
+	MicrosoftTenant string
+	// OAuthTestEndpoints replaces providers' endpoints and servers
+	// (MAIL_OAUTH_TEST_ENDPOINTS); for tests only.
+	OAuthTestEndpoints map[string]OAuthEndpoints
+
 	// CallsPerMinute and SendsPerHour bound one person's MCP tool calls
 	// and sent messages, across every replica.
 	CallsPerMinute int
@@ -49,6 +58,22 @@ type Config struct {
 
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
+}
+
+// OAuthClient is an app registration with a mail provider.
+type OAuthClient struct{ ID, Secret string }
+
+// OAuthEndpoints stands in for a mail provider in tests: where its
+// authorization and token endpoints are, which issuer its ID tokens name,
+// and its IMAP and SMTP servers as host:port with a TLS mode.
+type OAuthEndpoints struct {
+	AuthURL  string `json:"auth_url"`
+	TokenURL string `json:"token_url"`
+	Issuer   string `json:"issuer"`
+	IMAP     string `json:"imap"`
+	IMAPTLS  string `json:"imap_tls"`
+	SMTP     string `json:"smtp"`
+	SMTPTLS  string `json:"smtp_tls"`
 }
 
 // Error names the variable that is wrong and says what is wrong with it.
@@ -123,6 +148,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.TrustProxyHeaders, err = boolean("TRUST_PROXY_HEADERS", getenv("TRUST_PROXY_HEADERS")); err != nil {
 		return Config{}, err
 	}
+	if c.OAuth, c.MicrosoftTenant, err = oauthClients(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.OAuthTestEndpoints, err = oauthTestEndpoints(getenv("MAIL_OAUTH_TEST_ENDPOINTS")); err != nil {
+		return Config{}, err
+	}
 	if c.CallsPerMinute, err = limit("MCP_CALLS_PER_MINUTE", getenv("MCP_CALLS_PER_MINUTE"), 120); err != nil {
 		return Config{}, err
 	}
@@ -139,6 +170,74 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, &Error{"LOG_FORMAT", fmt.Sprintf("%q is not text or json", v)}
 	}
 	return c, nil
+}
+
+// oauthClients reads the Google and Microsoft app registrations: an id
+// needs its secret and the reverse.
+func oauthClients(getenv func(string) string) (map[string]OAuthClient, string, error) {
+	clients := map[string]OAuthClient{}
+	for _, p := range []struct{ key, prefix string }{{"google", "GOOGLE"}, {"microsoft", "MICROSOFT"}} {
+		id, secret := strings.TrimSpace(getenv(p.prefix+"_OAUTH_CLIENT_ID")), strings.TrimSpace(getenv(p.prefix+"_OAUTH_CLIENT_SECRET"))
+		switch {
+		case id == "" && secret == "":
+			continue
+		case id == "":
+			return nil, "", &Error{p.prefix + "_OAUTH_CLIENT_ID", "is unset but its client secret is set; set both or neither"}
+		case secret == "":
+			return nil, "", &Error{p.prefix + "_OAUTH_CLIENT_SECRET", "is unset; copy the client secret from the app registration (see the README)"}
+		case strings.ContainsAny(id+secret, " \t\r\n"):
+			return nil, "", &Error{p.prefix + "_OAUTH_CLIENT_ID", "and its secret must not contain spaces"}
+		}
+		clients[p.key] = OAuthClient{ID: id, Secret: secret}
+	}
+	tenant := orDefault(strings.TrimSpace(getenv("MICROSOFT_OAUTH_TENANT")), "common")
+	if !validTenant(tenant) {
+		return nil, "", &Error{"MICROSOFT_OAUTH_TENANT", fmt.Sprintf("%q is not common, organizations, consumers, a tenant id or a domain", tenant)}
+	}
+	return clients, tenant, nil
+}
+
+func validTenant(t string) bool {
+	if len(t) > 100 {
+		return false
+	}
+	for _, r := range t {
+		if !(r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return t != ""
+}
+
+// oauthTestEndpoints reads MAIL_OAUTH_TEST_ENDPOINTS: a JSON object from
+// provider key to OAuthEndpoints.
+func oauthTestEndpoints(v string) (map[string]OAuthEndpoints, error) {
+	if v == "" {
+		return nil, nil
+	}
+	const name = "MAIL_OAUTH_TEST_ENDPOINTS"
+	var m map[string]OAuthEndpoints
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, &Error{name, "is not a JSON object of provider endpoints (it is for tests only: leave it unset)"}
+	}
+	for key, e := range m {
+		if key != "google" && key != "microsoft" {
+			return nil, &Error{name, fmt.Sprintf("names unknown provider %q (google or microsoft)", key)}
+		}
+		for _, u := range []string{e.AuthURL, e.TokenURL} {
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				return nil, &Error{name, fmt.Sprintf("%s: %q is not an http(s) URL", key, u)}
+			}
+		}
+		for _, hp := range []string{e.IMAP, e.SMTP} {
+			if _, _, err := net.SplitHostPort(hp); err != nil {
+				return nil, &Error{name, fmt.Sprintf("%s: %q is not host:port", key, hp)}
+			}
+		}
+	}
+	return m, nil
 }
 
 // limit reads a positive rate limit, def when unset.

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +32,26 @@ func presetOptions() []views.PresetOption {
 	return out
 }
 
+// presetNote says how a provider's accounts sign in, given which
+// providers the operator configured.
+func presetNote(p mail.Preset, oauth *account.OAuth) views.PresetNote {
+	_, signIn := oauth.ProviderForPreset(p.Key)
+	n := views.PresetNote{Help: p.Help}
+	switch {
+	case p.Key == "outlook" && signIn:
+		n.Text = "Microsoft 365 and Outlook.com refuse passwords for IMAP and SMTP: use Sign in with Microsoft."
+	case p.Key == "outlook":
+		n.Text = "Microsoft 365 and Outlook.com refuse passwords for IMAP and SMTP. Such an account works only once the operator of this server configures Sign in with Microsoft (see the README)."
+	case p.Key == "gmail" && signIn:
+		n.Text = "Sign in with Google is the simplest way. A password works only as an app password, which needs 2-Step Verification (some organisations block both):"
+	case p.Key == "gmail":
+		n.Text = "Gmail takes an app password, which needs 2-Step Verification; the operator of this server can also configure Sign in with Google (see the README). App passwords:"
+	case p.AppPassword:
+		n.Text = p.Name + " needs an app password when two-step verification is on:"
+	}
+	return n
+}
+
 // checkEndpoint answers the live port/TLS warnings of one fieldset.
 func (h *handler) checkEndpoint(c *fiber.Ctx) error {
 	proto := c.Query("proto")
@@ -56,15 +75,15 @@ func endpointWarnings(proto, host, port, mode string) []string {
 // dials out to a server of their choosing.
 const testsPerMinute = 10
 
-// testLimit refuses a person's connection tests beyond testsPerMinute.
-func (h *handler) testLimit() fiber.Handler {
-	return limiter.New(limiter.Config{Max: testsPerMinute, Expiration: time.Minute,
+// perUserLimit refuses a person's requests beyond max a minute with msg.
+func perUserLimit(max int, msg string) fiber.Handler {
+	return limiter.New(limiter.Config{Max: max, Expiration: time.Minute,
 		KeyGenerator: func(c *fiber.Ctx) string {
 			u, _ := currentUser(c)
 			return u.ID
 		},
 		LimitReached: func(c *fiber.Ctx) error {
-			return fiber.NewError(fiber.StatusTooManyRequests, fmt.Sprintf("At most %d tests a minute: wait a moment and test again.", testsPerMinute))
+			return fiber.NewError(fiber.StatusTooManyRequests, msg)
 		}})
 }
 
@@ -73,7 +92,7 @@ func (h *handler) testAccount(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	acct, err := account.Open(a, h.Secrets)
+	acct, err := account.Open(a, h.Secrets, h.OAuth)
 	if err != nil {
 		return err
 	}

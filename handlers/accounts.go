@@ -38,27 +38,57 @@ type Sealer interface {
 var signaturePolicy = bluemonday.UGCPolicy()
 
 func (h *handler) accounts(c *fiber.Ctx) error {
-	u, _ := currentUser(c)
-	list, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
+	p, err := h.accountsPage(c)
 	if err != nil {
 		return err
-	}
-	p := views.AccountsPage{Page: h.page(c, "Accounts", "/accounts"), Notice: notices[c.Query("done")]}
-	for _, a := range list {
-		p.Accounts = append(p.Accounts, views.AccountCard{ID: a.ID, Label: a.Label, Email: a.Email,
-			IMAP: net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
-			IsDefault: a.IsDefault, Test: testBadges(a)})
 	}
 	return render(c, views.Accounts(p))
 }
 
+// accountsPage lists the signed-in person's accounts.
+func (h *handler) accountsPage(c *fiber.Ctx) (views.AccountsPage, error) {
+	u, _ := currentUser(c)
+	list, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
+	if err != nil {
+		return views.AccountsPage{}, err
+	}
+	p := views.AccountsPage{Page: h.page(c, "Accounts", "/accounts"), Notice: notices[c.Query("done")]}
+	for _, a := range list {
+		card := views.AccountCard{ID: a.ID, Label: a.Label, Email: a.Email,
+			IMAP: net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
+			IsDefault: a.IsDefault, Test: testBadges(a), NeedsReauth: a.NeedsReauth}
+		if pk := a.OAuthProvider(); pk != "" {
+			card.SignIn = providerName(pk)
+			_, card.CanReconnect = h.OAuth.Provider(pk)
+		}
+		p.Accounts = append(p.Accounts, card)
+	}
+	return p, nil
+}
+
+// providerName is how the pages name an OAuth provider key.
+func providerName(key string) string {
+	switch key {
+	case "google":
+		return "Google"
+	case "microsoft":
+		return "Microsoft"
+	}
+	return key
+}
+
 var notices = map[string]string{"saved": "Account saved. Run Test to check the settings.", "deleted": "Account deleted.",
-	"default": "Default account changed."}
+	"default": "Default account changed.", "signed-in": "Signed in: the account is ready. Run Test to check it."}
 
 func (h *handler) newAccount(c *fiber.Ctx) error {
+	return render(c, views.AccountEdit(h.newAccountForm(c, c.Query("preset"))))
+}
+
+// newAccountForm is the add form, filled from preset when it names one.
+func (h *handler) newAccountForm(c *fiber.Ctx, presetKey string) views.AccountForm {
 	a := store.MailAccount{IMAPPort: 993, IMAPTLSMode: "tls", SMTPPort: 465, SMTPTLSMode: "tls"}
-	preset, ok := mail.PresetFor(c.Query("preset"))
-	ok = ok && c.Query("preset") != ""
+	preset, ok := mail.PresetFor(presetKey)
+	ok = ok && presetKey != ""
 	if ok {
 		a.IMAPHost, a.IMAPPort, a.IMAPTLSMode = preset.IMAP.Host, preset.IMAP.Port, string(preset.IMAP.TLS)
 		a.SMTPHost, a.SMTPPort, a.SMTPTLSMode = preset.SMTP.Host, preset.SMTP.Port, string(preset.SMTP.TLS)
@@ -67,8 +97,12 @@ func (h *handler) newAccount(c *fiber.Ctx) error {
 	p.Presets = presetOptions()
 	if ok {
 		p.Preset = preset.Key
+		p.PresetNote = presetNote(preset, h.OAuth)
+		if prov, ok := h.OAuth.ProviderForPreset(preset.Key); ok {
+			p.SignIn = &views.SignInOption{Provider: prov.Key, Name: prov.Name}
+		}
 	}
-	return render(c, views.AccountEdit(p))
+	return p
 }
 
 // signaturePreview answers the sanitized signature, as it will be sent.
@@ -81,7 +115,18 @@ func (h *handler) editAccount(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, views.AccountEdit(formFromAccount(h.page(c, "Edit "+a.Label, "/accounts"), a)))
+	return render(c, views.AccountEdit(h.editForm(c, a)))
+}
+
+// editForm is the edit form of a; an OAuth account can be reconnected
+// but not pointed at other servers.
+func (h *handler) editForm(c *fiber.Ctx, a store.MailAccount) views.AccountForm {
+	p := formFromAccount(h.page(c, "Edit "+a.Label, "/accounts"), a)
+	if pk := a.OAuthProvider(); pk != "" {
+		p.SignIn = &views.SignInOption{Provider: pk, Name: providerName(pk), AccountID: a.ID, NeedsReauth: a.NeedsReauth}
+		_, p.SignIn.Available = h.OAuth.Provider(pk)
+	}
+	return p
 }
 
 // MaxAccountsPerUser bounds the mail accounts one person can add (each
@@ -167,6 +212,9 @@ func (h *handler) userAccount(c *fiber.Ctx) (store.MailAccount, error) {
 
 func (h *handler) formErrors(c *fiber.Ctx, a *store.MailAccount, errs map[string]string) error {
 	p := formFromAccount(h.page(c, "Account", "/accounts"), *a)
+	if a.ID != "" {
+		p = h.editForm(c, *a)
+	}
 	p.Errors = errs
 	if a.ID == "" {
 		p.Presets = presetOptions()
@@ -194,20 +242,18 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 	// A stored password only goes back to the server it was entered for.
 	before := map[string]string{"imap_password": endpointKey(a.IMAPHost, a.IMAPPort, a.IMAPUser),
 		"smtp_password": endpointKey(a.SMTPHost, a.SMTPPort, a.SMTPUser)}
+	if a.OAuthProvider() != "" {
+		return h.applyOAuthForm(c, a)
+	}
 	a.Label, a.Email, a.DisplayName = field("label"), field("email"), field("display_name")
 	a.IMAPHost, a.IMAPTLSMode, a.IMAPUser = strings.ToLower(field("imap_host")), field("imap_tls_mode"), field("imap_user")
 	a.SMTPHost, a.SMTPTLSMode, a.SMTPUser = strings.ToLower(field("smtp_host")), field("smtp_tls_mode"), field("smtp_user")
 	a.SignatureHTML = strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))
 	a.IsDefault = c.FormValue("is_default") != ""
 
-	if a.Label == "" || len(a.Label) > 100 {
-		errs["label"] = "Give the account a short label (up to 100 characters)."
-	}
+	checkCommon(a, errs)
 	if addr, err := netmail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
 		errs["email"] = "Enter an email address such as you@example.com."
-	}
-	if strings.ContainsAny(a.DisplayName, "\r\n") || len(a.DisplayName) > 100 {
-		errs["display_name"] = "Use one line of up to 100 characters."
 	}
 	if a.IMAPUser == "" {
 		a.IMAPUser = a.Email
@@ -257,6 +303,27 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 		}
 	}
 	return errs
+}
+
+// applyOAuthForm validates the fields an OAuth account lets the person
+// change: its servers, user and address come from the provider.
+func (h *handler) applyOAuthForm(c *fiber.Ctx, a *store.MailAccount) map[string]string {
+	errs := map[string]string{}
+	a.Label, a.DisplayName = strings.TrimSpace(c.FormValue("label")), strings.TrimSpace(c.FormValue("display_name"))
+	a.SignatureHTML = strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))
+	a.IsDefault = c.FormValue("is_default") != ""
+	checkCommon(a, errs)
+	return errs
+}
+
+// checkCommon validates the label and display name.
+func checkCommon(a *store.MailAccount, errs map[string]string) {
+	if a.Label == "" || len(a.Label) > 100 {
+		errs["label"] = "Give the account a short label (up to 100 characters)."
+	}
+	if strings.ContainsAny(a.DisplayName, "\r\n") || len(a.DisplayName) > 100 {
+		errs["display_name"] = "Use one line of up to 100 characters."
+	}
 }
 
 func endpointKey(host string, port int, user string) string {

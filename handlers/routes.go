@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -40,7 +41,11 @@ type Deps struct {
 	Accounts AccountStore
 	Sealer   Sealer
 	Secrets  account.Opener
-	Mail     Tester
+	// OAuth signs accounts in with Google or Microsoft; nil or without
+	// providers when the operator configured none.
+	OAuth       *account.OAuth
+	OAuthStates OAuthStateStore
+	Mail        Tester
 	// SecureCookies marks cookies Secure (APP_URL is https).
 	SecureCookies bool
 	// TrustProxyHeaders: client addresses come from X-Forwarded-For.
@@ -76,7 +81,11 @@ func New(d Deps) *fiber.App {
 	app.Post("/accounts/:id", h.requireUser, h.updateAccount)
 	app.Post("/accounts/:id/delete", h.requireUser, h.deleteAccount)
 	app.Post("/accounts/:id/default", h.requireUser, h.defaultAccount)
-	app.Post("/accounts/:id/test", h.requireUser, h.testLimit(), h.testAccount)
+	app.Post("/accounts/:id/test", h.requireUser,
+		perUserLimit(testsPerMinute, fmt.Sprintf("At most %d tests a minute: wait a moment and test again.", testsPerMinute)), h.testAccount)
+	app.Post("/accounts/oauth/start", h.requireUser,
+		perUserLimit(signInsPerMinute, fmt.Sprintf("At most %d sign-ins a minute: wait a moment and try again.", signInsPerMinute)), h.oauthStart)
+	app.Get(OAuthCallbackPath, h.requireUser, h.oauthCallback)
 	app.Get("/connect", h.requireUser, h.connect)
 	app.Get("/apps", h.requireUser, h.apps)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)

@@ -50,7 +50,7 @@ func (s *Server) account(ctx context.Context, id string) (*mail.Account, error) 
 			return nil, err
 		}
 	}
-	return account.Open(a, s.o.Secrets)
+	return account.Open(a, s.o.Secrets, s.o.OAuth)
 }
 
 // result turns a handler's outcome into a tool result: structured content

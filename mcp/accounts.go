@@ -22,7 +22,7 @@ type AccountInfo struct {
 	HasSignature bool   `json:"has_signature" jsonschema:"send_message and reply_message append it unless include_signature is false"`
 	IMAP         string `json:"imap" jsonschema:"host:port of the IMAP server"`
 	SMTP         string `json:"smtp" jsonschema:"host:port of the SMTP server"`
-	Status       string `json:"status" jsonschema:"ok, failing or untested: the last connection test from the web UI"`
+	Status       string `json:"status" jsonschema:"ok, failing or untested: the last connection test from the web UI; needs_sign_in: the provider withdrew the account's sign-in and the user must press Reconnect on it in the web UI (Accounts)"`
 }
 
 // AccountList is the result of list_accounts.
@@ -61,6 +61,9 @@ func (s *Server) listAccounts(ctx context.Context, _ mcplib.CallToolRequest) (*m
 			HasSignature: strings.TrimSpace(a.SignatureHTML) != "",
 			IMAP:         net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
 			Status: a.TestStatus()}
+		if a.NeedsReauth {
+			info.Status = "needs_sign_in"
+		}
 		out.Accounts = append(out.Accounts, info)
 		def := ""
 		if a.IsDefault {

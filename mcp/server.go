@@ -32,6 +32,9 @@ type Options struct {
 	Mail  *mail.Engine
 	// Secrets opens the sealed mail passwords for the duration of a call.
 	Secrets account.Opener
+	// OAuth keeps the access tokens of accounts that sign in with their
+	// provider; nil when none is configured.
+	OAuth *account.OAuth
 	// AttachmentKey signs attachment download URLs under AppURL.
 	AttachmentKey []byte
 	AppURL        string

@@ -34,8 +34,45 @@ type MailAccount struct {
 	LastTestIMAPOK  *bool      `db:"last_test_imap_ok"`
 	LastTestSMTPOK  *bool      `db:"last_test_smtp_ok"`
 	LastTestError   string     `db:"last_test_error"`
-	CreatedAt       time.Time  `db:"created_at"`
-	UpdatedAt       time.Time  `db:"updated_at"`
+	// AuthKind is AuthPassword or an OAuth provider's kind; OAuth
+	// accounts keep a sealed refresh token and no passwords.
+	AuthKind             string `db:"auth_kind"`
+	OAuthRefreshTokenEnc string `db:"oauth_refresh_token_enc"`
+	// NeedsReauth is set when the provider refused the refresh token:
+	// the person must sign in again.
+	NeedsReauth bool      `db:"needs_reauth"`
+	CreatedAt   time.Time `db:"created_at"`
+	UpdatedAt   time.Time `db:"updated_at"`
+}
+
+// Sign-in kinds of a mail account.
+const (
+	AuthPassword       = "password"
+	AuthOAuthGoogle    = "oauth_google"
+	AuthOAuthMicrosoft = "oauth_microsoft"
+)
+
+// OAuthProvider returns the provider key ("google", "microsoft") of an
+// OAuth account, or "" for a password account.
+func (a MailAccount) OAuthProvider() string {
+	switch a.AuthKind {
+	case AuthOAuthGoogle:
+		return "google"
+	case AuthOAuthMicrosoft:
+		return "microsoft"
+	}
+	return ""
+}
+
+// OAuthAuthKind is the AuthKind of provider key p, or "" if unknown.
+func OAuthAuthKind(p string) string {
+	switch p {
+	case "google":
+		return AuthOAuthGoogle
+	case "microsoft":
+		return AuthOAuthMicrosoft
+	}
+	return ""
 }
 
 // TestStatus is "untested", "ok" (IMAP and SMTP passed) or "failing".
@@ -53,7 +90,7 @@ const accountColumns = `id, user_id, label, email, display_name,
 	imap_host, imap_port, imap_tls_mode, imap_user, imap_password_enc,
 	smtp_host, smtp_port, smtp_tls_mode, smtp_user, smtp_password_enc,
 	signature_html, is_default, last_test_at, last_test_imap_ok, last_test_smtp_ok, last_test_error,
-	created_at, updated_at`
+	auth_kind, oauth_refresh_token_enc, needs_reauth, created_at, updated_at`
 
 // CreateAccount stores a new account for a.UserID and fills in its ID and
 // timestamps. The user's first account becomes the default; a new account
@@ -72,6 +109,9 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 			}
 		}
 		a.ID = newID()
+		if a.AuthKind == "" {
+			a.AuthKind = AuthPassword
+		}
 		a.CreatedAt = s.now()
 		a.UpdatedAt = a.CreatedAt
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO mail_accounts (`+accountColumns+`) VALUES (
@@ -79,7 +119,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 			:imap_host, :imap_port, :imap_tls_mode, :imap_user, :imap_password_enc,
 			:smtp_host, :smtp_port, :smtp_tls_mode, :smtp_user, :smtp_password_enc,
 			:signature_html, :is_default, :last_test_at, :last_test_imap_ok, :last_test_smtp_ok, :last_test_error,
-			:created_at, :updated_at)`, a)
+			:auth_kind, :oauth_refresh_token_enc, :needs_reauth, :created_at, :updated_at)`, a)
 		return err
 	})
 	if err != nil {
@@ -113,8 +153,9 @@ func (s *Store) GetAccount(ctx context.Context, userID, id string) (MailAccount,
 	return a, nil
 }
 
-// UpdateAccount saves the editable fields of a (settings, sealed passwords,
-// signature) and clears the last test result, which no longer applies.
+// UpdateAccount saves the editable fields of a (settings, sealed passwords
+// or refresh token, signature, needs_reauth) and clears the last test
+// result, which no longer applies.
 // It returns ErrNotFound when a.ID is not an account of a.UserID.
 func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 	a.UpdatedAt = s.now()
@@ -124,7 +165,8 @@ func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 		imap_user = :imap_user, imap_password_enc = :imap_password_enc,
 		smtp_host = :smtp_host, smtp_port = :smtp_port, smtp_tls_mode = :smtp_tls_mode,
 		smtp_user = :smtp_user, smtp_password_enc = :smtp_password_enc,
-		signature_html = :signature_html, updated_at = :updated_at,
+		signature_html = :signature_html, updated_at = :updated_at, auth_kind = :auth_kind,
+		oauth_refresh_token_enc = :oauth_refresh_token_enc, needs_reauth = :needs_reauth,
 		last_test_at = NULL, last_test_imap_ok = NULL, last_test_smtp_ok = NULL, last_test_error = ''
 		WHERE id = :id AND user_id = :user_id`, a)
 	if err := affectedOne(res, err); err != nil {
@@ -185,6 +227,32 @@ func (s *Store) RecordAccountTest(ctx context.Context, userID, id string, r Test
 		return fmt.Errorf("store: record account test %s: %w", id, err)
 	}
 	return nil
+}
+
+// SetAccountRefreshToken stores the sealed refresh token a provider
+// rotated for the user's account id; the account no longer needs a new
+// sign-in.
+func (s *Store) SetAccountRefreshToken(ctx context.Context, userID, id, sealed string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET oauth_refresh_token_enc = ?, needs_reauth = FALSE
+		WHERE id = ? AND user_id = ? AND auth_kind <> 'password'`), sealed, id, userID)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("store: set refresh token of %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkAccountNeedsReauth records that the provider refused the refresh
+// token sealed as sealed. It reports false, marking nothing, when another
+// token was stored since (a rotation or a new sign-in).
+func (s *Store) MarkAccountNeedsReauth(ctx context.Context, userID, id, sealed string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET needs_reauth = TRUE
+		WHERE id = ? AND user_id = ? AND oauth_refresh_token_enc = ?`), id, userID, sealed)
+	if err := affectedOne(res, err); errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("store: mark %s as needing sign-in: %w", id, err)
+	}
+	return true, nil
 }
 
 func (s *Store) clearDefault(ctx context.Context, tx *sqlx.Tx, userID string) error {

@@ -15,7 +15,7 @@ const rateRetention = 2 * time.Hour
 // Cleanup deletes rows that can no longer be used: registrations that
 // expired unused, codes a day after they expired, tokens whose refresh
 // token expired or that were revoked more than a day ago, and expired web
-// sessions and old rate counters. It returns how many rows went.
+// sessions, abandoned mail sign-ins and old rate counters. It returns how many rows went.
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	now := s.now()
 	dayAgo := now.Add(-codeRetention)
@@ -27,6 +27,7 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 		{`DELETE FROM oauth_auth_codes WHERE expires_at <= ?`, []any{dayAgo}},
 		{`DELETE FROM oauth_tokens WHERE refresh_expires_at <= ? OR revoked_at <= ?`, []any{now, dayAgo}},
 		{`DELETE FROM web_sessions WHERE expires_at <= ?`, []any{now}},
+		{`DELETE FROM mail_oauth_states WHERE expires_at <= ?`, []any{now}},
 		{`DELETE FROM rate_counters WHERE window_start <= ?`, []any{now.Add(-rateRetention)}},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(q.query), q.args...)

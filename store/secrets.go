@@ -18,6 +18,7 @@ type Sealer interface {
 const (
 	ColumnIMAPPassword = "imap_password_enc"
 	ColumnSMTPPassword = "smtp_password_enc"
+	ColumnRefreshToken = "oauth_refresh_token_enc"
 )
 
 // AccountSecretContext is the context a mail account's password is sealed
@@ -42,8 +43,10 @@ var sealedColumns = []struct {
 	table, key, owner, column, where string
 	context                          func(owner, column string) string
 }{
-	{"mail_accounts", "id", "user_id", ColumnIMAPPassword, "TRUE", AccountSecretContext},
-	{"mail_accounts", "id", "user_id", ColumnSMTPPassword, "TRUE", AccountSecretContext},
+	{"mail_accounts", "id", "user_id", ColumnIMAPPassword, ColumnIMAPPassword + " <> ''", AccountSecretContext},
+	{"mail_accounts", "id", "user_id", ColumnSMTPPassword, ColumnSMTPPassword + " <> ''", AccountSecretContext},
+	{"mail_accounts", "id", "user_id", ColumnRefreshToken, ColumnRefreshToken + " <> ''", AccountSecretContext},
+	{"mail_oauth_states", "state_hash", "user_id", "verifier_enc", "TRUE", MailOAuthStateContext},
 	{"app_settings", "key", "key", "value", "key = '" + keyCheckSetting + "'", func(string, string) string { return keyCheckContext }},
 }
 
