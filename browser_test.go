@@ -497,3 +497,50 @@ func TestBrowserPlainHTTPOrigin(t *testing.T) {
 		t.Fatal("a form from another site signed the person out")
 	}
 }
+
+// TestBrowserSignInWithGoogle adds a Gmail account by signing in at the
+// provider (the rig's stand-in for Google), without typing any server
+// setting or password, and tests it: both badges turn ok against the real
+// Dovecot and Postfix, which accept the token through XOAUTH2.
+func TestBrowserSignInWithGoogle(t *testing.T) {
+	rig := mailrig.Shared(t)
+	alice, _ := rig.User("alice")
+	env := oauthEnv(t, rig)
+	env["LOCAL_ADMIN_PASSWORD"] = "browser-secret"
+	base := startOnFreePort(t, env)
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, ctx, problems)
+
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(`[data-testid="preset"]`)))
+	// Choosing Gmail (HTMX) offers the sign-in and keeps the password form
+	// behind a choice.
+	do(chromedp.SetValue(css(`[data-testid="preset"]`), "gmail"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.querySelector('[data-testid="preset"]').dispatchEvent(new Event("change", {bubbles: true}))`)(ctx, tg)
+		return err
+	}), chromedp.WaitVisible(css(`[data-testid="sign-in-provider"]`)))
+	if visible, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#imap_password").checkVisibility()`)); visible {
+		t.Fatal("the password field shows although Sign in with Google is offered")
+	}
+	screenshot(t, ctx, "account-new-gmail")
+	do(chromedp.Click(css(`[data-testid="sign-in-provider"]`)), chromedp.WaitVisible(css("#email")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, rig.OAuth.URL+"/authorize?") {
+		t.Fatalf("sign-in went to %s", loc)
+	}
+	do(chromedp.SendKeys(css("#email"), alice.Email), chromedp.Click(css("#allow")),
+		chromedp.WaitVisible(css(`[data-testid="account"]`)))
+	if card, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid="account"]`))); !strings.Contains(card, alice.Email) ||
+		!strings.Contains(card, "signs in with Google") {
+		t.Fatalf("account card: %q", card)
+	}
+	do(chromedp.Click(css(`[data-testid="test"]`)), chromedp.WaitVisible(css(`[data-testid="smtp-badge"]`)))
+	if badges, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid="test-status"]`))); !strings.Contains(badges, "IMAP ok") || !strings.Contains(badges, "SMTP ok") {
+		t.Fatalf("test badges: %q", badges)
+	}
+	screenshot(t, ctx, "accounts-google")
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
+	}
+}

@@ -332,3 +332,46 @@ func googleAt(prov *oauthprovider.Provider) []mail.OAuthProvider {
 	table[0].AuthURL, table[0].TokenURL, table[0].Issuers = prov.URL+"/authorize", prov.URL+"/token", []string{prov.Issuer}
 	return table
 }
+
+// TestMicrosoftIdentity: Microsoft's ID tokens name the tenant in their
+// issuer and often carry the address only as preferred_username.
+func TestMicrosoftIdentity(t *testing.T) {
+	f := newFixture(t, nil)
+	table := mail.OAuthProviders("common")
+	table[1].AuthURL, table[1].TokenURL = f.prov.URL+"/authorize", f.prov.URL+"/token"
+	x := account.NewOAuth(account.OAuthOptions{Providers: table, RedirectURL: redirectURL, Store: f.st, Secrets: f.keys,
+		Credentials: map[string]account.Credentials{"microsoft": {ClientID: f.prov.ClientID, ClientSecret: f.prov.ClientSecret}}})
+	p, ok := x.Provider("microsoft")
+	if !ok || !strings.Contains(p.AuthURL, "/authorize") || p.Preset != "outlook" {
+		t.Fatalf("microsoft provider %+v", p)
+	}
+	if _, ok := x.ProviderForPreset("gmail"); ok {
+		t.Fatal("gmail offered without Google credentials")
+	}
+	tenantIssuer := "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+	for _, c := range []struct {
+		claims map[string]any
+		want   string // address, or a fragment of the error
+	}{
+		{map[string]any{"iss": tenantIssuer, "preferred_username": "Ann@Contoso.example"}, "ann@contoso.example"},
+		{map[string]any{"iss": tenantIssuer, "email": "ann@contoso.example", "preferred_username": "other@contoso.example"}, "ann@contoso.example"},
+		{map[string]any{"iss": tenantIssuer, "preferred_username": "+15550100"}, "no verified email"},
+		{map[string]any{"iss": "https://login.microsoftonline.com.evil.example/x/v2.0", "email": "ann@contoso.example"}, "unexpected issuer"},
+		{map[string]any{"iss": "https://sts.windows.net/x/", "email": "ann@contoso.example"}, "unexpected issuer"},
+	} {
+		idToken := f.prov.IDToken(c.claims)
+		f.prov.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt", "id_token": idToken})
+			return true
+		})
+		in, err := x.Exchange(context.Background(), p, "code", "verifier-0123456789-0123456789-0123456789-01")
+		got := in.Email
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, c.want) {
+			t.Errorf("claims %v: got %q, want %q", c.claims, got, c.want)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func TestValues(t *testing.T) {
 		"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k", "CLERK_SECRET_KEY": "sk_test_abc",
 		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "TRUST_PROXY_HEADERS": "1",
 		"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "MCP_CALLS_PER_MINUTE": "300", "MCP_SENDS_PER_HOUR": "5",
+		"GOOGLE_OAUTH_CLIENT_ID": "gid", "GOOGLE_OAUTH_CLIENT_SECRET": "gsecret", "MICROSOFT_OAUTH_TENANT": "contoso.onmicrosoft.com",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,9 @@ func TestValues(t *testing.T) {
 		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" ||
 		c.CallsPerMinute != 300 || c.SendsPerHour != 5 {
 		t.Fatalf("config = %+v", c)
+	}
+	if c.OAuth["google"] != (config.OAuthClient{ID: "gid", Secret: "gsecret"}) || len(c.OAuth) != 1 || c.MicrosoftTenant != "contoso.onmicrosoft.com" {
+		t.Fatalf("mail provider sign-in: %+v, tenant %q", c.OAuth, c.MicrosoftTenant)
 	}
 	if c.ClerkFrontendAPI != "clerk.example.com" {
 		t.Fatalf("Clerk Frontend API = %q", c.ClerkFrontendAPI)
@@ -98,6 +102,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text or json"},
 		{map[string]string{"MCP_CALLS_PER_MINUTE": "0"}, "MCP_CALLS_PER_MINUTE", "whole number from 1"},
 		{map[string]string{"MCP_SENDS_PER_HOUR": "lots"}, "MCP_SENDS_PER_HOUR", "whole number from 1"},
+		{map[string]string{"GOOGLE_OAUTH_CLIENT_ID": "id.apps.googleusercontent.com"}, "GOOGLE_OAUTH_CLIENT_SECRET", "is unset"},
+		{map[string]string{"MICROSOFT_OAUTH_CLIENT_SECRET": "hunter2"}, "MICROSOFT_OAUTH_CLIENT_ID", "set both or neither"},
+		{map[string]string{"MICROSOFT_OAUTH_TENANT": "../evil"}, "MICROSOFT_OAUTH_TENANT", "not common"},
+		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": "{"}, "MAIL_OAUTH_TEST_ENDPOINTS", "for tests only"},
+		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": `{"yahoo":{}}`}, "MAIL_OAUTH_TEST_ENDPOINTS", "unknown provider"},
+		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": `{"google":{"auth_url":"x","token_url":"http://t","imap":"h:1","smtp":"h:2"}}`}, "MAIL_OAUTH_TEST_ENDPOINTS", "not an http(s) URL"},
 	} {
 		_, err := config.FromEnv(env(tc.env))
 		var ce *config.Error

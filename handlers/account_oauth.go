@@ -17,6 +17,7 @@ import (
 
 	"github.com/imap-mcp/imap-mcp/account"
 	"github.com/imap-mcp/imap-mcp/auth"
+	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/store"
 	"github.com/imap-mcp/imap-mcp/views"
 )
@@ -152,7 +153,11 @@ func (h *handler) signedInAccount(ctx context.Context, userID string, st store.M
 		return store.MailAccount{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(
 			"You have %d accounts, the most one person can add here. Delete one you no longer use first.", len(list)))
 	}
-	n := &store.MailAccount{UserID: userID, Label: in.Email, Email: in.Email, DisplayName: in.Name,
+	label := in.Email
+	if preset, ok := mail.PresetFor(p.Preset); ok {
+		label = preset.Name
+	}
+	n := &store.MailAccount{UserID: userID, Label: label, Email: in.Email, DisplayName: in.Name,
 		IMAPHost: p.IMAP.Host, IMAPPort: p.IMAP.Port, IMAPTLSMode: string(p.IMAP.TLS), IMAPUser: in.Email,
 		SMTPHost: p.SMTP.Host, SMTPPort: p.SMTP.Port, SMTPTLSMode: string(p.SMTP.TLS), SMTPUser: in.Email,
 		AuthKind: kind, OAuthRefreshTokenEnc: sealed}

@@ -6,6 +6,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 )
 
 // oauthAccount is a rig user signing in with a bearer token from the rig's
@@ -103,5 +109,36 @@ func TestOAuthRenewsARefusedTokenOnce(t *testing.T) {
 	}
 	if _, err := e.Send(ctx, acct, Outgoing{To: []string{carol.Email}, Subject: "x", Text: "x"}); KindOf(err) != KindReauth {
 		t.Fatalf("send with a withdrawn sign-in: %v", err)
+	}
+}
+
+// TestOAuthBearerMechanism runs the RFC 7628 client against Dovecot: a
+// valid token signs in, a refused one ends in NO rather than a hung
+// exchange.
+func TestOAuthBearerMechanism(t *testing.T) {
+	rig := mailrig.Shared(t)
+	bob, _ := rig.User("bob")
+	access, _ := rig.OAuth.Issue(bob.Email)
+	host, port := rig.Host, rig.IMAPSPort
+	for _, c := range []struct {
+		token string
+		ok    bool
+	}{{access, true}, {"not-a-token", false}} {
+		client, err := imapclient.DialTLS(rig.IMAPSAddr(), &imapclient.Options{TLSConfig: rig.TLSConfig()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- client.Authenticate(oauthBearer{user: bob.Email, token: c.token, host: host, port: port}) }()
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("OAUTHBEARER exchange with %s token hung", map[bool]string{true: "a valid", false: "a refused"}[c.ok])
+		}
+		client.Close()
+		var imapErr *imap.Error
+		if c.ok && err != nil || !c.ok && !errors.As(err, &imapErr) {
+			t.Fatalf("OAUTHBEARER (valid %v): %v", c.ok, err)
+		}
 	}
 }

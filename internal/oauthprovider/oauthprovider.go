@@ -80,6 +80,7 @@ func Start() (*Provider, error) {
 	mux.HandleFunc("POST /authorize", p.decide)
 	mux.HandleFunc("POST /token", p.token)
 	mux.HandleFunc("POST /introspect", p.introspectToken)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
