@@ -129,7 +129,9 @@ func TestOAuthBearerMechanism(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- client.Authenticate(oauthBearer{user: bob.Email, token: c.token, host: host, port: port}) }()
+		go func() {
+			done <- client.Authenticate(oauthBearer{user: bob.Email, token: c.token, host: host, port: port})
+		}()
 		select {
 		case err = <-done:
 		case <-time.After(10 * time.Second):
