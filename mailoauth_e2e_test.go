@@ -250,6 +250,15 @@ func TestMailSignInStateIsBound(t *testing.T) {
 	if status, _ := b.getStatus(cb); status != 400 {
 		t.Fatalf("callback after a refused attempt = %d", status)
 	}
+	// Back from the provider signed out: the code is not carried through
+	// sign-in, and the state is spent.
+	cb = providerSignIn(t, b, page, neturl.Values{"provider": {"google"}}, carol.Email, true)
+	if resp, body := send(t, browser(t), "GET", inst.url+cb, nil); resp.StatusCode != 401 || !strings.Contains(body, "signed out") {
+		t.Fatalf("signed-out callback = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if status, _ := b.getStatus(cb); status != 400 {
+		t.Fatalf("callback after a signed-out attempt = %d", status)
+	}
 	// Tampering with the state of a fresh sign-in fails too.
 	cb = providerSignIn(t, b, page, neturl.Values{"provider": {"google"}}, carol.Email, true)
 	u, _ := neturl.Parse(cb)

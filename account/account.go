@@ -28,13 +28,15 @@ func Open(a store.MailAccount, secrets Opener, oauth *OAuth) (*mail.Account, err
 		Email: a.Email, Name: a.DisplayName, SignatureHTML: a.SignatureHTML,
 	}
 	if a.OAuthProvider() != "" {
-		var err error
-		if p, ok := oauth.Provider(a.OAuthProvider()); ok {
-			acct.Provider = p.Preset
+		// The token goes only to the provider's own servers, whatever the
+		// stored row says.
+		p, ok := oauth.Provider(a.OAuthProvider())
+		if !ok {
+			return nil, &mail.Error{Kind: mail.KindInvalid, Op: "oauth", Err: fmt.Errorf(
+				"sign-in with %s is not configured on this server any more; the operator must set its client id again", a.OAuthProvider())}
 		}
-		if acct.OAuth, err = oauth.bearer(a); err != nil {
-			return nil, err
-		}
+		acct.Provider, acct.IMAP, acct.SMTP = p.Preset, p.IMAP, p.SMTP
+		acct.OAuth = oauth.bearer(p, a)
 		return acct, nil
 	}
 	imapPW, err := secrets.Open(a.IMAPPasswordEnc, store.AccountSecretContext(a.UserID, store.ColumnIMAPPassword))

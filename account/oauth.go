@@ -37,7 +37,7 @@ type Credentials struct{ ClientID, ClientSecret string }
 // TokenStore is what token refresh needs from the store.
 type TokenStore interface {
 	GetAccount(ctx context.Context, userID, id string) (store.MailAccount, error)
-	SetAccountRefreshToken(ctx context.Context, userID, id, sealed string) error
+	SetAccountRefreshToken(ctx context.Context, userID, id, prev, sealed string) (bool, error)
 	MarkAccountNeedsReauth(ctx context.Context, userID, id, sealed string) (bool, error)
 }
 
@@ -73,8 +73,10 @@ type OAuth struct {
 	http      *http.Client
 	log       *slog.Logger
 
-	mu     sync.Mutex
-	cache  map[string]accessToken // by account id
+	mu    sync.Mutex
+	cache map[string]accessToken // by account id
+	// forced is when a refused token last made an account renew.
+	forced map[string]time.Time
 	flight singleflight.Group
 }
 
@@ -87,6 +89,10 @@ type accessToken struct {
 const (
 	// renewBefore renews a token this long before it expires.
 	renewBefore = 2 * time.Minute
+	// forceEvery is how often a server's refusal may renew an account's
+	// token: a server that refuses every token (IMAP turned off, SMTP
+	// AUTH disabled) must not make each call ask the provider.
+	forceEvery = time.Minute
 	// defaultLifetime is assumed when a provider gives no expires_in.
 	defaultLifetime = 50 * time.Minute
 	// refreshTimeout bounds one call to a token endpoint.
@@ -95,7 +101,7 @@ const (
 
 // NewOAuth returns the sign-in and token keeper for the configured providers.
 func NewOAuth(o OAuthOptions) *OAuth {
-	x := &OAuth{store: o.Store, secrets: o.Secrets, http: o.HTTP, log: o.Logger, cache: map[string]accessToken{}}
+	x := &OAuth{store: o.Store, secrets: o.Secrets, http: o.HTTP, log: o.Logger, cache: map[string]accessToken{}, forced: map[string]time.Time{}}
 	if x.http == nil {
 		x.http = &http.Client{Timeout: refreshTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -160,10 +166,11 @@ func (p *Provider) AuthCodeURL(state, verifier, loginHint string) string {
 // SignIn is the outcome of a completed sign-in.
 type SignIn struct {
 	// Email is the mailbox address from the ID token; Name the person's
-	// name when the provider gave one.
-	Email, Name  string
-	RefreshToken string
-	token        accessToken
+	// name when the provider gave one; Subject who signed in (issuer and
+	// subject), which does not change with the address.
+	Email, Name, Subject string
+	RefreshToken         string
+	token                accessToken
 }
 
 // Exchange redeems the authorization code with the PKCE verifier and reads
@@ -193,6 +200,7 @@ func (x *OAuth) Exchange(ctx context.Context, p *Provider, code, verifier string
 // idClaims are the ID token claims sign-in reads.
 type idClaims struct {
 	Issuer            string          `json:"iss"`
+	Subject           string          `json:"sub"`
 	Audience          json.RawMessage `json:"aud"`
 	Expiry            float64         `json:"exp"`
 	Email             string          `json:"email"`
@@ -229,17 +237,23 @@ func (p *Provider) identity(raw string) (SignIn, error) {
 	case time.Unix(int64(c.Expiry), 0).Before(time.Now().Add(-5 * time.Minute)):
 		return bad("the ID token has expired")
 	}
-	addr := c.Email
-	if verified, ok := c.EmailVerified.(bool); ok && !verified || c.EmailVerified == "false" {
-		addr = ""
+	if c.Subject == "" || len(c.Subject) > 255 {
+		return bad("the ID token names nobody")
 	}
+	if verified, ok := c.EmailVerified.(bool); ok && !verified || c.EmailVerified == "false" {
+		return bad("it names no verified email address")
+	}
+	// Microsoft sends email only when the tenant configured it; the
+	// sign-in name is the mailbox address of work and personal accounts.
+	addr := c.Email
 	if addr == "" && strings.Contains(c.PreferredUsername, "@") {
 		addr = c.PreferredUsername
 	}
 	if a, err := netmail.ParseAddress(addr); err != nil || a.Address != addr || len(addr) > 254 {
 		return bad("it names no verified email address")
 	}
-	return SignIn{Email: strings.ToLower(addr), Name: strings.TrimSpace(strings.Map(dropControl, c.Name))}, nil
+	return SignIn{Email: strings.ToLower(addr), Name: strings.TrimSpace(strings.Map(dropControl, c.Name)),
+		Subject: c.Issuer + "|" + c.Subject}, nil
 }
 
 func dropControl(r rune) rune {
@@ -267,22 +281,21 @@ func (x *OAuth) Remember(id string, s SignIn) {
 
 // Forget drops the access token kept for account id.
 func (x *OAuth) Forget(id string) {
+	if x == nil {
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.cache, id)
+	delete(x.forced, id)
 }
 
-// bearer returns the engine's token source for OAuth account a.
-func (x *OAuth) bearer(a store.MailAccount) (*mail.OAuth, error) {
-	p, ok := x.Provider(a.OAuthProvider())
-	if !ok {
-		return nil, &mail.Error{Kind: mail.KindInvalid, Op: "oauth",
-			Err: fmt.Errorf("sign-in with %s is not configured on this server any more; the operator must set its client id again", a.OAuthProvider())}
-	}
+// bearer returns the engine's token source for OAuth account a of p.
+func (x *OAuth) bearer(p *Provider, a store.MailAccount) *mail.OAuth {
 	grant := sha256.Sum256([]byte(a.ID + "\x00" + a.UpdatedAt.String()))
 	return &mail.OAuth{Grant: hex.EncodeToString(grant[:8]), Token: func(ctx context.Context, refused string) (string, error) {
 		return x.token(ctx, p, a, refused)
-	}}, nil
+	}}
 }
 
 // token returns a's access token, renewing it when it is due or when it
@@ -291,34 +304,58 @@ func (x *OAuth) token(ctx context.Context, p *Provider, a store.MailAccount, ref
 	if a.NeedsReauth {
 		return "", reauthError(p, errors.New("the account is marked as needing a new sign-in"))
 	}
-	if t, ok := x.cached(a.ID, refused); ok {
+	if t, ok := x.fresh(a.ID, refused); ok {
 		return t.token, nil
 	}
-	v, err, _ := x.flight.Do(a.ID, func() (any, error) {
-		if t, ok := x.cached(a.ID, refused); ok {
+	if refused != "" && !x.mayForce(a.ID) {
+		if t, ok := x.fresh(a.ID, ""); ok {
+			return t.token, nil // renewed on a refusal a moment ago: the refusal stands
+		}
+	}
+	// The refresh outlives a caller that gives up; the others still wait
+	// for it, each only as long as its own context allows.
+	ch := x.flight.DoChan(a.ID, func() (any, error) {
+		if t, ok := x.fresh(a.ID, refused); ok {
 			return t, nil
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 		defer cancel()
 		return x.refresh(ctx, p, a)
 	})
-	if err != nil {
-		return "", err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(accessToken).token, nil
+	case <-ctx.Done():
+		return "", &mail.Error{Kind: mail.KindTimeout, Op: "oauth token", Err: ctx.Err()}
 	}
-	return v.(accessToken).token, nil
 }
 
-// cached returns the kept token of account id when it is not due for
+// fresh returns the kept token of account id when it is not due for
 // renewal and is not the refused one. Callers that saw the same token
 // refused share one renewal; later ones get its result.
-func (x *OAuth) cached(id, refused string) (accessToken, bool) {
+func (x *OAuth) fresh(id, refused string) (accessToken, bool) {
 	x.mu.Lock()
+	defer x.mu.Unlock()
 	t, ok := x.cache[id]
-	x.mu.Unlock()
 	if !ok || time.Until(t.expiry) < renewBefore || t.token == refused {
 		return accessToken{}, false
 	}
 	return t, true
+}
+
+// mayForce reports whether a refusal may renew account id's token now,
+// at most once per forceEvery, and records it.
+func (x *OAuth) mayForce(id string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if time.Since(x.forced[id]) < forceEvery {
+		return false
+	}
+	x.forced[id] = time.Now()
+	return true
 }
 
 // refresh redeems a's current refresh token, stores a rotated one at once
@@ -372,8 +409,14 @@ func (x *OAuth) refreshOnce(ctx context.Context, p *Provider, a store.MailAccoun
 		return accessToken{}, &mail.Error{Kind: mail.KindTemporary, Op: "oauth token refresh", Err: providerError(p, "token refresh", err)}
 	}
 	if tok.RefreshToken != "" && tok.RefreshToken != string(rt) {
-		if err := x.store.SetAccountRefreshToken(ctx, cur.UserID, cur.ID, x.secrets.Seal([]byte(tok.RefreshToken), secretCtx)); err != nil {
+		stored, err := x.store.SetAccountRefreshToken(ctx, cur.UserID, cur.ID, cur.OAuthRefreshTokenEnc, x.secrets.Seal([]byte(tok.RefreshToken), secretCtx))
+		if err != nil {
 			return accessToken{}, fmt.Errorf("account: store rotated refresh token of %s: %w", a.ID, err)
+		}
+		if !stored {
+			// A new sign-in or another replica stored a token meanwhile:
+			// that one stays; this access token is still good until it expires.
+			x.log.Info("rotated refresh token not stored: the account's token changed meanwhile", "account", a.ID)
 		}
 	}
 	t := newAccessToken(tok)

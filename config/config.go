@@ -226,18 +226,24 @@ func oauthTestEndpoints(v string) (map[string]OAuthEndpoints, error) {
 		if key != "google" && key != "microsoft" {
 			return nil, &Error{name, fmt.Sprintf("names unknown provider %q (google or microsoft)", key)}
 		}
+		// Stand-ins run on this machine: nothing else may receive tokens.
 		for _, u := range []string{e.AuthURL, e.TokenURL} {
-			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-				return nil, &Error{name, fmt.Sprintf("%s: %q is not an http(s) URL", key, u)}
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || !loopback(pu.Hostname()) {
+				return nil, &Error{name, fmt.Sprintf("%s: %q is not an http(s) URL on a loopback address", key, u)}
 			}
 		}
 		for _, hp := range []string{e.IMAP, e.SMTP} {
-			if _, _, err := net.SplitHostPort(hp); err != nil {
-				return nil, &Error{name, fmt.Sprintf("%s: %q is not host:port", key, hp)}
+			if host, _, err := net.SplitHostPort(hp); err != nil || !loopback(host) {
+				return nil, &Error{name, fmt.Sprintf("%s: %q is not host:port on a loopback address", key, hp)}
 			}
 		}
 	}
 	return m, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // limit reads a positive rate limit, def when unset.

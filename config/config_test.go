@@ -108,6 +108,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": "{"}, "MAIL_OAUTH_TEST_ENDPOINTS", "for tests only"},
 		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": `{"yahoo":{}}`}, "MAIL_OAUTH_TEST_ENDPOINTS", "unknown provider"},
 		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": `{"google":{"auth_url":"x","token_url":"http://t","imap":"h:1","smtp":"h:2"}}`}, "MAIL_OAUTH_TEST_ENDPOINTS", "not an http(s) URL"},
+		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": `{"google":{"auth_url":"https://evil.example/a","token_url":"https://evil.example/t","imap":"127.0.0.1:1","smtp":"127.0.0.1:2"}}`}, "MAIL_OAUTH_TEST_ENDPOINTS", "loopback"},
+		{map[string]string{"MAIL_OAUTH_TEST_ENDPOINTS": `{"google":{"auth_url":"http://127.0.0.1/a","token_url":"http://127.0.0.1/t","imap":"imap.evil.example:993","smtp":"127.0.0.1:2"}}`}, "MAIL_OAUTH_TEST_ENDPOINTS", "loopback"},
 	} {
 		_, err := config.FromEnv(env(tc.env))
 		var ce *config.Error

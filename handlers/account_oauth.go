@@ -75,12 +75,17 @@ func (h *handler) oauthStart(c *fiber.Ctx) error {
 // creates the account or stores its new refresh token. Every failure
 // comes back to the form it started from, with what to do.
 func (h *handler) oauthCallback(c *fiber.Ctx) error {
-	u, _ := currentUser(c)
+	u, signedIn := currentUser(c)
 	ctx := c.UserContext()
 	st, err := h.OAuthStates.TakeMailOAuthState(ctx, hashValue(c.Query("state")))
+	if !signedIn {
+		// The code is not carried through sign-in (where it would sit
+		// in the redirect URL): the state is spent, the person starts again.
+		return fiber.NewError(fiber.StatusUnauthorized, "You were signed out while signing in to your mail provider. Sign in, then add or reconnect the account again from Accounts.")
+	}
 	if err == nil && (st.UserID != u.ID || st.SessionHash != sessionHash(c)) {
 		h.Logger.Warn("mail sign-in returned to another person or browser session", "user", u.ID)
-		err = store.ErrNotFound
+		st, err = store.MailOAuthState{}, store.ErrNotFound
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return h.signInFailed(c, st, "This sign-in has expired, was already completed, or was started in another browser or session. Start it again from this page.")
@@ -142,13 +147,16 @@ func (h *handler) signedInAccount(ctx context.Context, userID string, st store.M
 	switch {
 	case st.AccountID != "" && a == nil:
 		return store.MailAccount{}, fiber.NewError(fiber.StatusNotFound, "The account you were reconnecting was deleted meanwhile. Add it again.")
-	case a != nil && !strings.EqualFold(a.Email, in.Email):
+	case a != nil && (!strings.EqualFold(a.Email, in.Email) || a.OAuthSubject != "" && a.OAuthSubject != in.Subject):
 		return store.MailAccount{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(
-			"You signed in at %s as %s, but this account is %s. Reconnect it signed in as %s, or add %s as a new account.",
-			p.Name, in.Email, a.Email, a.Email, in.Email))
+			"You signed in at %s as %s, but this account is %s (another %s account). Reconnect it signed in as that account, or add yours as a new account.",
+			p.Name, in.Email, a.Email, p.Name))
 	case a != nil:
-		a.OAuthRefreshTokenEnc, a.NeedsReauth = sealed, false
-		return *a, h.Accounts.UpdateAccount(ctx, a)
+		if err := h.Accounts.SetAccountSignIn(ctx, userID, a.ID, sealed, in.Subject); err != nil {
+			return store.MailAccount{}, err
+		}
+		h.OAuth.Forget(a.ID)
+		return *a, nil
 	case len(list) >= MaxAccountsPerUser:
 		return store.MailAccount{}, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(
 			"You have %d accounts, the most one person can add here. Delete one you no longer use first.", len(list)))
@@ -160,8 +168,11 @@ func (h *handler) signedInAccount(ctx context.Context, userID string, st store.M
 	n := &store.MailAccount{UserID: userID, Label: label, Email: in.Email, DisplayName: in.Name,
 		IMAPHost: p.IMAP.Host, IMAPPort: p.IMAP.Port, IMAPTLSMode: string(p.IMAP.TLS), IMAPUser: in.Email,
 		SMTPHost: p.SMTP.Host, SMTPPort: p.SMTP.Port, SMTPTLSMode: string(p.SMTP.TLS), SMTPUser: in.Email,
-		AuthKind: kind, OAuthRefreshTokenEnc: sealed}
-	return *n, h.Accounts.CreateAccount(ctx, n)
+		AuthKind: kind, OAuthRefreshTokenEnc: sealed, OAuthSubject: in.Subject}
+	if err := h.Accounts.CreateAccount(ctx, n); err != nil {
+		return store.MailAccount{}, err
+	}
+	return *n, nil
 }
 
 // signInFailed shows msg on the page the sign-in started from: the

@@ -26,6 +26,7 @@ type AccountStore interface {
 	UpdateAccount(ctx context.Context, a *store.MailAccount) error
 	DeleteAccount(ctx context.Context, userID, id string) error
 	SetDefaultAccount(ctx context.Context, userID, id string) error
+	SetAccountSignIn(ctx context.Context, userID, id, sealed, subject string) error
 }
 
 // Sealer seals mail passwords before they are stored.
@@ -182,6 +183,7 @@ func (h *handler) deleteAccount(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	h.OAuth.Forget(c.Params("id"))
 	if c.Get("HX-Request") == "true" {
 		return c.SendString("")
 	}

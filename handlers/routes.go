@@ -85,7 +85,7 @@ func New(d Deps) *fiber.App {
 		perUserLimit(testsPerMinute, fmt.Sprintf("At most %d tests a minute: wait a moment and test again.", testsPerMinute)), h.testAccount)
 	app.Post("/accounts/oauth/start", h.requireUser,
 		perUserLimit(signInsPerMinute, fmt.Sprintf("At most %d sign-ins a minute: wait a moment and try again.", signInsPerMinute)), h.oauthStart)
-	app.Get(OAuthCallbackPath, h.requireUser, h.oauthCallback)
+	app.Get(OAuthCallbackPath, h.oauthCallback) // answers a signed-out person itself
 	app.Get("/connect", h.requireUser, h.connect)
 	app.Get("/apps", h.requireUser, h.apps)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -137,8 +138,11 @@ type oauthBearer struct {
 	port              int
 }
 
+// gs2Name escapes an authorization identity for a GS2 header (RFC 5801).
+var gs2Name = strings.NewReplacer("=", "=3D", ",", "=2C")
+
 func (o oauthBearer) Start() (string, []byte, error) {
-	ir := "n,a=" + o.user + ",\x01host=" + o.host + "\x01port=" + strconv.Itoa(o.port) + "\x01auth=Bearer " + o.token + "\x01\x01"
+	ir := "n,a=" + gs2Name.Replace(o.user) + ",\x01host=" + o.host + "\x01port=" + strconv.Itoa(o.port) + "\x01auth=Bearer " + o.token + "\x01\x01"
 	return sasl.OAuthBearer, []byte(ir), nil
 }
 

@@ -38,6 +38,8 @@ type MailAccount struct {
 	// accounts keep a sealed refresh token and no passwords.
 	AuthKind             string `db:"auth_kind"`
 	OAuthRefreshTokenEnc string `db:"oauth_refresh_token_enc"`
+	// OAuthSubject is the provider's id of the person who signed in.
+	OAuthSubject string `db:"oauth_subject"`
 	// NeedsReauth is set when the provider refused the refresh token:
 	// the person must sign in again.
 	NeedsReauth bool      `db:"needs_reauth"`
@@ -90,7 +92,7 @@ const accountColumns = `id, user_id, label, email, display_name,
 	imap_host, imap_port, imap_tls_mode, imap_user, imap_password_enc,
 	smtp_host, smtp_port, smtp_tls_mode, smtp_user, smtp_password_enc,
 	signature_html, is_default, last_test_at, last_test_imap_ok, last_test_smtp_ok, last_test_error,
-	auth_kind, oauth_refresh_token_enc, needs_reauth, created_at, updated_at`
+	auth_kind, oauth_refresh_token_enc, oauth_subject, needs_reauth, created_at, updated_at`
 
 // CreateAccount stores a new account for a.UserID and fills in its ID and
 // timestamps. The user's first account becomes the default; a new account
@@ -119,7 +121,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 			:imap_host, :imap_port, :imap_tls_mode, :imap_user, :imap_password_enc,
 			:smtp_host, :smtp_port, :smtp_tls_mode, :smtp_user, :smtp_password_enc,
 			:signature_html, :is_default, :last_test_at, :last_test_imap_ok, :last_test_smtp_ok, :last_test_error,
-			:auth_kind, :oauth_refresh_token_enc, :needs_reauth, :created_at, :updated_at)`, a)
+			:auth_kind, :oauth_refresh_token_enc, :oauth_subject, :needs_reauth, :created_at, :updated_at)`, a)
 		return err
 	})
 	if err != nil {
@@ -153,9 +155,10 @@ func (s *Store) GetAccount(ctx context.Context, userID, id string) (MailAccount,
 	return a, nil
 }
 
-// UpdateAccount saves the editable fields of a (settings, sealed passwords
-// or refresh token, signature, needs_reauth) and clears the last test
-// result, which no longer applies.
+// UpdateAccount saves the editable fields of a (settings, sealed
+// passwords, signature) and clears the last test result, which no longer
+// applies. An OAuth account's sign-in changes only through
+// SetAccountSignIn and SetAccountRefreshToken.
 // It returns ErrNotFound when a.ID is not an account of a.UserID.
 func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 	a.UpdatedAt = s.now()
@@ -165,8 +168,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 		imap_user = :imap_user, imap_password_enc = :imap_password_enc,
 		smtp_host = :smtp_host, smtp_port = :smtp_port, smtp_tls_mode = :smtp_tls_mode,
 		smtp_user = :smtp_user, smtp_password_enc = :smtp_password_enc,
-		signature_html = :signature_html, updated_at = :updated_at, auth_kind = :auth_kind,
-		oauth_refresh_token_enc = :oauth_refresh_token_enc, needs_reauth = :needs_reauth,
+		signature_html = :signature_html, updated_at = :updated_at,
 		last_test_at = NULL, last_test_imap_ok = NULL, last_test_smtp_ok = NULL, last_test_error = ''
 		WHERE id = :id AND user_id = :user_id`, a)
 	if err := affectedOne(res, err); err != nil {
@@ -229,16 +231,33 @@ func (s *Store) RecordAccountTest(ctx context.Context, userID, id string, r Test
 	return nil
 }
 
-// SetAccountRefreshToken stores the sealed refresh token a provider
-// rotated for the user's account id; the account no longer needs a new
-// sign-in.
-func (s *Store) SetAccountRefreshToken(ctx context.Context, userID, id, sealed string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET oauth_refresh_token_enc = ?, needs_reauth = FALSE
-		WHERE id = ? AND user_id = ? AND auth_kind <> 'password'`), sealed, id, userID)
+// SetAccountSignIn stores the outcome of a new sign-in to the user's
+// OAuth account id: its sealed refresh token and subject. It clears
+// needs_reauth and the last test result, and changes updated_at, which
+// drops connections opened under the old sign-in.
+func (s *Store) SetAccountSignIn(ctx context.Context, userID, id, sealed, subject string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET oauth_refresh_token_enc = ?, oauth_subject = ?,
+		needs_reauth = FALSE, updated_at = ?, last_test_at = NULL, last_test_imap_ok = NULL, last_test_smtp_ok = NULL,
+		last_test_error = '' WHERE id = ? AND user_id = ? AND auth_kind <> 'password'`), sealed, subject, s.now(), id, userID)
 	if err := affectedOne(res, err); err != nil {
-		return fmt.Errorf("store: set refresh token of %s: %w", id, err)
+		return fmt.Errorf("store: set sign-in of %s: %w", id, err)
 	}
 	return nil
+}
+
+// SetAccountRefreshToken replaces the sealed refresh token prev of the
+// user's account id with the one the provider rotated to. It reports
+// false, changing nothing, when prev is no longer the stored token (a new
+// sign-in or another replica came first).
+func (s *Store) SetAccountRefreshToken(ctx context.Context, userID, id, prev, sealed string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET oauth_refresh_token_enc = ?
+		WHERE id = ? AND user_id = ? AND auth_kind <> 'password' AND oauth_refresh_token_enc = ?`), sealed, id, userID, prev)
+	if err := affectedOne(res, err); errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("store: set refresh token of %s: %w", id, err)
+	}
+	return true, nil
 }
 
 // MarkAccountNeedsReauth records that the provider refused the refresh

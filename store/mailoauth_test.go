@@ -81,16 +81,37 @@ func TestRefreshTokenRotationAndReauth(t *testing.T) {
 		if got, _ := s.GetAccount(ctx, u.ID, a.ID); !got.NeedsReauth {
 			t.Fatal("not marked")
 		}
-		// Another user cannot set it; a new token clears the mark.
-		if err := s.SetAccountRefreshToken(ctx, other.ID, a.ID, "evil"); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("another user set the token: %v", err)
+		// Rotation replaces only the token it rotated, for its owner only.
+		if stored, err := s.SetAccountRefreshToken(ctx, other.ID, a.ID, "rt1", "evil"); stored || err != nil {
+			t.Fatalf("another user set the token: %v %v", stored, err)
 		}
-		if err := s.SetAccountRefreshToken(ctx, u.ID, a.ID, "rt2"); err != nil {
-			t.Fatal(err)
+		if stored, err := s.SetAccountRefreshToken(ctx, u.ID, a.ID, "rt0", "stale"); stored || err != nil {
+			t.Fatalf("a rotation of a replaced token was stored: %v %v", stored, err)
+		}
+		if stored, err := s.SetAccountRefreshToken(ctx, u.ID, a.ID, "rt1", "rt2"); !stored || err != nil {
+			t.Fatalf("rotation: %v %v", stored, err)
 		}
 		got, _ := s.GetAccount(ctx, u.ID, a.ID)
-		if got.NeedsReauth || got.OAuthRefreshTokenEnc != "rt2" || got.AuthKind != store.AuthOAuthGoogle {
+		if !got.NeedsReauth || got.OAuthRefreshTokenEnc != "rt2" {
 			t.Fatalf("after rotation %+v", got)
+		}
+		// Editing the account's settings leaves its sign-in alone.
+		got.Label, got.OAuthRefreshTokenEnc, got.NeedsReauth, got.AuthKind = "renamed", "from-a-stale-form", false, store.AuthPassword
+		if err := s.UpdateAccount(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ = s.GetAccount(ctx, u.ID, a.ID); got.Label != "renamed" || got.OAuthRefreshTokenEnc != "rt2" || !got.NeedsReauth || got.AuthKind != store.AuthOAuthGoogle {
+			t.Fatalf("an edit changed the sign-in: %+v", got)
+		}
+		// A new sign-in replaces the token and subject and clears the mark.
+		if err := s.SetAccountSignIn(ctx, other.ID, a.ID, "evil", "x"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another user signed the account in: %v", err)
+		}
+		if err := s.SetAccountSignIn(ctx, u.ID, a.ID, "rt3", "iss|sub"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ = s.GetAccount(ctx, u.ID, a.ID); got.NeedsReauth || got.OAuthRefreshTokenEnc != "rt3" || got.OAuthSubject != "iss|sub" || !got.UpdatedAt.After(a.UpdatedAt) {
+			t.Fatalf("after a new sign-in %+v", got)
 		}
 		// Password accounts have no refresh token to set.
 		p := newAccount(u.ID, "pw")
@@ -100,8 +121,11 @@ func TestRefreshTokenRotationAndReauth(t *testing.T) {
 		if p.AuthKind != store.AuthPassword {
 			t.Fatalf("default auth kind %q", p.AuthKind)
 		}
-		if err := s.SetAccountRefreshToken(ctx, u.ID, p.ID, "rt"); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("refresh token on a password account: %v", err)
+		if stored, err := s.SetAccountRefreshToken(ctx, u.ID, p.ID, "", "rt"); stored || err != nil {
+			t.Fatalf("refresh token on a password account: %v %v", stored, err)
+		}
+		if err := s.SetAccountSignIn(ctx, u.ID, p.ID, "rt", "s"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("sign-in on a password account: %v", err)
 		}
 	})
 }
