@@ -67,6 +67,7 @@ type Server struct {
 	// body is read; large keeps count of large requests in flight.
 	requests *rateLimiter
 	large    *admission
+	valid    validator
 }
 
 // requestsPerCall is the MCP requests allowed per tool call allowed.
@@ -95,6 +96,10 @@ func New(o Options) *Server {
 	for _, t := range s.tools {
 		s.scope[t.Def.Name] = t.Scope
 	}
+	var err error
+	if s.valid, err = newValidator(s.tools); err != nil {
+		panic(err) // the schemas are ours: a test catches this
+	}
 	return s
 }
 
@@ -107,7 +112,6 @@ func (s *Server) Handler() http.Handler {
 	ms := server.NewMCPServer("imap-mcp", s.o.Version,
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
-		server.WithInputSchemaValidation(), // the limits in each schema are enforced, not only advertised
 		server.WithToolFilter(s.filter),
 		server.WithToolHandlerMiddleware(s.middleware),
 		server.WithInstructions(instructions),
@@ -154,10 +158,14 @@ func (s *Server) filter(ctx context.Context, tools []mcplib.Tool) []mcplib.Tool 
 	return out
 }
 
-// middleware rate-limits calls per user and logs every call without its
-// content.
+// middleware checks arguments against the tool's schema (its limits are
+// enforced, not only advertised), rate-limits calls per user and logs
+// every call without its content.
 func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+		if res := s.valid.check(req); res != nil {
+			return res, nil
+		}
 		p, _ := oauth.PrincipalFrom(ctx)
 		if wait, ok := s.calls.allow(p.UserID); !ok {
 			return mcplib.NewToolResultError(fmt.Sprintf("Too many tool calls. Retry in %d seconds.", int(wait.Seconds())+1)), nil

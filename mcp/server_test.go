@@ -213,3 +213,38 @@ func TestTransport(t *testing.T) {
 		t.Errorf("no token = %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestValidationErrorsReadAsSentences: arguments that break a tool's
+// schema get a message a model can act on, naming the argument and the
+// rule, not a Go struct dump.
+func TestValidationErrorsReadAsSentences(t *testing.T) {
+	h := newHarness(t, mcp.Options{})
+	tok, _ := h.token(t, "validation", oauth.ScopeRead+" "+oauth.ScopeSend)
+	c := h.client(t, tok)
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		want []string
+	}{
+		{"list_messages", map[string]any{"limit": 1000}, []string{"limit", "at most 100", "1000"}},
+		{"send_message", map[string]any{"subject": "x"}, []string{"missing", "to"}},
+		{"list_messages", map[string]any{"folder": 7}, []string{"folder", "string"}},
+	} {
+		res := call(t, c, tc.tool, tc.args)
+		text := ""
+		for _, ct := range res.Content {
+			if tc, ok := ct.(mcplib.TextContent); ok {
+				text += tc.Text
+			}
+		}
+		if !res.IsError || strings.Contains(text, "&{") || strings.Contains(text, "Got:") {
+			t.Errorf("%s %v: %q", tc.tool, tc.args, text)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s %v: %q lacks %q", tc.tool, tc.args, text, w)
+			}
+		}
+	}
+}

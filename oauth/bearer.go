@@ -45,8 +45,16 @@ func (s *Server) resourceMetadataURL(resource string) string {
 // 401 with the challenge that starts discovery (RFC 9728) otherwise.
 func (s *Server) Bearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.originAllowed(r.Header.Get("Origin")) {
+		origin := r.Header.Get("Origin")
+		if !s.originAllowed(origin) {
 			writeError(w, http.StatusForbidden, "invalid_request", "requests from this Origin are not allowed")
+			return
+		}
+		if origin != "" {
+			mcpCORS(w.Header(), origin)
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		resource := s.resourceFor(r.URL.Path)
@@ -93,6 +101,18 @@ func (s *Server) challenge(w http.ResponseWriter, resource, code, desc string) {
 // originAllowed accepts requests without Origin (server-side clients),
 // from this server's own origin and from loopback (local tools such as
 // the MCP Inspector); other browser origins are refused (DNS rebinding).
+// mcpCORS lets a browser-based client on an allowed origin call the MCP
+// endpoint and read the challenge and session headers. Tokens travel in
+// the Authorization header, never in cookies.
+func mcpCORS(h http.Header, origin string) {
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID")
+	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version")
+	h.Set("Access-Control-Max-Age", "86400")
+}
+
 func (s *Server) originAllowed(origin string) bool {
 	if origin == "" || strings.EqualFold(origin, s.o.Issuer) {
 		return true

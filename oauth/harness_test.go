@@ -71,7 +71,7 @@ func newHarness(t *testing.T, opts func(*oauth.Options)) *harness {
 		json.NewEncoder(w).Encode(p)
 	}))
 	for _, path := range oauth.MCPPaths {
-		mux.Handle("POST "+path, echo)
+		mux.Handle(path, echo) // every method, as main mounts it
 	}
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)

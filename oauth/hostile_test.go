@@ -603,3 +603,38 @@ func TestNativeAppRedirect(t *testing.T) {
 		t.Fatalf("exchange = %d %v", s, body)
 	}
 }
+
+// TestMCPPreflight: a browser-based client on a loopback origin (MCP
+// Inspector) passes the CORS preflight and can read the headers it needs;
+// another origin gets no CORS grant.
+func TestMCPPreflight(t *testing.T) {
+	h := newHarness(t, nil)
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", h.url+"/api/mcp", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, mcp-protocol-version, mcp-session-id")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := preflight("http://localhost:6274")
+	allowHeaders := strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers"))
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:6274" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") || !strings.Contains(allowHeaders, "mcp-session-id") ||
+		!strings.Contains(allowHeaders, "authorization") {
+		t.Fatalf("preflight from a loopback origin = %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := preflight("https://evil.example"); resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from another origin = %d %v", resp.StatusCode, resp.Header)
+	}
+	// The 401 challenge and the session id are readable by the page.
+	_, _, hdr := h.callMCP(t, "", "Origin", "http://localhost:6274")
+	if hdr.Get("Access-Control-Allow-Origin") != "http://localhost:6274" || !strings.Contains(hdr.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") ||
+		!strings.Contains(hdr.Get("Access-Control-Expose-Headers"), "Mcp-Session-Id") {
+		t.Fatalf("401 to a loopback origin: %v", hdr)
+	}
+}

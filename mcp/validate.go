@@ -1,0 +1,126 @@
+package mcp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	mcplib "github.com/mark3labs/mcp-go/mcp"
+)
+
+// validator checks tool arguments against each tool's input schema, so
+// that the limits a schema advertises are enforced, and says what is wrong
+// in words a model can act on ("limit must be at most 100, not 1000").
+type validator map[string]*jsonschema.Schema
+
+// newValidator compiles the input schema of every tool.
+func newValidator(tools []Tool) (validator, error) {
+	v := validator{}
+	for _, t := range tools {
+		raw := t.Def.RawInputSchema
+		if len(raw) == 0 {
+			var err error
+			if raw, err = json.Marshal(t.Def.InputSchema); err != nil {
+				return nil, err
+			}
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("mcp: input schema of %s: %w", t.Def.Name, err)
+		}
+		c := jsonschema.NewCompiler()
+		url := "mem:///tools/" + t.Def.Name + ".json"
+		if err := c.AddResource(url, doc); err != nil {
+			return nil, fmt.Errorf("mcp: input schema of %s: %w", t.Def.Name, err)
+		}
+		if v[t.Def.Name], err = c.Compile(url); err != nil {
+			return nil, fmt.Errorf("mcp: input schema of %s: %w", t.Def.Name, err)
+		}
+	}
+	return v, nil
+}
+
+// check returns a tool error when req's arguments break its tool's schema.
+func (v validator) check(req mcplib.CallToolRequest) *mcplib.CallToolResult {
+	schema, ok := v[req.Params.Name]
+	if !ok {
+		return nil
+	}
+	args := req.Params.Arguments
+	if args == nil {
+		args = map[string]any{}
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return mcplib.NewToolResultError("The arguments are not a JSON object.")
+	}
+	value, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return mcplib.NewToolResultError("The arguments are not a JSON object.")
+	}
+	err = schema.Validate(value)
+	var verr *jsonschema.ValidationError
+	if err == nil || !errors.As(err, &verr) {
+		return nil
+	}
+	var msgs []string
+	for _, leaf := range leaves(verr) {
+		msgs = append(msgs, describe(leaf))
+	}
+	return mcplib.NewToolResultError(fmt.Sprintf("Invalid arguments for %s: %s. Fix them and call again.", req.Params.Name, strings.Join(msgs, "; ")))
+}
+
+func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(e.Causes) == 0 {
+		return []*jsonschema.ValidationError{e}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range e.Causes {
+		out = append(out, leaves(c)...)
+	}
+	return out
+}
+
+var english = message.NewPrinter(language.English)
+
+// describe says what one schema violation means.
+func describe(e *jsonschema.ValidationError) string {
+	name := strings.Join(e.InstanceLocation, ".")
+	if name == "" {
+		name = "the arguments"
+	}
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		return "missing required argument " + strings.Join(k.Missing, ", ")
+	case *kind.AdditionalProperties:
+		return "unknown argument " + strings.Join(k.Properties, ", ")
+	case *kind.Type:
+		return fmt.Sprintf("%s must be %s, not %s", name, strings.Join(k.Want, " or "), k.Got)
+	case *kind.Maximum:
+		return fmt.Sprintf("%s must be at most %s, not %s", name, k.Want.RatString(), k.Got.RatString())
+	case *kind.Minimum:
+		return fmt.Sprintf("%s must be at least %s, not %s", name, k.Want.RatString(), k.Got.RatString())
+	case *kind.MaxLength:
+		return fmt.Sprintf("%s must be at most %d characters long, not %d", name, k.Want, k.Got)
+	case *kind.MinLength:
+		return fmt.Sprintf("%s must be at least %d characters long", name, k.Want)
+	case *kind.MaxItems:
+		return fmt.Sprintf("%s may hold at most %d items, not %d", name, k.Want, k.Got)
+	case *kind.MinItems:
+		return fmt.Sprintf("%s must hold at least %d item(s)", name, k.Want)
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = fmt.Sprint(w)
+		}
+		return fmt.Sprintf("%s must be one of %s", name, strings.Join(want, ", "))
+	}
+	return name + ": " + e.ErrorKind.LocalizedString(english)
+}
