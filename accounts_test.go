@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/imap-mcp/imap-mcp/handlers"
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -227,5 +229,31 @@ func TestAccountAndTestLimits(t *testing.T) {
 	}
 	if !limited {
 		t.Fatal("12 connection tests in a minute were all run")
+	}
+}
+
+// TestFailedTestIsLoggedWithItsReason: the log says why a connection test
+// failed (kind and step), never the password.
+func TestFailedTestIsLoggedWithItsReason(t *testing.T) {
+	rig := mailrig.Shared(t)
+	alice, _ := rig.User("alice")
+	inst, b := signedIn(t, map[string]string{"DATA_DIR": t.TempDir(), "MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": rig.CAFile})
+	imapHost, imapPort, _ := net.SplitHostPort(rig.IMAPSAddr())
+	_, smtpPort, _ := net.SplitHostPort(rig.SMTPSAddr())
+	form := b.get("/accounts/new")
+	if status := b.post("/accounts", neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Rig"}, "email": {alice.Email},
+		"imap_host": {imapHost}, "imap_port": {imapPort}, "imap_tls_mode": {"tls"}, "imap_password": {"wrong-password-123"},
+		"smtp_host": {imapHost}, "smtp_port": {smtpPort}, "smtp_tls_mode": {"tls"}}); status != 303 {
+		t.Fatalf("create = %d", status)
+	}
+	list := b.get("/accounts")
+	id := regexp.MustCompile(`id="account-([^"]+)"`).FindStringSubmatch(list)[1]
+	b.post("/accounts/"+id+"/test", neturl.Values{"_csrf": {csrfFrom(t, list)}})
+	logs := inst.logs.String()
+	if !strings.Contains(logs, `imap_error="authentication failed during imap login"`) || !strings.Contains(logs, `smtp_error="authentication failed during smtp auth"`) {
+		t.Fatalf("the log does not say why the test failed:\n%s", grep(logs, "account test"))
+	}
+	if strings.Contains(logs, "wrong-password-123") {
+		t.Fatal("the password is in the log")
 	}
 }

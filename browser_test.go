@@ -544,3 +544,40 @@ func TestBrowserSignInWithGoogle(t *testing.T) {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
 	}
 }
+
+// TestBrowserTestShowsProgress: while a connection test waits on a server
+// that never answers, the account says it is testing, instead of showing
+// only the old badge.
+func TestBrowserTestShowsProgress(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never answered
+		}
+	}()
+	port := strconv.Itoa(silent.Addr().(*net.TCPAddr).Port)
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret", "MAIL_ALLOW_PRIVATE_HOSTS": "true"})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, ctx, problems)
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#label")),
+		chromedp.SendKeys(css("#label"), "Silent"), chromedp.SendKeys(css("#email"), "me@example.com"),
+		chromedp.SetValue(css("#imap_host"), "127.0.0.1"), chromedp.SetValue(css("#imap_port"), port),
+		chromedp.SendKeys(css("#imap_password"), "pw"),
+		chromedp.SetValue(css("#smtp_host"), "127.0.0.1"), chromedp.SetValue(css("#smtp_port"), port),
+		chromedp.Click(css(`[data-testid="save"]`)), chromedp.WaitVisible(css(`[data-testid="account"]`)))
+	if visible, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="testing"]').checkVisibility()`)); visible {
+		t.Fatal("the testing notice shows before any test")
+	}
+	do(chromedp.Click(css(`[data-testid="test"]`)), chromedp.WaitVisible(css(`[data-testid="testing"]`)))
+}

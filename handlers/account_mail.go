@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -113,13 +114,27 @@ func (h *handler) testAccount(c *fiber.Ctx) error {
 	if err := h.Accounts.RecordAccountTest(c.UserContext(), a.UserID, a.ID, rec); err != nil {
 		return err
 	}
-	h.Logger.Info("account test", "account", a.ID, "imap_ok", rec.IMAPOK, "smtp_ok", rec.SMTPOK)
+	h.Logger.Info("account test", "account", a.ID, "imap_ok", rec.IMAPOK, "smtp_ok", rec.SMTPOK,
+		"imap_error", failure(res.IMAP), "smtp_error", failure(res.SMTP))
 	if c.Get("HX-Request") != "true" {
 		return c.Redirect("/accounts", fiber.StatusSeeOther)
 	}
 	now := time.Now()
 	a.LastTestAt, a.LastTestIMAPOK, a.LastTestSMTPOK, a.LastTestError = &now, &rec.IMAPOK, &rec.SMTPOK, rec.Error
 	return render(c, views.TestStatus(testBadges(a)))
+}
+
+// failure names what went wrong in a check for the log: the error's kind
+// and step, never its text (which can hold what the server said).
+func failure(r mail.CheckResult) string {
+	var e *mail.Error
+	switch {
+	case r.OK:
+		return ""
+	case errors.As(r.Err, &e):
+		return e.Kind.String() + " during " + e.Op
+	}
+	return "error"
 }
 
 func testBadges(a store.MailAccount) views.TestBadges {

@@ -353,7 +353,11 @@ func (c *greetedConn) Read(p []byte) (int, error) {
 func greetingError(op string, ep Endpoint, err error) error {
 	kind := classify(err)
 	var imapErr *imap.Error
+	text := err.Error()
 	switch {
+	case strings.HasPrefix(op, "imap") && (strings.Contains(text, `"220`) || strings.Contains(text, "ESMTP")),
+		strings.HasPrefix(op, "smtp") && (strings.Contains(text, `"* OK`) || strings.Contains(text, `"* PREAUTH`)):
+		kind = KindWrongProtocol
 	case kind == KindTimeout && ep.TLS != TLSImplicit:
 		err = fmt.Errorf("no plaintext greeting (is port %d implicit TLS?): %w", ep.Port, err)
 		kind = KindTLSMismatch

@@ -38,6 +38,9 @@ func TestConnectionTestModesAndFailures(t *testing.T) {
 		{"plaintext to TLS port", withEP(rig.IMAPSAddr(), TLSStartTLS, rig.SMTPSAddr(), TLSStartTLS), KindTLSMismatch, KindTLSMismatch},
 		{"wrong password", &wrongPass, KindAuth, KindAuth},
 		{"separate SMTP credentials", &wrongSMTP, KindOther, KindAuth},
+		{"ports swapped, TLS", withEP(rig.SMTPSAddr(), TLSImplicit, rig.IMAPSAddr(), TLSImplicit), KindWrongProtocol, KindWrongProtocol},
+		{"ports swapped, STARTTLS", withEP(rig.SubmissionAddr(), TLSStartTLS, rig.IMAPAddr(), TLSStartTLS), KindWrongProtocol, KindWrongProtocol},
+		{"SMTP port without login", withEP(rig.IMAPSAddr(), TLSImplicit, rig.SubmissionAddr(), TLSNone), KindOther, KindUnsupported},
 	} {
 		res := e.TestConnection(testCtx(t), tc.acct)
 		for _, half := range []struct {
@@ -62,6 +65,14 @@ func TestConnectionTestModesAndFailures(t *testing.T) {
 	res := e.TestConnection(testCtx(t), &wrongPass)
 	if !strings.Contains(res.IMAP.Hint, "app password") {
 		t.Errorf("gmail auth hint: %q", res.IMAP.Hint)
+	}
+	res = e.TestConnection(testCtx(t), withEP(rig.SMTPSAddr(), TLSImplicit, rig.IMAPSAddr(), TLSImplicit))
+	if !strings.Contains(res.IMAP.Hint, "swapped") || !strings.Contains(res.SMTP.Hint, "swapped") {
+		t.Errorf("swapped ports hints: %q / %q", res.IMAP.Hint, res.SMTP.Hint)
+	}
+	res = e.TestConnection(testCtx(t), withEP(rig.IMAPSAddr(), TLSImplicit, rig.SubmissionAddr(), TLSNone))
+	if !strings.Contains(res.SMTP.Hint, "accepts no login") {
+		t.Errorf("no-AUTH hint: %q", res.SMTP.Hint)
 	}
 	if s := e.Stats(); len(s) != 0 {
 		t.Errorf("connection test used the pool: %v", s)

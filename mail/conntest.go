@@ -2,6 +2,8 @@ package mail
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -41,6 +43,16 @@ func (e *Engine) TestConnection(ctx context.Context, acct *Account) TestResult {
 	return res
 }
 
+// checkResult always explains a failure: the hint, or else the kind of
+// error and what the engine was doing.
 func checkResult(err error, acct *Account, start time.Time) CheckResult {
-	return CheckResult{OK: err == nil, Duration: time.Since(start), Err: err, Hint: Hint(err, acct)}
+	r := CheckResult{OK: err == nil, Duration: time.Since(start), Err: err, Hint: Hint(err, acct)}
+	var e *Error
+	if err != nil && r.Hint == "" {
+		r.Hint = "The check failed."
+		if errors.As(err, &e) {
+			r.Hint = fmt.Sprintf("The check failed (%s during %s).", e.Kind, e.Op)
+		}
+	}
+	return r
 }

@@ -23,24 +23,25 @@ type Kind int
 
 // Error kinds.
 const (
-	KindOther       Kind = iota // anything not listed below
-	KindAuth                    // the server refused the credentials
-	KindTLSMismatch             // TLS spoken to a plaintext port or the reverse, or STARTTLS missing
-	KindCertificate             // the server certificate did not verify
-	KindDNS                     // the host name did not resolve
-	KindRefused                 // TCP connection refused or reset
-	KindTimeout                 // a phase ran out of time
-	KindForbidden               // the host resolves to a private address (SSRF guard)
-	KindNotFound                // folder, message or part does not exist
-	KindTemporary               // the server asked to try again later
-	KindInvalid                 // the request itself is not acceptable
-	KindUnsupported             // the server lacks a capability the operation needs
-	KindReauth                  // the provider withdrew the OAuth sign-in; the person must sign in again
+	KindOther         Kind = iota // anything not listed below
+	KindAuth                      // the server refused the credentials
+	KindTLSMismatch               // TLS spoken to a plaintext port or the reverse, or STARTTLS missing
+	KindCertificate               // the server certificate did not verify
+	KindDNS                       // the host name did not resolve
+	KindRefused                   // TCP connection refused or reset
+	KindTimeout                   // a phase ran out of time
+	KindForbidden                 // the host resolves to a private address (SSRF guard)
+	KindNotFound                  // folder, message or part does not exist
+	KindTemporary                 // the server asked to try again later
+	KindInvalid                   // the request itself is not acceptable
+	KindUnsupported               // the server lacks a capability the operation needs
+	KindReauth                    // the provider withdrew the OAuth sign-in; the person must sign in again
+	KindWrongProtocol             // the port speaks the other protocol (IMAP and SMTP ports swapped)
 )
 
 var kindNames = [...]string{"error", "authentication failed", "TLS mismatch", "certificate",
 	"DNS", "connection refused", "timeout", "address not allowed", "not found", "temporary failure",
-	"invalid request", "unsupported", "sign-in expired"}
+	"invalid request", "unsupported", "sign-in expired", "wrong protocol"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

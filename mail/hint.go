@@ -20,6 +20,11 @@ func Hint(err error, acct *Account) string {
 		preset, found = accountPreset(acct)
 	}
 	switch e.Kind {
+	case KindWrongProtocol:
+		if strings.HasPrefix(e.Op, "imap") {
+			return "This port answers like an SMTP server, not IMAP: the IMAP and SMTP ports look swapped. IMAP uses 993 (tls) or 143 (starttls)."
+		}
+		return "This port answers like an IMAP server, not SMTP: the IMAP and SMTP ports look swapped. SMTP submission uses 465 (tls) or 587 (starttls)."
 	case KindReauth:
 		return "The provider no longer accepts this account's sign-in (access was withdrawn, the password changed or consent expired). " +
 			"Ask the person to open Accounts in the imap-mcp web UI and press Reconnect on this account."
@@ -61,6 +66,9 @@ func Hint(err error, acct *Account) string {
 	case KindUnsupported:
 		if errors.Is(err, ErrNoTrash) {
 			return "This account has no Trash folder. Delete permanently, or create a Trash folder first."
+		}
+		if e.Op == "smtp auth" {
+			return "This SMTP port accepts no login (no AUTH), so it is probably for server-to-server mail (port 25). Use the submission port: 465 with tls or 587 with starttls."
 		}
 		return "The server lacks a feature this operation needs."
 	}
