@@ -57,6 +57,21 @@ func TestAccountPages(t *testing.T) {
 	if status != 422 || !strings.Contains(page, `value="Work"`) {
 		t.Fatalf("invalid form = %d (entered values must be kept)", status)
 	}
+	// The topmost field in error takes the focus.
+	if !regexp.MustCompile(`id="email"[^>]*autofocus`).MatchString(page) || strings.Count(page, "autofocus") != 1 {
+		t.Fatal("focus is not on the first field in error")
+	}
+	bad.Set("imap_password", "typed-once")
+	bad.Set("smtp_host", "")
+	_, page = b.postPage("/accounts", bad)
+	if !strings.Contains(page, "enter them again") || strings.Contains(page, "typed-once") || !strings.Contains(page, "such as smtp.example.com") {
+		t.Fatal("the refused form does not say the passwords must be entered again, or shows an IMAP example for SMTP")
+	}
+	// Changing the preset keeps what was typed.
+	if page := b.get("/accounts/new?preset=fastmail&label=Work&email=me%40fastmail.com"); !strings.Contains(page, `value="Work"`) ||
+		!strings.Contains(page, `value="me@fastmail.com"`) || !strings.Contains(page, `value="imap.fastmail.com"`) {
+		t.Fatal("a preset change lost the typed label or address")
+	}
 	if strings.Contains(page, "app-pass-1") {
 		t.Fatal("a password was echoed back into the form")
 	}
@@ -112,6 +127,27 @@ func TestAccountPages(t *testing.T) {
 	if pt, _ := keys.Open(got.IMAPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)); got.Label != "Office" || string(pt) != "app-pass-1" {
 		t.Fatalf("after edit: label %q password %q", got.Label, pt)
 	}
+	// Editing only the signature keeps the last connection test.
+	if err := st.RecordAccountTest(context.Background(), u.ID, a.ID, store.TestResult{IMAPOK: true, SMTPOK: true}); err != nil {
+		t.Fatal(err)
+	}
+	change.Set("signature_html", "<p>Just Alice</p>")
+	if status := b.post("/accounts/"+a.ID, change); status != 303 {
+		t.Fatalf("signature edit = %d", status)
+	}
+	if got, _ = st.GetAccount(context.Background(), u.ID, a.ID); got.TestStatus() != "ok" {
+		t.Fatalf("a signature edit reset the test to %q", got.TestStatus())
+	}
+	change.Set("imap_port", "994")
+	change.Set("imap_password", "app-pass-1")
+	if status := b.post("/accounts/"+a.ID, change); status != 303 {
+		t.Fatalf("port edit = %d", status)
+	}
+	if got, _ = st.GetAccount(context.Background(), u.ID, a.ID); got.TestStatus() != "untested" {
+		t.Fatalf("a port change kept the old test result %q", got.TestStatus())
+	}
+	change.Set("imap_port", "993")
+	change.Del("imap_password")
 	// Pointing the account at another server needs the password again, so a
 	// stolen session cannot send the stored one to a server of its choice.
 	change.Set("imap_host", "imap.attacker.example")
@@ -123,10 +159,18 @@ func TestAccountPages(t *testing.T) {
 	}
 	change.Set("imap_host", "imap.example.com")
 
-	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}}); status != 303 {
+	// Without JavaScript, delete asks first and deletes nothing yet.
+	status, page = b.postPage("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}})
+	if status != 200 || !strings.Contains(page, `data-testid="confirm-delete"`) || !strings.Contains(page, "alice@example.com") {
+		t.Fatalf("unconfirmed delete = %d\n%s", status, page)
+	}
+	if _, err := st.GetAccount(context.Background(), u.ID, a.ID); err != nil {
+		t.Fatalf("an unconfirmed delete removed the account: %v", err)
+	}
+	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}, "confirm": {"1"}}); status != 303 {
 		t.Fatalf("delete = %d", status)
 	}
-	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}}); status != 404 {
+	if status := b.post("/accounts/"+a.ID+"/delete", neturl.Values{"_csrf": {csrf}, "confirm": {"1"}}); status != 404 {
 		t.Fatalf("second delete = %d, want 404", status)
 	}
 	if status, _ := b.getStatus("/accounts/" + a.ID + "/edit"); status != 404 {

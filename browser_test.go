@@ -581,3 +581,39 @@ func TestBrowserTestShowsProgress(t *testing.T) {
 	}
 	do(chromedp.Click(css(`[data-testid="test"]`)), chromedp.WaitVisible(css(`[data-testid="testing"]`)))
 }
+
+// TestBrowserPresetKeepsWhatWasTyped: choosing a provider after typing
+// the label, address and password fills the servers and keeps the rest.
+func TestBrowserPresetKeepsWhatWasTyped(t *testing.T) {
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, ctx, problems)
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#label")),
+		chromedp.SendKeys(css("#label"), "Personal"), chromedp.SendKeys(css("#email"), "me@fastmail.com"),
+		chromedp.SendKeys(css("#imap_password"), "typed-secret"),
+		chromedp.SetValue(css(`[data-testid="preset"]`), "fastmail"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`document.querySelector('[data-testid="preset"]').dispatchEvent(new Event("change", {bubbles: true}))`)(ctx, tg)
+			return err
+		}))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		host, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#imap_host").value`))
+		if host == "imap.fastmail.com" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the preset did not fill the servers (imap_host %q)", host)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[label.value, email.value, imap_password.value].join("|")`))
+	if got != "Personal|me@fastmail.com|typed-secret" {
+		t.Fatalf("after choosing the preset: %q", got)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the page logged errors:\n%s", strings.Join(p, "\n"))
+	}
+}

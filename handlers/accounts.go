@@ -94,6 +94,9 @@ func (h *handler) newAccountForm(c *fiber.Ctx, presetKey string) views.AccountFo
 		a.IMAPHost, a.IMAPPort, a.IMAPTLSMode = preset.IMAP.Host, preset.IMAP.Port, string(preset.IMAP.TLS)
 		a.SMTPHost, a.SMTPPort, a.SMTPTLSMode = preset.SMTP.Host, preset.SMTP.Port, string(preset.SMTP.TLS)
 	}
+	// A preset change keeps what was typed (passwords stay in the page).
+	a.Label, a.Email, a.DisplayName = c.Query("label"), c.Query("email"), c.Query("display_name")
+	a.IMAPUser, a.SMTPUser = c.Query("imap_user"), c.Query("smtp_user")
 	p := formFromAccount(h.page(c, "Add an account", "/accounts"), a)
 	p.Presets = presetOptions()
 	if ok {
@@ -176,6 +179,14 @@ func (h *handler) updateAccount(c *fiber.Ctx) error {
 
 func (h *handler) deleteAccount(c *fiber.Ctx) error {
 	u, _ := currentUser(c)
+	if c.FormValue("confirm") == "" {
+		// Without JavaScript there was no confirmation dialog: ask here.
+		a, err := h.userAccount(c)
+		if err != nil {
+			return err
+		}
+		return render(c, views.ConfirmDelete(h.page(c, "Delete "+a.Label, "/accounts"), a.ID, a.Label, a.Email))
+	}
 	err := h.Accounts.DeleteAccount(c.UserContext(), u.ID, c.Params("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		return fiber.NewError(fiber.StatusNotFound, "That account does not exist (any more).")
@@ -221,6 +232,7 @@ func (h *handler) formErrors(c *fiber.Ctx, a *store.MailAccount, errs map[string
 	if a.ID == "" {
 		p.Presets = presetOptions()
 	}
+	p.PasswordsDropped = c.FormValue("imap_password") != "" || c.FormValue("smtp_password") != ""
 	c.Status(fiber.StatusUnprocessableEntity)
 	return render(c, views.AccountEdit(p))
 }
@@ -272,7 +284,7 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 	}
 	for _, ep := range []struct{ prefix, host, mode string }{{"imap", a.IMAPHost, a.IMAPTLSMode}, {"smtp", a.SMTPHost, a.SMTPTLSMode}} {
 		if !validHost(ep.host) {
-			errs[ep.prefix+"_host"] = "Enter the server's host name, such as imap.example.com."
+			errs[ep.prefix+"_host"] = "Enter the server's host name, such as " + ep.prefix + ".example.com."
 		}
 		switch ep.mode {
 		case "tls", "starttls":

@@ -155,10 +155,19 @@ func (s *Store) GetAccount(ctx context.Context, userID, id string) (MailAccount,
 	return a, nil
 }
 
+// connectionUnchanged is true in an UPDATE of mail_accounts (where column
+// names are the old values) when nothing that a connection test checks
+// changes: the last test result still applies.
+const connectionUnchanged = `(imap_host = :imap_host AND imap_port = :imap_port AND imap_tls_mode = :imap_tls_mode
+	AND imap_user = :imap_user AND imap_password_enc = :imap_password_enc AND smtp_host = :smtp_host
+	AND smtp_port = :smtp_port AND smtp_tls_mode = :smtp_tls_mode AND smtp_user = :smtp_user
+	AND smtp_password_enc = :smtp_password_enc)`
+
 // UpdateAccount saves the editable fields of a (settings, sealed
-// passwords, signature) and clears the last test result, which no longer
-// applies. An OAuth account's sign-in changes only through
-// SetAccountSignIn and SetAccountRefreshToken.
+// passwords, signature). The last test result is cleared when a setting
+// it checked changed, not for a label or signature edit. An OAuth
+// account's sign-in changes only through SetAccountSignIn and
+// SetAccountRefreshToken.
 // It returns ErrNotFound when a.ID is not an account of a.UserID.
 func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 	a.UpdatedAt = s.now()
@@ -169,12 +178,19 @@ func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 		smtp_host = :smtp_host, smtp_port = :smtp_port, smtp_tls_mode = :smtp_tls_mode,
 		smtp_user = :smtp_user, smtp_password_enc = :smtp_password_enc,
 		signature_html = :signature_html, updated_at = :updated_at,
-		last_test_at = NULL, last_test_imap_ok = NULL, last_test_smtp_ok = NULL, last_test_error = ''
+		last_test_at = CASE WHEN `+connectionUnchanged+` THEN last_test_at END,
+		last_test_imap_ok = CASE WHEN `+connectionUnchanged+` THEN last_test_imap_ok END,
+		last_test_smtp_ok = CASE WHEN `+connectionUnchanged+` THEN last_test_smtp_ok END,
+		last_test_error = CASE WHEN `+connectionUnchanged+` THEN last_test_error ELSE '' END
 		WHERE id = :id AND user_id = :user_id`, a)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: update account %s: %w", a.ID, err)
 	}
-	a.LastTestAt, a.LastTestIMAPOK, a.LastTestSMTPOK, a.LastTestError = nil, nil, nil, ""
+	got, err := s.GetAccount(ctx, a.UserID, a.ID)
+	if err != nil {
+		return err
+	}
+	a.LastTestAt, a.LastTestIMAPOK, a.LastTestSMTPOK, a.LastTestError = got.LastTestAt, got.LastTestIMAPOK, got.LastTestSMTPOK, got.LastTestError
 	return nil
 }
 
