@@ -617,3 +617,31 @@ func TestBrowserPresetKeepsWhatWasTyped(t *testing.T) {
 		t.Fatalf("the page logged errors:\n%s", strings.Join(p, "\n"))
 	}
 }
+
+// TestBrowserAppsOnAPhone: at 390 px /apps fits the screen, Revoke
+// included, with scopes in words and times marked UTC.
+func TestBrowserAppsOnAPhone(t *testing.T) {
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "local-secret"})
+	authorizeLocal(t, base, base)
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, ctx, problems)
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: 390, Height: 844, DeviceScaleFactor: 1, Mobile: true}); err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.Navigate(base+"/apps"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#password"), "local-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(`[data-testid="revoke"]`)))
+	fits, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= 390 &&
+		document.querySelector('[data-testid="revoke"]').getBoundingClientRect().right <= 390`))
+	if !fits {
+		width, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`))
+		t.Fatalf("/apps is %v px wide at 390 px, or Revoke is off-screen", width)
+	}
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("table.apps").textContent + getComputedStyle(document.querySelector('[data-testid="app"] td[data-label]'), "::before").content`))
+	if !strings.Contains(text, "send mail") || !strings.Contains(text, "Connected (UTC)") || !strings.Contains(text, `"Application: "`) {
+		t.Fatalf("app row: %q", text)
+	}
+	screenshot(t, ctx, "apps-390")
+}

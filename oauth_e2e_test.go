@@ -43,7 +43,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 
 	// The person sees the app and revokes it; the client's tokens die.
 	_, apps := send(t, b, "GET", inst.url+"/apps", nil)
-	if !strings.Contains(apps, "mcp-remote") || !strings.Contains(apps, "localhost:3335") || !strings.Contains(apps, "mail.send") {
+	if !strings.Contains(apps, "mcp-remote") || !strings.Contains(apps, "localhost:3335") || !strings.Contains(apps, "send mail") {
 		t.Fatalf("/apps:\n%s", apps)
 	}
 	action := regexp.MustCompile(`action="(/apps/[^"]+/revoke)"`).FindStringSubmatch(apps)[1]
