@@ -168,6 +168,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 		return err
 	}
 	defer st.Close()
+	release, err := st.Serve(ctx) // rotate-key refuses while this is held
+	if err != nil {
+		return err
+	}
+	defer release()
 	go st.CleanupEvery(ctx, time.Hour)
 	var roots *x509.CertPool // nil: the system roots
 	if cfg.MailCAFile != "" {
@@ -323,6 +328,13 @@ func rotateKey(ctx context.Context, cfg config.Config, log *slog.Logger, getenv 
 		return err
 	}
 	defer st.Close()
+	// A running server would go on using the old key, and a secret it
+	// saved meanwhile would be lost at its next start.
+	release, err := st.Exclusive(ctx)
+	if err != nil {
+		return fmt.Errorf("rotate-key: %w", err)
+	}
+	defer release()
 	nextKeys, err := secret.New(next)
 	if err != nil {
 		return err

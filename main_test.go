@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	stdsql "database/sql"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -389,4 +391,67 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRotateKeyRefusesWhileServing: with a server running on the
+// database, rotate-key changes nothing and says to stop it; once it has
+// stopped, rotate-key runs.
+func TestRotateKeyRefusesWhileServing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  func(t *testing.T) map[string]string
+	}{
+		{"embedded", func(t *testing.T) map[string]string { return map[string]string{"DATA_DIR": t.TempDir()} }},
+		{"postgres", func(t *testing.T) map[string]string {
+			return map[string]string{"DATABASE_URL": dbtest.PostgresURL(t), "MCP_MASTER_KEY": secret.Encode(secret.Generate())}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.env(t)
+			serveEnv := map[string]string{}
+			for k, v := range env {
+				serveEnv[k] = v
+			}
+			inst := start(t, serveEnv)
+			rotEnv := map[string]string{"MCP_NEW_MASTER_KEY": secret.Encode(secret.Generate())}
+			for k, v := range env {
+				rotEnv[k] = v
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"rotate-key"}, envFunc(rotEnv), &out, io.Discard, nil)
+			if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "stop every imap-mcp server") {
+				t.Fatalf("rotate-key while serving: %v", err)
+			}
+			if resp, _ := get(t, inst.url+"/readyz"); resp.StatusCode != 200 {
+				t.Fatalf("the server after a refused rotate-key: %d", resp.StatusCode)
+			}
+			if err := inst.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := run(context.Background(), []string{"rotate-key"}, envFunc(rotEnv), &out, io.Discard, nil); err != nil {
+				t.Fatalf("rotate-key after the server stopped: %v", err)
+			}
+		})
+	}
+}
+
+// TestOlderBinaryRefusesNewerSchema: a database migrated by a newer
+// version is not used by this one.
+func TestOlderBinaryRefusesNewerSchema(t *testing.T) {
+	env := map[string]string{"DATA_DIR": t.TempDir()}
+	if err := run(context.Background(), []string{"migrate"}, envFunc(env), io.Discard, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := stdsql.Open("sqlite", filepath.Join(env["DATA_DIR"], "imap-mcp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, TRUE)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	err = run(context.Background(), []string{"serve"}, envFunc(env), io.Discard, io.Discard, nil)
+	if !errors.Is(err, store.ErrSchemaNewer) || !strings.Contains(err.Error(), "9999") {
+		t.Fatalf("serve on a newer schema: %v", err)
+	}
 }

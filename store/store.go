@@ -174,6 +174,9 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: migrations: %w", err)
 	}
+	if err := checkNotNewer(ctx, p); err != nil {
+		return 0, err
+	}
 	results, err := p.Up(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: migrate: %w", redact(err))
@@ -182,6 +185,23 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		s.log.Info("migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path), "duration", r.Duration)
 	}
 	return len(results), nil
+}
+
+// ErrSchemaNewer: the database was migrated by a newer imap-mcp.
+var ErrSchemaNewer = errors.New("store: the database schema is newer than this imap-mcp")
+
+// checkNotNewer refuses a database migrated past this binary's last
+// migration: an older binary would misread or corrupt it.
+func checkNotNewer(ctx context.Context, p *goose.Provider) error {
+	cur, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("store: schema version: %w", redact(err))
+	}
+	srcs := p.ListSources()
+	if latest := srcs[len(srcs)-1].Version; cur > latest {
+		return fmt.Errorf("%w (database at migration %d, this binary knows up to %d): run the newer version, or restore the backup taken before upgrading", ErrSchemaNewer, cur, latest)
+	}
+	return nil
 }
 
 // tx runs fn in a transaction that commits when fn returns nil.
