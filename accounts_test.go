@@ -225,6 +225,30 @@ func TestConnectPage(t *testing.T) {
 			t.Errorf("/connect?tab=%s lacks %s", tab, want)
 		}
 	}
+	if strings.Contains(b.get("/connect"), `data-testid="reach-warning"`) || strings.Contains(b.get("/"), `data-testid="reach-warning"`) {
+		t.Error("a public https APP_URL is warned about")
+	}
+}
+
+// TestHomeDashboard: home lists the accounts with their state and the
+// connected apps, and warns that Claude.ai cannot reach a localhost URL.
+func TestHomeDashboard(t *testing.T) {
+	inst, b := signedIn(t, map[string]string{"DATA_DIR": t.TempDir()})
+	home := b.get("/")
+	if !strings.Contains(home, `data-testid="reach-warning"`) || !strings.Contains(home, "Claude.ai cannot") ||
+		!strings.Contains(b.get("/connect"), "Claude.ai cannot") {
+		t.Fatal("no warning that Claude.ai cannot reach a localhost URL")
+	}
+	form := b.get("/accounts/new")
+	b.post("/accounts", neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Work"}, "email": {"a@example.com"},
+		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"}})
+	authorizeLocal(t, inst.url, "http://localhost:0")
+	home = b.get("/")
+	if !strings.Contains(home, "a@example.com") || !strings.Contains(home, `data-testid="home-status">untested<`) ||
+		!strings.Contains(home, "mcp-remote") || !strings.Contains(home, "not used yet") {
+		t.Fatalf("dashboard:\n%s", home)
+	}
 }
 
 func TestSignaturePreviewIsSanitized(t *testing.T) {

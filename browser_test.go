@@ -645,3 +645,40 @@ func TestBrowserAppsOnAPhone(t *testing.T) {
 	}
 	screenshot(t, ctx, "apps-390")
 }
+
+// TestBrowserPagesFitAPhone: home, accounts, connect and apps have no
+// horizontal scrolling at 390 px, with an account and an app present.
+func TestBrowserPagesFitAPhone(t *testing.T) {
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "local-secret"})
+	authorizeLocal(t, base, base)
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, ctx, problems)
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#password"), "local-secret"), chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#label")),
+		chromedp.SendKeys(css("#label"), "A rather long account label for a phone"), chromedp.SendKeys(css("#email"), "someone.with.a.long.address@example.com"),
+		chromedp.SendKeys(css("#imap_host"), "imap.example.com"), chromedp.SendKeys(css("#imap_password"), "pw"),
+		chromedp.SendKeys(css("#smtp_host"), "smtp.example.com"), chromedp.Click(css(`[data-testid="save"]`)),
+		chromedp.WaitVisible(css(`[data-testid="account"]`)))
+	for _, width := range []int64{390, 1280} {
+		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: width, Height: 844, DeviceScaleFactor: 1, Mobile: width < 600}); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/", "/accounts", "/accounts/new", "/connect", "/apps"} {
+			do(chromedp.Navigate(base+path), chromedp.WaitReady(css("main")))
+			if w, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`)); w > float64(width) {
+				t.Errorf("%s is %v px wide at %d px", path, w, width)
+			}
+			name := strings.Trim(strings.ReplaceAll(path, "/", "-"), "-")
+			if name == "" {
+				name = "home"
+			}
+			screenshot(t, ctx, fmt.Sprintf("%s-%d", name, width))
+		}
+	}
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
+	}
+}

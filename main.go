@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,13 +35,37 @@ import (
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=…"; a
+// plain go build in a git checkout reports its commit instead.
+var version = buildVersion("dev")
+
+// buildVersion returns v, or for "dev" the VCS revision Go stamped into
+// the binary ("dev+1a2b3c4d5e6f", "-dirty" with uncommitted changes).
+func buildVersion(v string) string {
+	info, ok := debug.ReadBuildInfo()
+	if v != "dev" || !ok {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	return v + "+" + rev + dirty
+}
 
 const usage = `usage: imap-mcp [command]
   serve        run the server (default)
   migrate      apply database migrations and exit
   rotate-key   re-seal stored secrets with a new master key (MCP_NEW_MASTER_KEY, or a generated one)
+  backup FILE  write a consistent copy of the embedded database to FILE, also while the server runs
   healthcheck  exit 0 if the local server answers /readyz (for container health checks)
   version      print the version`
 
@@ -81,6 +106,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return rotateKey(ctx, cfg, log, getenv, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
+	case "backup":
+		if len(args) != 2 {
+			return fmt.Errorf("backup needs the file to write: imap-mcp backup /path/to/imap-mcp-backup.db")
+		}
+		return backup(ctx, cfg, log, args[1], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -309,6 +339,24 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io
 		return err
 	}
 	fmt.Fprintf(stdout, "%d migration(s) applied; the %s database is up to date\n", n, st.Dialect())
+	return nil
+}
+
+// backup writes a consistent copy of the embedded database to file.
+func backup(ctx context.Context, cfg config.Config, log *slog.Logger, file string, stdout io.Writer) error {
+	if !cfg.Embedded() {
+		return errors.New("backup copies the embedded SQLite database; for PostgreSQL use pg_dump (see the README)")
+	}
+	st, err := store.Open(ctx, store.Options{SQLitePath: cfg.SQLitePath(), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.BackupTo(ctx, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s; keep it with a copy of %s (or MCP_MASTER_KEY), which it cannot be read without, stored apart from it\n",
+		file, cfg.MasterKeyPath())
 	return nil
 }
 

@@ -455,3 +455,50 @@ func TestOlderBinaryRefusesNewerSchema(t *testing.T) {
 		t.Fatalf("serve on a newer schema: %v", err)
 	}
 }
+
+// TestBackupWhileServing: backup writes a copy (0600) of the embedded
+// database while the server runs, which opens with the same key and holds
+// the accounts; it does not overwrite a file.
+func TestBackupWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	_, b := signedIn(t, map[string]string{"DATA_DIR": dir})
+	form := b.get("/accounts/new")
+	if status := b.post("/accounts", neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Work"}, "email": {"a@example.com"},
+		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"}}); status != 303 {
+		t.Fatalf("create = %d", status)
+	}
+	file := filepath.Join(t.TempDir(), "backup.db")
+	var out bytes.Buffer
+	env := map[string]string{"DATA_DIR": dir}
+	if err := run(context.Background(), []string{"backup", file}, envFunc(env), &out, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 || !strings.Contains(out.String(), "master.key") {
+		t.Fatalf("backup file: %v %v, said %q", fi, err, out.String())
+	}
+	if err := run(context.Background(), []string{"backup", file}, envFunc(env), &out, io.Discard, nil); err == nil {
+		t.Fatal("backup overwrote an existing file")
+	}
+	// Restore: the copy and the key in a fresh data directory.
+	restored := t.TempDir()
+	for src, dst := range map[string]string{file: "imap-mcp.db", filepath.Join(dir, "master.key"): "master.key"} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(restored, dst), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, keys := openForTest(t, map[string]string{"DATA_DIR": restored})
+	defer st.Close()
+	u, _ := st.EnsureLocalUser(context.Background())
+	accts, _ := st.ListAccounts(context.Background(), u.ID)
+	if len(accts) != 1 {
+		t.Fatalf("%d accounts in the restored copy", len(accts))
+	}
+	if pt, err := keys.Open(accts[0].IMAPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)); err != nil || string(pt) != "pw-123456" {
+		t.Fatalf("restored password: %q %v", pt, err)
+	}
+}

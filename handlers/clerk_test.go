@@ -40,7 +40,7 @@ func startClerkApp(t *testing.T) *clerkApp {
 		Logger: log, Metrics: metrics, MCPURL: appOrigin + "/api/mcp", Version: "test",
 		Auth:             auth.NewClerk(st, auth.ClerkOptions{SecretKey: clerktest.SecretKey, AppOrigin: appOrigin, BackendURL: fake.BackendURL}),
 		ClerkFrontendAPI: clerktest.FrontendAPI, ClerkPublishableKey: clerktest.PublishableKey,
-		CSRF: auth.NewCSRF(keys.CookieKey(), appOrigin), SecureCookies: true,
+		CSRF: auth.NewCSRF(keys.CookieKey(), appOrigin), SecureCookies: true, Accounts: st, Apps: st,
 	})
 	srv := server.New(server.Options{Web: adaptor.FiberApp(web), WebObserved: true, DB: st, Metrics: metrics, Logger: log,
 		HTTPS: true, CSP: server.ContentSecurityPolicy(clerktest.FrontendAPI)})

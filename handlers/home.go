@@ -1,6 +1,10 @@
 package handlers
 
 import (
+	"net"
+	"net/url"
+	"strings"
+
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
@@ -8,11 +12,52 @@ import (
 	"github.com/imap-mcp/imap-mcp/views"
 )
 
+// home is the dashboard: where to connect, the accounts with their
+// state, and the connected apps.
 func (h *handler) home(c *fiber.Ctx) error {
-	return render(c, views.Home(views.HomePage{
-		Page:   h.page(c, "Home", "/"),
-		MCPURL: h.MCPURL,
-	}))
+	u, _ := currentUser(c)
+	p := views.HomePage{Page: h.page(c, "Home", "/"), MCPURL: h.MCPURL, Reach: reachability(h.MCPURL)}
+	accounts, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		status := a.TestStatus()
+		if a.NeedsReauth {
+			status = "needs sign-in"
+		}
+		p.Accounts = append(p.Accounts, views.HomeAccount{Label: a.Label, Email: a.Email, Status: status, IsDefault: a.IsDefault})
+	}
+	apps, err := h.Apps.ListConnectedApps(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		p.Apps = append(p.Apps, views.App{GrantID: a.GrantID, Name: a.ClientName, Created: a.CreatedAt, LastUsed: a.LastUsedAt})
+	}
+	return render(c, views.Home(p))
+}
+
+// reachability says who can reach the MCP URL: "" when it is a public
+// https URL, else a sentence on what works and what does not.
+func reachability(mcpURL string) string {
+	u, err := url.Parse(mcpURL)
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	ip := net.ParseIP(host)
+	private := host == "localhost" || strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, ".local") ||
+		strings.HasSuffix(host, ".lan") || strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".home.arpa") ||
+		!strings.Contains(host, ".") && ip == nil ||
+		ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast())
+	switch {
+	case private:
+		return "This address is only reachable from this machine or your network: Claude Desktop (through mcp-remote) and Claude Code can connect from there, but Claude.ai cannot, because it connects from the internet. Give the server a public https address (a reverse proxy or a tunnel, see the README) and set APP_URL to it."
+	case u.Scheme != "https":
+		return "This address is plain http: Claude.ai only connects to https. Put a TLS reverse proxy in front (see the README) and set APP_URL to its https address."
+	}
+	return ""
 }
 
 func (h *handler) connect(c *fiber.Ctx) error {
@@ -22,7 +67,8 @@ func (h *handler) connect(c *fiber.Ctx) error {
 	default:
 		tab = "claude-ai"
 	}
-	return render(c, views.Connect(views.ConnectPage{Page: h.page(c, "Connect a client", "/connect"), MCPURL: h.MCPURL, Tab: tab}))
+	return render(c, views.Connect(views.ConnectPage{Page: h.page(c, "Connect a client", "/connect"), MCPURL: h.MCPURL, Tab: tab,
+		Reach: reachability(h.MCPURL)}))
 }
 
 // page fills what every page shows for the request.

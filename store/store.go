@@ -187,6 +187,33 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return len(results), nil
 }
 
+// BackupTo writes a consistent copy of the embedded database to path
+// (mode 0600), while other connections go on reading and writing. It
+// refuses to overwrite an existing file.
+func (s *Store) BackupTo(ctx context.Context, path string) error {
+	if s.dialect == Postgres {
+		return errors.New("store: backup: use pg_dump for PostgreSQL")
+	}
+	// Written in a private directory, so the copy is never readable by
+	// others, then linked into place, which fails if path exists.
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".imap-mcp-backup-")
+	if err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "copy.db")
+	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	return nil
+}
+
 // ErrSchemaNewer: the database was migrated by a newer imap-mcp.
 var ErrSchemaNewer = errors.New("store: the database schema is newer than this imap-mcp")
 
