@@ -92,9 +92,25 @@ func authorizeLocal(t *testing.T, base, issuer string) (*oauth2.Config, *oauth2.
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("abc", oauth2.S256ChallengeOption(verifier))
 
-	// Signed out: sign-in first, then back to the authorization request.
 	b := browser(t)
-	resp, _ = send(t, b, "GET", authURL, nil)
+	cb := consentLocal(t, b, inst.url, authURL, issuer, "mcp-remote", "localhost:3335")
+	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return conf, tok, b
+}
+
+// consentLocal walks an authorization request as the person would in b:
+// signed out, so sign-in (password local-secret) first, then the consent
+// page, which must name app and host, allowing every scope. It returns
+// the client's callback URL with the code, unvisited.
+func consentLocal(t *testing.T, b *http.Client, base, authURL, issuer, app, host string) *neturl.URL {
+	t.Helper()
+	inst := &instance{url: base}
+	// Signed out: sign-in first, then back to the authorization request.
+	resp, _ := send(t, b, "GET", authURL, nil)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != 303 || !strings.HasPrefix(loc, "/sign-in?redirect_url=") {
 		t.Fatalf("authorize signed out = %d %q", resp.StatusCode, loc)
@@ -103,11 +119,11 @@ func authorizeLocal(t *testing.T, base, issuer string) (*oauth2.Config, *oauth2.
 	back := regexp.MustCompile(`name="redirect_url" value="([^"]+)"`).FindStringSubmatch(page)[1]
 	back = strings.ReplaceAll(back, "&amp;", "&")
 	resp, _ = send(t, b, "POST", inst.url+"/sign-in", neturl.Values{"_csrf": {csrfFrom(t, page)}, "password": {"local-secret"}, "redirect_url": {back}})
-	if resp.StatusCode != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/authorize?") {
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || !strings.HasPrefix(loc, "/authorize?") && !strings.HasPrefix(loc, "/api/oauth/authorize?") {
 		t.Fatalf("sign-in did not return to the authorization request: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, consent := send(t, b, "GET", inst.url+resp.Header.Get("Location"), nil)
-	if resp.StatusCode != 200 || !strings.Contains(consent, "Allow mcp-remote?") || !strings.Contains(consent, "localhost:3335") {
+	if resp.StatusCode != 200 || !strings.Contains(consent, "Allow "+app+"?") || !strings.Contains(consent, host) {
 		t.Fatalf("consent page = %d\n%s", resp.StatusCode, consent)
 	}
 	form := neturl.Values{"decision": {"allow"}, "allow_modify": {"1"}, "allow_send": {"1"}}
@@ -119,10 +135,5 @@ func authorizeLocal(t *testing.T, base, issuer string) (*oauth2.Config, *oauth2.
 	if resp.StatusCode != 303 || cb.Query().Get("code") == "" || cb.Query().Get("iss") != issuer {
 		t.Fatalf("consent = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	return conf, tok, b
+	return cb
 }
