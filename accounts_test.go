@@ -67,6 +67,13 @@ func TestAccountPages(t *testing.T) {
 	if !strings.Contains(page, "enter them again") || strings.Contains(page, "typed-once") || !strings.Contains(page, "such as smtp.example.com") {
 		t.Fatal("the refused form does not say the passwords must be entered again, or shows an IMAP example for SMTP")
 	}
+	// Presets say how their accounts sign in.
+	for preset, want := range map[string]string{"icloud": "app-specific password", "proton": "Proton Mail Bridge", "gmail": "app password",
+		"outlook": "refuse passwords"} {
+		if page := b.get("/accounts/new?preset=" + preset); !strings.Contains(page, want) {
+			t.Errorf("preset %s lacks the note %q", preset, want)
+		}
+	}
 	// Changing the preset keeps what was typed.
 	if page := b.get("/accounts/new?preset=fastmail&label=Work&email=me%40fastmail.com"); !strings.Contains(page, `value="Work"`) ||
 		!strings.Contains(page, `value="me@fastmail.com"`) || !strings.Contains(page, `value="imap.fastmail.com"`) {

@@ -47,6 +47,10 @@ func presetNote(p mail.Preset, oauth *account.OAuth) views.PresetNote {
 		n.Text = "Sign in with Google is the simplest way. A password works only as an app password, which needs 2-Step Verification (some organisations block both):"
 	case p.Key == "gmail":
 		n.Text = "Gmail takes an app password, which needs 2-Step Verification; the operator of this server can also configure Sign in with Google (see the README). App passwords:"
+	case p.Key == "icloud":
+		n.Text = "iCloud Mail takes an app-specific password (Apple ID → Sign-In and Security → App-Specific Passwords), not your Apple ID password; the user name is your iCloud address:"
+	case p.Key == "proton":
+		n.Text = "Proton Mail works through Proton Mail Bridge running where this server can reach it: use the user name and password Bridge shows (not your Proton password), MAIL_ALLOW_PRIVATE_HOSTS=true for 127.0.0.1, and Bridge's certificate in MAIL_CA_FILE."
 	case p.AppPassword:
 		n.Text = p.Name + " needs an app password when two-step verification is on:"
 	}
