@@ -332,3 +332,33 @@ func TestFailedTestIsLoggedWithItsReason(t *testing.T) {
 		t.Fatal("the password is in the log")
 	}
 }
+
+// TestSignatureRules: saved signatures keep mail-safe inline styles and
+// hosted images, drop other styles, and a pasted data: image is refused
+// with a message instead of being saved as a broken tag.
+func TestSignatureRules(t *testing.T) {
+	dir := t.TempDir()
+	_, b := signedIn(t, map[string]string{"DATA_DIR": dir})
+	form := b.get("/accounts/new")
+	values := neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Work"}, "email": {"a@example.com"},
+		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"},
+		"signature_html": {`<p><span style="color: #1f4e79; font-size: 11pt; position: fixed">Alice</span></p><img src="data:image/png;base64,iVBORw0KGgo=" alt="logo">`}}
+	status, page := b.postPage("/accounts", values)
+	if status != 422 || !strings.Contains(page, `data-testid="signature_html-error"`) || !strings.Contains(page, "https address") {
+		t.Fatalf("data: image = %d", status)
+	}
+	values.Set("signature_html", `<p><span style="color: #1f4e79; font-size: 11pt; position: fixed">Alice</span></p><img src="https://example.com/logo.png" alt="logo">`)
+	if status := b.post("/accounts", values); status != 303 {
+		t.Fatalf("create = %d", status)
+	}
+	st, _ := openForTest(t, map[string]string{"DATA_DIR": dir})
+	defer st.Close()
+	u, _ := st.EnsureLocalUser(context.Background())
+	accts, _ := st.ListAccounts(context.Background(), u.ID)
+	sig := accts[0].SignatureHTML
+	if !strings.Contains(sig, "color: #1f4e79") || !strings.Contains(sig, "font-size: 11pt") || strings.Contains(sig, "position") ||
+		!strings.Contains(sig, `src="https://example.com/logo.png"`) {
+		t.Fatalf("saved signature %q", sig)
+	}
+}

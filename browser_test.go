@@ -682,3 +682,62 @@ func TestBrowserPagesFitAPhone(t *testing.T) {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(p, "\n"))
 	}
 }
+
+// TestBrowserSignaturePasteAndSource: a signature pasted from Word keeps
+// its colours and sizes (and loses the rest), the HTML view edits the
+// source, and a hosted logo shows in the preview.
+func TestBrowserSignaturePasteAndSource(t *testing.T) {
+	logo := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/gif")
+		w.Write([]byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"))
+	}))
+	defer logo.Close()
+	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
+	ctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, ctx, problems)
+	do(chromedp.Navigate(base+"/accounts/new"), chromedp.SendKeys(css("#password"), "browser-secret"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)),
+		chromedp.Click(css(`[data-testid="signature-editor"]`)))
+	word := `<p class="MsoNormal"><span style="color:#1F4E79;font-size:11pt;font-family:Calibri,sans-serif;mso-fareast-language:EN-US;position:fixed" onclick="x()">Alice Doe</span></p>`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const dt = new DataTransfer();
+		dt.setData("text/html", %q);
+		return document.querySelector('[data-testid="signature-editor"]').dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+	})()`, word))); err != nil {
+		t.Fatal(err)
+	}
+	var value string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if value, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`signature_html.value`)); strings.Contains(value, "Alice Doe") {
+			break
+		}
+	}
+	if !strings.Contains(value, "color: rgb(31, 78, 121)") && !strings.Contains(value, "color: #1F4E79") || !strings.Contains(value, "font-size: 11pt") ||
+		strings.Contains(value, "position") || strings.Contains(value, "mso-") || strings.Contains(value, "onclick") || strings.Contains(value, "MsoNormal") {
+		t.Fatalf("pasted from Word: %q", value)
+	}
+	// The HTML view edits the source; back in the editor the change shows.
+	do(chromedp.Click(css(`[data-testid="editor-html"]`)), chromedp.WaitVisible(css("#signature_html")))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		signature_html.value = '<p>Alice</p><img src="%s/logo.gif" alt="Logo">';
+		signature_html.dispatchEvent(new Event("input")); return true })()`, logo.URL))); err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.Click(css(`[data-testid="editor-html"]`)), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)))
+	var preview string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if preview, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("signature-preview").innerHTML`)); strings.Contains(preview, "logo.gif") {
+			break
+		}
+	}
+	if !strings.Contains(preview, "logo.gif") {
+		t.Fatalf("preview after the HTML view: %q", preview)
+	}
+	p := problems()
+	for _, line := range p {
+		if strings.Contains(line, "img-src") || strings.Contains(line, "style-src") {
+			t.Fatalf("the preview's logo or styles were blocked:\n%s", strings.Join(p, "\n"))
+		}
+	}
+}

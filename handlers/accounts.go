@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/microcosm-cc/bluemonday"
 
 	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/store"
@@ -33,10 +32,6 @@ type AccountStore interface {
 type Sealer interface {
 	Seal(plaintext []byte, context string) string
 }
-
-// signaturePolicy keeps the formatting a signature needs and drops
-// scripts, styles that could hide text, and event handlers.
-var signaturePolicy = bluemonday.UGCPolicy()
 
 func (h *handler) accounts(c *fiber.Ctx) error {
 	p, err := h.accountsPage(c)
@@ -111,7 +106,7 @@ func (h *handler) newAccountForm(c *fiber.Ctx, presetKey string) views.AccountFo
 
 // signaturePreview answers the sanitized signature, as it will be sent.
 func (h *handler) signaturePreview(c *fiber.Ctx) error {
-	return render(c, views.SignaturePreview(strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))))
+	return render(c, views.SignaturePreview(mail.SanitizeSignature(c.FormValue("signature_html"))))
 }
 
 func (h *handler) editAccount(c *fiber.Ctx) error {
@@ -242,7 +237,7 @@ func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
 	return views.AccountForm{Page: page, ID: a.ID, Label: a.Label, Email: a.Email, DisplayName: a.DisplayName,
 		IMAPHost: a.IMAPHost, IMAPPort: a.IMAPPort, IMAPTLSMode: a.IMAPTLSMode, IMAPUser: a.IMAPUser,
 		SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLSMode: a.SMTPTLSMode, SMTPUser: a.SMTPUser,
-		SignatureHTML: a.SignatureHTML, SignatureSanitized: signaturePolicy.Sanitize(a.SignatureHTML), IsDefault: a.IsDefault,
+		SignatureHTML: a.SignatureHTML, SignatureSanitized: mail.SanitizeSignature(a.SignatureHTML), IsDefault: a.IsDefault,
 		IMAPWarnings: endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
 		SMTPWarnings: endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
 }
@@ -262,8 +257,9 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 	a.Label, a.Email, a.DisplayName = field("label"), field("email"), field("display_name")
 	a.IMAPHost, a.IMAPTLSMode, a.IMAPUser = strings.ToLower(field("imap_host")), field("imap_tls_mode"), field("imap_user")
 	a.SMTPHost, a.SMTPTLSMode, a.SMTPUser = strings.ToLower(field("smtp_host")), field("smtp_tls_mode"), field("smtp_user")
-	a.SignatureHTML = strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))
+	a.SignatureHTML = mail.SanitizeSignature(c.FormValue("signature_html"))
 	a.IsDefault = c.FormValue("is_default") != ""
+	checkSignature(c.FormValue("signature_html"), errs)
 
 	checkCommon(a, errs)
 	if addr, err := netmail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
@@ -324,10 +320,19 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 func (h *handler) applyOAuthForm(c *fiber.Ctx, a *store.MailAccount) map[string]string {
 	errs := map[string]string{}
 	a.Label, a.DisplayName = strings.TrimSpace(c.FormValue("label")), strings.TrimSpace(c.FormValue("display_name"))
-	a.SignatureHTML = strings.TrimSpace(signaturePolicy.Sanitize(c.FormValue("signature_html")))
+	a.SignatureHTML = mail.SanitizeSignature(c.FormValue("signature_html"))
 	a.IsDefault = c.FormValue("is_default") != ""
 	checkCommon(a, errs)
+	checkSignature(c.FormValue("signature_html"), errs)
 	return errs
+}
+
+// checkSignature refuses images pasted into a signature as data: URLs:
+// most mail clients show them as broken images.
+func checkSignature(raw string, errs map[string]string) {
+	if mail.DataImage(raw) {
+		errs["signature_html"] = "The signature holds a pasted image (a data: image), which most mail clients do not show. Remove it and insert an image hosted on an https address instead."
+	}
 }
 
 // checkCommon validates the label and display name.

@@ -221,3 +221,35 @@ func sanitizeHTML(src string) string {
 }
 
 var htmlPolicy = bluemonday.UGCPolicy()
+
+// SanitizeSignature is the one rule for signatures, applied when one is
+// saved, previewed and sent: formatting, links, https images and the
+// inline styles mail clients render (colour, font, size, emphasis,
+// alignment) stay; scripts, other styles and event handlers go, and an
+// image whose source was dropped (a data: or other non-web URL) goes
+// with it instead of staying as an empty tag.
+func SanitizeSignature(src string) string {
+	out := signaturePolicy.Sanitize(src)
+	out = imgTag.ReplaceAllStringFunc(out, func(tag string) string {
+		if strings.Contains(tag, ` src="`) {
+			return tag
+		}
+		return ""
+	})
+	return strings.TrimSpace(out)
+}
+
+// DataImage reports whether html embeds an image as a data: URL, which
+// most mail clients do not show.
+func DataImage(html string) bool { return dataImage.MatchString(html) }
+
+var (
+	signaturePolicy = func() *bluemonday.Policy {
+		p := bluemonday.UGCPolicy()
+		p.AllowStyles("color", "background-color", "font-size", "font-family", "font-weight", "font-style",
+			"text-decoration", "text-align").Globally()
+		return p
+	}()
+	imgTag    = regexp.MustCompile(`<img\b[^>]*>`) // sanitized output: attributes quoted and escaped
+	dataImage = regexp.MustCompile(`(?i)<img\b[^>]*\ssrc\s*=\s*["']?\s*data:`)
+)

@@ -196,7 +196,7 @@ func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error)
 	}
 	text, htmlBody := out.Text, out.HTML
 	if out.IncludeSignature && strings.TrimSpace(acct.SignatureHTML) != "" {
-		sig := sanitizeHTML(acct.SignatureHTML)
+		sig := SanitizeSignature(acct.SignatureHTML)
 		text = strings.TrimRight(text, "\n") + "\n\n-- \n" + htmlToText(sig)
 		if htmlBody != "" {
 			htmlBody += "<br><br>-- <br>" + sig

@@ -64,7 +64,7 @@ func TestSendAppendsSameBytesToSentOnce(t *testing.T) {
 	alice := rigAccount(t, rig, "alice")
 	alice.ID = "send-alice"
 	alice.Name = "Alice Example"
-	alice.SignatureHTML = `<p>Alice <b>Example</b></p><script>alert(1)</script>`
+	alice.SignatureHTML = `<p>Alice <b>Example</b> <span style="color: #cc0000; position: fixed">Sales</span></p><script>alert(1)</script>`
 	bob := rigAccount(t, rig, "bob")
 	ctx := testCtx(t)
 
@@ -90,6 +90,10 @@ func TestSendAppendsSameBytesToSentOnce(t *testing.T) {
 	}
 	if !strings.Contains(got.HTML, "<b>Example</b>") || strings.Contains(got.HTML, "alert") {
 		t.Fatalf("received html %q", got.HTML)
+	}
+	// The signature's colour is sent (reading shows HTML without styles).
+	if raw := string(rawOf(t, e, bob, "INBOX", got.UID)); !strings.Contains(raw, "#cc0000") || strings.Contains(raw, "position: fixed") {
+		t.Fatalf("sent signature styles: %q", raw)
 	}
 	if len(got.Attachments) != 1 || got.Attachments[0].Filename != "notes.txt" || got.Attachments[0].Size != 14 {
 		t.Fatalf("attachments %+v", got.Attachments)

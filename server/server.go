@@ -150,17 +150,20 @@ func (w *statusWriter) Flush() {
 }
 
 // ContentSecurityPolicy allows our own scripts and styles only: no inline
-// script, no framing. In Clerk mode (clerkFrontendAPI set) it also admits
+// script, no framing. Images may come from any https host and style
+// attributes apply (never style elements), so that the signature preview
+// shows a hosted logo and the colours and sizes, sanitized, as recipients
+// will. In Clerk mode (clerkFrontendAPI set) it also admits
 // ClerkJS from the instance's Frontend API host, its bot check, its images
 // and the inline styles its components inject.
 func ContentSecurityPolicy(clerkFrontendAPI string) string {
 	if clerkFrontendAPI == "" {
-		return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		return "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data: https:; " +
 			"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 	}
 	fapi := "https://" + clerkFrontendAPI
 	return "default-src 'self'; script-src 'self' " + fapi + " https://challenges.cloudflare.com; " +
-		"style-src 'self' 'unsafe-inline'; img-src 'self' data: https://img.clerk.com; font-src 'self'; " +
+		"style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self'; " +
 		"connect-src 'self' " + fapi + "; frame-src https://challenges.cloudflare.com; worker-src 'self' blob:; " +
 		"object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 }
