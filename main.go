@@ -289,7 +289,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 // openStore opens and migrates the database and checks that the master key
 // opens its secrets.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, *secret.Keys, error) {
-	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(), Logger: log})
+	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
+		MaxConns: cfg.DatabaseMaxConns, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

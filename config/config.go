@@ -29,6 +29,8 @@ type Config struct {
 
 	// DatabaseURL is empty for the embedded SQLite database.
 	DatabaseURL string
+	// DatabaseMaxConns bounds this process's PostgreSQL connections.
+	DatabaseMaxConns int
 	// MasterKey is nil when MCP_MASTER_KEY is unset.
 	MasterKey []byte
 
@@ -111,6 +113,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.DataDir = filepath.Clean(c.DataDir)
 	if c.DatabaseURL, err = databaseURL(getenv("DATABASE_URL")); err != nil {
 		return Config{}, err
+	}
+	if c.DatabaseMaxConns, err = limit("DATABASE_MAX_CONNS", getenv("DATABASE_MAX_CONNS"), 20); err != nil {
+		return Config{}, err
+	}
+	if c.DatabaseMaxConns < 2 {
+		return Config{}, &Error{"DATABASE_MAX_CONNS", "must be at least 2: each server keeps one connection for its serving lock"}
 	}
 	if c.MasterKey, err = ParseMasterKey("MCP_MASTER_KEY", getenv("MCP_MASTER_KEY")); err != nil {
 		return Config{}, err

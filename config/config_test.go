@@ -102,6 +102,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text or json"},
 		{map[string]string{"MCP_CALLS_PER_MINUTE": "0"}, "MCP_CALLS_PER_MINUTE", "whole number from 1"},
 		{map[string]string{"MCP_SENDS_PER_HOUR": "lots"}, "MCP_SENDS_PER_HOUR", "whole number from 1"},
+		{map[string]string{"DATABASE_MAX_CONNS": "1"}, "DATABASE_MAX_CONNS", "at least 2"},
+		{map[string]string{"DATABASE_MAX_CONNS": "many"}, "DATABASE_MAX_CONNS", "whole number"},
 		{map[string]string{"GOOGLE_OAUTH_CLIENT_ID": "id.apps.googleusercontent.com"}, "GOOGLE_OAUTH_CLIENT_SECRET", "is unset"},
 		{map[string]string{"MICROSOFT_OAUTH_CLIENT_SECRET": "hunter2"}, "MICROSOFT_OAUTH_CLIENT_ID", "set both or neither"},
 		{map[string]string{"MICROSOFT_OAUTH_TENANT": "../evil"}, "MICROSOFT_OAUTH_TENANT", "not common"},

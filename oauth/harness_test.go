@@ -50,7 +50,7 @@ type harness struct {
 
 // newHarness runs the OAuth routes and a bearer-guarded /api/mcp that
 // echoes the principal. opts may adjust the options.
-func newHarness(t *testing.T, opts func(*oauth.Options)) *harness {
+func newHarness(t testing.TB, opts func(*oauth.Options)) *harness {
 	st := dbtest.SQLiteStore(t)
 	keys, _ := secret.New(secret.Generate())
 	o := oauth.Options{
@@ -79,7 +79,7 @@ func newHarness(t *testing.T, opts func(*oauth.Options)) *harness {
 }
 
 // register performs DCR and returns the response.
-func (h *harness) register(t *testing.T, body string) (int, map[string]any) {
+func (h *harness) register(t testing.TB, body string) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.Post(h.url+"/api/oauth/register", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -96,7 +96,7 @@ type person struct {
 	c *http.Client
 }
 
-func newPerson(t *testing.T, h *harness, clerkID string) *person {
+func newPerson(t testing.TB, h *harness, clerkID string) *person {
 	jar, _ := cookiejar.New(nil)
 	u, _ := url.Parse(h.url)
 	if clerkID != "" {
@@ -111,7 +111,7 @@ var (
 )
 
 // consentForm loads the consent page at authURL and returns its form.
-func (p *person) consentForm(t *testing.T, authURL string) (url.Values, *http.Response, string) {
+func (p *person) consentForm(t testing.TB, authURL string) (url.Values, *http.Response, string) {
 	t.Helper()
 	resp, body := p.get(t, authURL)
 	if resp.StatusCode != 200 {
@@ -130,7 +130,7 @@ func (p *person) consentForm(t *testing.T, authURL string) (url.Values, *http.Re
 // authorize walks the consent page at authURL, answering decision
 // ("allow" or "deny") after edit changes the form, and returns the
 // redirect back to the client.
-func (p *person) authorize(t *testing.T, h *harness, authURL, decision string, edit func(url.Values)) *url.URL {
+func (p *person) authorize(t testing.TB, h *harness, authURL, decision string, edit func(url.Values)) *url.URL {
 	t.Helper()
 	form, resp, body := p.consentForm(t, authURL)
 	if form == nil {
@@ -151,7 +151,7 @@ func (p *person) authorize(t *testing.T, h *harness, authURL, decision string, e
 	return loc
 }
 
-func (p *person) get(t *testing.T, u string) (*http.Response, string) {
+func (p *person) get(t testing.TB, u string) (*http.Response, string) {
 	t.Helper()
 	resp, err := p.c.Get(u)
 	if err != nil {
@@ -162,7 +162,7 @@ func (p *person) get(t *testing.T, u string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func (p *person) post(t *testing.T, u string, form url.Values, hdr ...string) (*http.Response, string) {
+func (p *person) post(t testing.TB, u string, form url.Values, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -179,7 +179,7 @@ func (p *person) post(t *testing.T, u string, form url.Values, hdr ...string) (*
 }
 
 // postForm posts a form without cookies and decodes a JSON answer.
-func postForm(t *testing.T, u string, form url.Values, basicUser, basicPass string) (int, map[string]any, http.Header) {
+func postForm(t testing.TB, u string, form url.Values, basicUser, basicPass string) (int, map[string]any, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -197,13 +197,13 @@ func postForm(t *testing.T, u string, form url.Values, basicUser, basicPass stri
 }
 
 // callMCP calls the guarded endpoint with a bearer token.
-func (h *harness) callMCP(t *testing.T, token string, hdr ...string) (int, string, http.Header) {
+func (h *harness) callMCP(t testing.TB, token string, hdr ...string) (int, string, http.Header) {
 	t.Helper()
 	return h.callMCPAt(t, "/api/mcp", token, hdr...)
 }
 
 // callMCPAt calls the guarded endpoint at path.
-func (h *harness) callMCPAt(t *testing.T, path, token string, hdr ...string) (int, string, http.Header) {
+func (h *harness) callMCPAt(t testing.TB, path, token string, hdr ...string) (int, string, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", h.url+path, strings.NewReader("{}"))
 	if token != "" {

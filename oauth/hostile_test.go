@@ -21,7 +21,7 @@ import (
 )
 
 // publicClient registers a public client with a loopback redirect.
-func publicClient(t *testing.T, h *harness) *oauth2.Config {
+func publicClient(t testing.TB, h *harness) *oauth2.Config {
 	t.Helper()
 	status, reg := h.register(t, `{"client_name":"Test","redirect_uris":["http://127.0.0.1:9999/cb"],"token_endpoint_auth_method":"none"}`)
 	if status != 201 {
@@ -31,14 +31,14 @@ func publicClient(t *testing.T, h *harness) *oauth2.Config {
 }
 
 // codeFor runs consent and returns a code and its verifier.
-func codeFor(t *testing.T, h *harness, conf *oauth2.Config) (string, string) {
+func codeFor(t testing.TB, h *harness, conf *oauth2.Config) (string, string) {
 	t.Helper()
 	v := oauth2.GenerateVerifier()
 	back := newPerson(t, h, "user_alice").authorize(t, h, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v)), "allow", nil)
 	return back.Query().Get("code"), v
 }
 
-func exchange(t *testing.T, h *harness, conf *oauth2.Config, code, verifier string, extra ...string) (int, map[string]any) {
+func exchange(t testing.TB, h *harness, conf *oauth2.Config, code, verifier string, extra ...string) (int, map[string]any) {
 	t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {conf.ClientID}, "code": {code},
 		"code_verifier": {verifier}, "redirect_uri": {conf.RedirectURL}}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -362,9 +363,14 @@ func (s *Store) RevokeGrantOfUsedCode(ctx context.Context, codeHash string) (boo
 }
 
 // TouchToken records that a token was just used, on the token, its grant
-// and its client, at most once a minute each.
+// and its client, at most once a minute each. A token this process
+// recorded less than a minute ago costs no database access at all: the
+// read path of every MCP request must not take a write lock.
 func (s *Store) TouchToken(ctx context.Context, tokenID, grantID, clientID string) error {
 	now := s.now()
+	if !s.touched.due(tokenID, now) {
+		return nil
+	}
 	cutoff := now.Add(-time.Minute)
 	var err error
 	for _, u := range []struct{ table, id string }{{"oauth_tokens", tokenID}, {"oauth_grants", grantID}, {"oauth_clients", clientID}} {
@@ -374,9 +380,50 @@ func (s *Store) TouchToken(ctx context.Context, tokenID, grantID, clientID strin
 		}
 	}
 	if err != nil {
+		s.touched.forget(tokenID)
 		return fmt.Errorf("store: touch token: %w", err)
 	}
 	return nil
+}
+
+// touchInterval is how often a token's use is written down.
+const touchInterval = time.Minute
+
+// touchLog remembers when this process last recorded each token's use.
+type touchLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// due reports whether id's use should be recorded at now, and notes it.
+func (l *touchLog) due(id string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[id]; ok && now.Sub(t) < touchInterval {
+		return false
+	}
+	if l.last == nil || len(l.last) >= 10000 {
+		l.last = l.prune(now)
+	}
+	l.last[id] = now
+	return true
+}
+
+// prune keeps the entries that still suppress a write.
+func (l *touchLog) prune(now time.Time) map[string]time.Time {
+	kept := map[string]time.Time{}
+	for id, t := range l.last {
+		if now.Sub(t) < touchInterval {
+			kept[id] = t
+		}
+	}
+	return kept
+}
+
+func (l *touchLog) forget(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.last, id)
 }
 
 // UpsertMetadataClient stores or refreshes a client described by a Client

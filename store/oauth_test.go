@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/imap-mcp/imap-mcp/internal/dbtest"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -267,4 +269,59 @@ func TestCleanup(t *testing.T) {
 			t.Fatalf("live session deleted: %v", err)
 		}
 	})
+}
+
+// TestTouchTokenTakesNoWriteLockWhenRecent: while another connection
+// holds SQLite's write lock, recording a use that was recorded a moment
+// ago returns at once (before, every request took the write lock and
+// waited out the busy timeout behind a writer).
+func TestTouchTokenTakesNoWriteLockWhenRecent(t *testing.T) {
+	path := dbtest.SQLitePath(t)
+	s := openMigrated(t, store.Options{SQLitePath: path})
+	ctx := context.Background()
+	u, _ := s.UpsertClerkUser(ctx, "user_touch", "touch@example.test")
+	c := &store.OAuthClient{ID: "client-touch", RedirectURIs: `["http://localhost/cb"]`, TokenEndpointAuthMethod: "none"}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := s.CreateGrant(ctx, u.ID, c.ID, "mail.read")
+	tok := &store.Token{GrantID: g.ID, AccessTokenHash: "touch-a", RefreshTokenHash: "touch-r", Scope: "mail.read",
+		AccessExpiresAt: time.Now().Add(time.Hour), RefreshExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchToken(ctx, tok.ID, g.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	writer, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Exec(`UPDATE users SET email = email WHERE id = ?`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback()
+	done := make(chan error, 1)
+	go func() {
+		for range 100 {
+			if err := s.TouchToken(ctx, tok.ID, g.ID, c.ID); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("recording a recent use waited for the write lock")
+	}
 }

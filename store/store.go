@@ -48,8 +48,19 @@ type Options struct {
 	DatabaseURL string
 	// SQLitePath is the embedded database file, used when DatabaseURL is empty.
 	SQLitePath string
-	Logger     *slog.Logger
+	// MaxConns bounds the PostgreSQL connections of this process
+	// (DATABASE_MAX_CONNS); 0 means DefaultMaxConns.
+	MaxConns int
+	Logger   *slog.Logger
 }
+
+// Connection pool bounds. SQLite in WAL mode has one writer at a time and
+// concurrent readers: a few connections serve any load, and callers wait
+// in the pool rather than piling up on the file lock.
+const (
+	DefaultMaxConns = 20
+	sqliteMaxConns  = 8
+)
 
 // Store is the data access layer. It is safe for concurrent use.
 type Store struct {
@@ -58,6 +69,7 @@ type Store struct {
 	sqlite  string // database file path, for the migration lock
 	log     *slog.Logger
 	now     func() time.Time
+	touched touchLog
 }
 
 // Open connects to the database and checks that it answers. It does not
@@ -72,8 +84,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.dialect = Postgres
 		s.db, err = sqlx.Open("postgres", o.DatabaseURL)
 		if err == nil {
-			s.db.SetMaxOpenConns(20)
-			s.db.SetMaxIdleConns(5)
+			n := o.MaxConns
+			if n <= 0 {
+				n = DefaultMaxConns
+			}
+			s.db.SetMaxOpenConns(n)
+			s.db.SetMaxIdleConns(min(n, 5))
 			s.db.SetConnMaxIdleTime(5 * time.Minute)
 		}
 	} else {
@@ -86,6 +102,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, err
 		}
 		s.db, err = sqlx.Open("sqlite", sqliteDSN(o.SQLitePath))
+		if err == nil {
+			s.db.SetMaxOpenConns(sqliteMaxConns)
+			s.db.SetMaxIdleConns(sqliteMaxConns)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
