@@ -110,7 +110,15 @@ func TestServeEmbedded(t *testing.T) {
 		t.Fatalf("Content-Type = %q", ct)
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
-	if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+	directives := map[string]string{}
+	for _, d := range strings.Split(csp, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		directives[name] = value
+	}
+	// Inline style attributes apply (a signature's colours); inline
+	// scripts and style elements never do.
+	if directives["frame-ancestors"] != "'none'" || directives["script-src"] != "'self'" || directives["style-src"] != "'self'" ||
+		directives["style-src-attr"] != "'unsafe-inline'" {
 		t.Fatalf("CSP = %q", csp)
 	}
 	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"} {
