@@ -98,6 +98,13 @@ func stepper(t *testing.T, ctx context.Context, problems func() []string) func(.
 	}
 }
 
+// signInAt opens path signed out, which shows the sign-in form, and
+// signs in with password; the browser then goes on to path.
+func signInAt(base, path, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#password"), password), chromedp.Submit(chromedp.CSS("#password")))
+}
+
 // startOnFreePort runs the server with APP_URL equal to the address the
 // browser uses, so same-origin checks see the real origin.
 func startOnFreePort(t *testing.T, env map[string]string) string {
@@ -240,7 +247,7 @@ func TestBrowserAccountTestAndWarnings(t *testing.T) {
 		}
 	}
 
-	do(chromedp.Navigate(base+"/accounts"), chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/accounts", "browser-secret"),
 		chromedp.WaitVisible(css(`[data-testid="no-accounts"]`)), chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#preset")))
 
 	// A preset fills the servers in place.
@@ -315,7 +322,7 @@ func TestBrowserThemeErrorsNoJSConsent(t *testing.T) {
 		}
 		return v
 	}
-	do(chromedp.Navigate(base+"/"), chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/", "browser-secret"),
 		chromedp.WaitVisible(css(`[data-testid="mcp-url"]`)))
 
 	// The theme toggle cycles system -> dark -> light and survives a reload.
@@ -390,8 +397,7 @@ func TestBrowserSignatureEditor(t *testing.T) {
 	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "browser-secret"})
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/accounts/new"), chromedp.SendKeys(css("#password"), "browser-secret"),
-		chromedp.Submit(css("#password")), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)),
+	if err := chromedp.Do(ctx, signInAt(base, "/accounts/new", "browser-secret"), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)),
 		chromedp.Click(css(`[data-testid="signature-editor"]`)), chromedp.Click(css(`[data-testid="editor-bold"]`)),
 		chromedp.SendKeys(css(`[data-testid="signature-editor"]`), "Alice Doe")); err != nil {
 		t.Fatal(err)
@@ -486,12 +492,25 @@ func TestBrowserPlainHTTPOrigin(t *testing.T) {
 	// Another site's form that posts here is refused, signed in as the
 	// person is.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<form id="f" method="post" action="%s/sign-out"><input type="hidden" name="_csrf" value="x"></form>`+
-			`<script>document.getElementById("f").submit()</script>`, base)
+			`<script>addEventListener("load", () => setTimeout(() => document.getElementById("f").submit(), 50))</script>`, base)
 	}))
 	defer evil.Close()
 	do(chromedp.Navigate(evil.URL), chromedp.WaitReady(css("body")))
-	time.Sleep(500 * time.Millisecond)
+	// The post was sent (the browser is at its answer), and refused.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc == base+"/sign-out" {
+			break
+		}
+		if time.Now().After(deadline) {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			t.Fatalf("the other site's form never posted; the browser is at %s", loc)
+		}
+	}
+	if body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body.innerText")); !strings.Contains(body, "did not come from this site") {
+		t.Fatalf("cross-site post answered %q", body)
+	}
 	do(chromedp.Navigate(base+"/"), chromedp.WaitReady(css("body")))
 	if signedIn, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="user"]')`)); !signedIn {
 		t.Fatal("a form from another site signed the person out")
@@ -512,8 +531,7 @@ func TestBrowserSignInWithGoogle(t *testing.T) {
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	do := stepper(t, ctx, problems)
 
-	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
-		chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/accounts/new", "browser-secret"),
 		chromedp.WaitVisible(css(`[data-testid="preset"]`)))
 	// Choosing Gmail (HTMX) offers the sign-in and keeps the password form
 	// behind a choice.
@@ -568,8 +586,7 @@ func TestBrowserTestShowsProgress(t *testing.T) {
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	do := stepper(t, ctx, problems)
-	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
-		chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/accounts/new", "browser-secret"),
 		chromedp.WaitVisible(css("#label")),
 		chromedp.SendKeys(css("#label"), "Silent"), chromedp.SendKeys(css("#email"), "me@example.com"),
 		chromedp.SetValue(css("#imap_host"), "127.0.0.1"), chromedp.SetValue(css("#imap_port"), port),
@@ -589,8 +606,7 @@ func TestBrowserPresetKeepsWhatWasTyped(t *testing.T) {
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	do := stepper(t, ctx, problems)
-	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
-		chromedp.SendKeys(css("#password"), "browser-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/accounts/new", "browser-secret"),
 		chromedp.WaitVisible(css("#label")),
 		chromedp.SendKeys(css("#label"), "Personal"), chromedp.SendKeys(css("#email"), "me@fastmail.com"),
 		chromedp.SendKeys(css("#imap_password"), "typed-secret"),
@@ -630,8 +646,7 @@ func TestBrowserAppsOnAPhone(t *testing.T) {
 		Width: 390, Height: 844, DeviceScaleFactor: 1, Mobile: true}); err != nil {
 		t.Fatal(err)
 	}
-	do(chromedp.Navigate(base+"/apps"), chromedp.WaitVisible(css("#password")),
-		chromedp.SendKeys(css("#password"), "local-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/apps", "local-secret"),
 		chromedp.WaitVisible(css(`[data-testid="revoke"]`)))
 	fits, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= 390 &&
 		document.querySelector('[data-testid="revoke"]').getBoundingClientRect().right <= 390`))
@@ -654,8 +669,7 @@ func TestBrowserPagesFitAPhone(t *testing.T) {
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	do := stepper(t, ctx, problems)
-	do(chromedp.Navigate(base+"/accounts/new"), chromedp.WaitVisible(css("#password")),
-		chromedp.SendKeys(css("#password"), "local-secret"), chromedp.Submit(css("#password")),
+	do(signInAt(base, "/accounts/new", "local-secret"),
 		chromedp.WaitVisible(css("#label")),
 		chromedp.SendKeys(css("#label"), "A rather long account label for a phone"), chromedp.SendKeys(css("#email"), "someone.with.a.long.address@example.com"),
 		chromedp.SendKeys(css("#imap_host"), "imap.example.com"), chromedp.SendKeys(css("#imap_password"), "pw"),
@@ -696,8 +710,7 @@ func TestBrowserSignaturePasteAndSource(t *testing.T) {
 	ctx, problems := chromium(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	do := stepper(t, ctx, problems)
-	do(chromedp.Navigate(base+"/accounts/new"), chromedp.SendKeys(css("#password"), "browser-secret"),
-		chromedp.Submit(css("#password")), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)),
+	do(signInAt(base, "/accounts/new", "browser-secret"), chromedp.WaitVisible(css(`[data-testid="signature-editor"]`)),
 		chromedp.Click(css(`[data-testid="signature-editor"]`)))
 	word := `<p class="MsoNormal"><span style="color:#1F4E79;font-size:11pt;font-family:Calibri,sans-serif;mso-fareast-language:EN-US;position:fixed" onclick="x()">Alice Doe</span></p>`
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
