@@ -629,6 +629,20 @@ func TestBrowserPresetKeepsWhatWasTyped(t *testing.T) {
 	if got != "Personal|me@fastmail.com|typed-secret" {
 		t.Fatalf("after choosing the preset: %q", got)
 	}
+	// The live port checks send host, port and TLS mode, never a password.
+	do(chromedp.SendKeys(css("#imap_password"), "-more"), chromedp.SendKeys(css("#imap_port"), "3"))
+	var checks []string
+	for deadline := time.Now().Add(5 * time.Second); len(checks) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		checks, _ = chromedp.Run(ctx, chromedp.Evaluate[[]string](`performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/accounts/check"))`))
+	}
+	if len(checks) == 0 {
+		t.Fatal("no live port check ran")
+	}
+	for _, u := range checks {
+		if strings.Contains(u, "password") || strings.Contains(u, "typed-secret") {
+			t.Fatalf("a live check sent a password: %s", u)
+		}
+	}
 	if p := problems(); len(p) > 0 {
 		t.Fatalf("the page logged errors:\n%s", strings.Join(p, "\n"))
 	}

@@ -107,7 +107,10 @@ var (
 func tool[Out any](name, description string, ann []mcplib.ToolOption, args ...mcplib.ToolOption) mcplib.Tool {
 	opts := append([]mcplib.ToolOption{mcplib.WithDescription(description)}, ann...)
 	opts = append(opts, args...)
-	opts = append(opts, mcplib.WithOutputSchema[Out]())
+	// Unknown arguments are refused: Go's JSON decoding matches field
+	// names case-insensitively, so an unlisted "MAX_CHARS" would
+	// otherwise reach the handler past the schema's limits.
+	opts = append(opts, mcplib.WithSchemaAdditionalProperties(false), mcplib.WithOutputSchema[Out]())
 	return mcplib.NewTool(name, opts...)
 }
 

@@ -42,6 +42,7 @@ func (s *Server) accountTools() []Tool {
 			mcplib.WithDestructiveHintAnnotation(false),
 			mcplib.WithIdempotentHintAnnotation(true),
 			mcplib.WithOpenWorldHintAnnotation(false),
+			mcplib.WithSchemaAdditionalProperties(false),
 			mcplib.WithOutputSchema[AccountList](),
 		),
 		Handler: s.listAccounts,

@@ -45,7 +45,7 @@ var (
 		mcplib.Description("Messages per page, newest first (1-100, default 20)."))
 	argCursor = mcplib.WithString("cursor", mcplib.MaxLength(200),
 		mcplib.Description("next_cursor of the previous page, to read older messages."))
-	argMaxChars = mcplib.WithNumber("max_chars", mcplib.Min(100), mcplib.Max(100000), mcplib.DefaultNumber(8000),
+	argMaxChars = mcplib.WithNumber("max_chars", mcplib.Min(100), mcplib.Max(maxBodyChars), mcplib.DefaultNumber(defaultBodyChars),
 		mcplib.Description("Characters of body text to return (100-100000, default 8000)."))
 )
 
@@ -124,8 +124,8 @@ func (s *Server) messageTools() []Tool {
 			hints("Read thread", true, false, true, false), argAccount, argFolder, argUID,
 			mcplib.WithString("mode", mcplib.Enum("overview", "full"), mcplib.DefaultString("overview"), mcplib.Description("overview or full.")),
 			mcplib.WithBoolean("cross_folder", mcplib.Description("Search every folder for the conversation, not only this one, Sent and Archive.")),
-			mcplib.WithNumber("max_messages", mcplib.Min(1), mcplib.Max(200), mcplib.DefaultNumber(50), mcplib.Description("Most recent messages to return (1-200, default 50).")),
-			mcplib.WithNumber("max_chars", mcplib.Min(100), mcplib.Max(20000), mcplib.DefaultNumber(2000), mcplib.Description("Body characters per message in full mode (default 2000).")))},
+			mcplib.WithNumber("max_messages", mcplib.Min(1), mcplib.Max(maxThreadMessages), mcplib.DefaultNumber(defaultThreadMessages), mcplib.Description("Most recent messages to return (1-200, default 50).")),
+			mcplib.WithNumber("max_chars", mcplib.Min(100), mcplib.Max(maxThreadChars), mcplib.DefaultNumber(defaultThreadChars), mcplib.Description("Body characters per message in full mode (default 2000).")))},
 		{Scope: oauth.ScopeRead, Handler: handle(s, s.searchMessages), Def: tool[MessagePage]("search_messages",
 			"Searches a folder on the server; all given criteria must match. Text criteria match substrings, case-insensitively. "+
 				"date_from and date_to are inclusive dates (YYYY-MM-DD). Results are newest first and paged like list_messages. "+
@@ -289,7 +289,8 @@ func (s *Server) getMessage(ctx context.Context, acct *mail.Account, a messageAr
 	if a.Offset > maxOffsetArg {
 		return nil, "", fail("offset must be at most %d: take it from next_offset.", maxOffsetArg)
 	}
-	opt := mail.GetOptions{MaxChars: int(a.MaxChars), Offset: int(a.Offset), HTML: a.IncludeHTML}
+	// The schema bounds max_chars; the clamp holds whatever reached here.
+	opt := mail.GetOptions{MaxChars: min(int(a.MaxChars), maxBodyChars), Offset: int(a.Offset), HTML: a.IncludeHTML}
 	if opt.MaxChars == 0 {
 		// The default window also stops at a byte budget, so that text in
 		// scripts that take more tokens per character stays within it.
@@ -352,10 +353,12 @@ const (
 	maxSizeArg   = 1 << 40
 )
 
-// Default body window of get_message: characters, and bytes of UTF-8.
+// Default body window of get_message: characters, and bytes of UTF-8;
+// maxBodyChars is the schema's bound.
 const (
 	defaultBodyChars = 8000
 	defaultBodyBytes = 16000
+	maxBodyChars     = 100000
 )
 
 func orUnnamed(name string) string {
@@ -387,7 +390,7 @@ func (s *Server) getThread(ctx context.Context, acct *mail.Account, a messageArg
 	if a.Mode != "" && a.Mode != "overview" && a.Mode != "full" {
 		return nil, "", fail("mode must be overview or full.")
 	}
-	maxChars, maxMessages := int(a.MaxChars), int(a.MaxMessages)
+	maxChars, maxMessages := min(int(a.MaxChars), maxThreadChars), min(int(a.MaxMessages), maxThreadMessages)
 	if maxChars == 0 {
 		maxChars = defaultThreadChars
 	}
@@ -452,6 +455,8 @@ const threadSubjectBytes = 64
 const (
 	defaultThreadChars    = 2000
 	defaultThreadMessages = 50
+	maxThreadChars        = 20000 // the schema's bounds
+	maxThreadMessages     = 200
 	maxThreadBodyBytes    = 60000
 )
 

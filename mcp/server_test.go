@@ -219,7 +219,11 @@ func TestTransport(t *testing.T) {
 // rule, not a Go struct dump.
 func TestValidationErrorsReadAsSentences(t *testing.T) {
 	h := newHarness(t, mcp.Options{})
-	tok, _ := h.token(t, "validation", oauth.ScopeRead+" "+oauth.ScopeSend)
+	tok, _ := h.token(t, "validation", oauth.ScopeRead+" "+oauth.ScopeModify+" "+oauth.ScopeSend)
+	manyBad := make([]any, 400)
+	for i := range manyBad {
+		manyBad[i] = "not-a-uid"
+	}
 	c := h.client(t, tok)
 	for _, tc := range []struct {
 		tool string
@@ -229,6 +233,10 @@ func TestValidationErrorsReadAsSentences(t *testing.T) {
 		{"list_messages", map[string]any{"limit": 1000}, []string{"limit", "at most 100", "1000"}},
 		{"send_message", map[string]any{"subject": "x"}, []string{"missing", "to"}},
 		{"list_messages", map[string]any{"folder": 7}, []string{"folder", "string"}},
+		// A case variant would reach the handler's field past the limit.
+		{"get_thread", map[string]any{"uid": 1, "MAX_MESSAGES": 1000000}, []string{"unknown argument", "MAX_MESSAGES"}},
+		{"search_messages", map[string]any{"uids": []any{"x"}}, []string{"unknown argument uids"}},
+		{"mark_read", map[string]any{"uids": manyBad}, []string{"uids.0 must be integer", "and 390 more problems"}},
 	} {
 		res := call(t, c, tc.tool, tc.args)
 		text := ""

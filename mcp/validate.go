@@ -66,16 +66,27 @@ func (v validator) check(req mcplib.CallToolRequest) *mcplib.CallToolResult {
 		return mcplib.NewToolResultError("The arguments are not a JSON object.")
 	}
 	err = schema.Validate(value)
-	var verr *jsonschema.ValidationError
-	if err == nil || !errors.As(err, &verr) {
+	if err == nil {
 		return nil
 	}
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return mcplib.NewToolResultError("The arguments could not be checked against the tool's input schema: " + err.Error())
+	}
 	var msgs []string
-	for _, leaf := range leaves(verr) {
+	all := leaves(verr)
+	for _, leaf := range all[:min(len(all), maxProblems)] {
 		msgs = append(msgs, describe(leaf))
+	}
+	if len(all) > maxProblems {
+		msgs = append(msgs, fmt.Sprintf("and %d more problems", len(all)-maxProblems))
 	}
 	return mcplib.NewToolResultError(fmt.Sprintf("Invalid arguments for %s: %s. Fix them and call again.", req.Params.Name, strings.Join(msgs, "; ")))
 }
+
+// maxProblems bounds the problems one answer lists: a huge array of bad
+// items must not make an answer as large.
+const maxProblems = 10
 
 func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	if len(e.Causes) == 0 {
