@@ -193,15 +193,12 @@ func oauthCredentials(cfg config.Config) map[string]account.Credentials {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer, listening func(net.Addr)) error {
-	st, keys, err := openStore(ctx, cfg, log)
+	// While this server holds the serving lock, rotate-key refuses.
+	st, keys, release, err := openStore(ctx, cfg, log, (*store.Store).Serve)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	release, err := st.Serve(ctx) // rotate-key refuses while this is held
-	if err != nil {
-		return err
-	}
 	defer release()
 	go st.CleanupEvery(ctx, time.Hour)
 	var roots *x509.CertPool // nil: the system roots
@@ -287,19 +284,30 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 }
 
 // openStore opens and migrates the database and checks that the master key
-// opens its secrets.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, *secret.Keys, error) {
+// opens its secrets. hold, when set, takes the serving lock first (shared
+// for a server, exclusive for rotate-key), so that no key check or key
+// change falls between another process's; the store's Close does not
+// release it, the returned release does.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, hold func(*store.Store, context.Context) (func(), error)) (*store.Store, *secret.Keys, func(), error) {
 	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
 		MaxConns: cfg.DatabaseMaxConns, Logger: log})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	release := func() {}
+	if hold != nil {
+		if release, err = hold(st, ctx); err != nil {
+			st.Close()
+			return nil, nil, nil, err
+		}
 	}
 	keys, err := loadKeys(ctx, cfg, log, st)
 	if err != nil {
+		release()
 		st.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return st, keys, nil
+	return st, keys, release, nil
 }
 
 func loadKeys(ctx context.Context, cfg config.Config, log *slog.Logger, st *store.Store) (*secret.Keys, error) {
@@ -348,6 +356,9 @@ func backup(ctx context.Context, cfg config.Config, log *slog.Logger, file strin
 	if !cfg.Embedded() {
 		return errors.New("backup copies the embedded SQLite database; for PostgreSQL use pg_dump (see the README)")
 	}
+	if _, err := os.Stat(cfg.SQLitePath()); err != nil {
+		return fmt.Errorf("no database to back up at %s (set DATA_DIR to the server's data directory): %w", cfg.SQLitePath(), err)
+	}
 	st, err := store.Open(ctx, store.Options{SQLitePath: cfg.SQLitePath(), Logger: log})
 	if err != nil {
 		return err
@@ -372,17 +383,13 @@ func rotateKey(ctx context.Context, cfg config.Config, log *slog.Logger, getenv 
 	if generated {
 		next = secret.Generate()
 	}
-	st, current, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	// A running server would go on using the old key, and a secret it
 	// saved meanwhile would be lost at its next start.
-	release, err := st.Exclusive(ctx)
+	st, current, release, err := openStore(ctx, cfg, log, (*store.Store).Exclusive)
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w", err)
 	}
+	defer st.Close()
 	defer release()
 	nextKeys, err := secret.New(next)
 	if err != nil {

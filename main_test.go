@@ -346,7 +346,7 @@ func openForTest(t *testing.T, env map[string]string) (*store.Store, *secret.Key
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, keys, err := openStore(context.Background(), cfg, newLogger(cfg, io.Discard))
+	st, keys, _, err := openStore(context.Background(), cfg, newLogger(cfg, io.Discard), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func (h *handler) testAccount(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), testTimeout)
 	defer cancel()
 	res := h.Mail.TestConnection(ctx, acct)
-	rec := store.TestResult{IMAPOK: res.IMAP.OK, SMTPOK: res.SMTP.OK}
+	rec := store.TestResult{IMAPOK: res.IMAP.OK, SMTPOK: res.SMTP.OK, Settings: a.UpdatedAt}
 	var hints []string
 	for _, r := range []struct {
 		name string

@@ -233,15 +233,31 @@ type TestResult struct {
 	IMAPOK, SMTPOK bool
 	// Error is a safe, human-readable summary; empty when both passed.
 	Error string
+	// Settings is the updated_at of the account as tested; zero records
+	// the result whatever changed since.
+	Settings time.Time
 }
 
 // RecordAccountTest stores the result of a connection test of the user's
-// account id, or returns ErrNotFound.
+// account id, or returns ErrNotFound. A result for settings that changed
+// while the test ran (r.Settings older than the account's updated_at)
+// is dropped: it says nothing about the new ones.
 func (s *Store) RecordAccountTest(ctx context.Context, userID, id string, r TestResult) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET last_test_at = ?,
-		last_test_imap_ok = ?, last_test_smtp_ok = ?, last_test_error = ?
-		WHERE id = ? AND user_id = ?`), s.now(), r.IMAPOK, r.SMTPOK, r.Error, id, userID)
-	if err := affectedOne(res, err); err != nil {
+	query := `UPDATE mail_accounts SET last_test_at = ?, last_test_imap_ok = ?, last_test_smtp_ok = ?, last_test_error = ?
+		WHERE id = ? AND user_id = ?`
+	args := []any{s.now(), r.IMAPOK, r.SMTPOK, r.Error, id, userID}
+	if !r.Settings.IsZero() {
+		query += ` AND updated_at = ?`
+		args = append(args, r.Settings)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
+	err = affectedOne(res, err)
+	if errors.Is(err, ErrNotFound) && !r.Settings.IsZero() {
+		if _, err = s.GetAccount(ctx, userID, id); err == nil {
+			return nil // changed meanwhile: the result is stale
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("store: record account test %s: %w", id, err)
 	}
 	return nil

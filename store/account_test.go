@@ -135,3 +135,37 @@ func labels(list []store.MailAccount) []string {
 	}
 	return out
 }
+
+// TestStaleTestResultIsDropped: a connection test that finishes after
+// the settings changed does not record its result on the new settings.
+func TestStaleTestResultIsDropped(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.UpsertClerkUser(ctx, "user_stale", "stale@example.test")
+		a := newAccount(u.ID, "stale")
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		tested := a.UpdatedAt
+		a.IMAPPasswordEnc = "sealed-new-password"
+		if err := s.UpdateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordAccountTest(ctx, u.ID, a.ID, store.TestResult{IMAPOK: true, SMTPOK: true, Settings: tested}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetAccount(ctx, u.ID, a.ID); got.TestStatus() != "untested" {
+			t.Fatalf("a test of the old settings was recorded: %q", got.TestStatus())
+		}
+		got, _ := s.GetAccount(ctx, u.ID, a.ID)
+		if err := s.RecordAccountTest(ctx, u.ID, a.ID, store.TestResult{IMAPOK: true, SMTPOK: true, Settings: got.UpdatedAt}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetAccount(ctx, u.ID, a.ID); got.TestStatus() != "ok" {
+			t.Fatalf("a test of the current settings was not recorded: %q", got.TestStatus())
+		}
+		if err := s.RecordAccountTest(ctx, "00000000-0000-0000-0000-000000000000", a.ID, store.TestResult{Settings: got.UpdatedAt}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another user's record: %v", err)
+		}
+	})
+}

@@ -386,8 +386,12 @@ func (s *Store) TouchToken(ctx context.Context, tokenID, grantID, clientID strin
 	return nil
 }
 
-// touchInterval is how often a token's use is written down.
-const touchInterval = time.Minute
+// touchInterval is how often a token's use is written down; maxTouchLog
+// bounds the tokens remembered.
+const (
+	touchInterval = time.Minute
+	maxTouchLog   = 10000
+)
 
 // touchLog remembers when this process last recorded each token's use.
 type touchLog struct {
@@ -402,10 +406,12 @@ func (l *touchLog) due(id string, now time.Time) bool {
 	if t, ok := l.last[id]; ok && now.Sub(t) < touchInterval {
 		return false
 	}
-	if l.last == nil || len(l.last) >= 10000 {
+	if l.last == nil || len(l.last) >= maxTouchLog {
 		l.last = l.prune(now)
 	}
-	l.last[id] = now
+	if len(l.last) < maxTouchLog { // full of recent entries: write, remember nothing
+		l.last[id] = now
+	}
 	return true
 }
 

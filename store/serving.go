@@ -46,19 +46,21 @@ func (s *Store) holdServing(ctx context.Context, shared bool) (func(), error) {
 	if shared {
 		fn = "pg_try_advisory_lock_shared"
 	}
+	// Ending the session releases the lock: the connection is discarded,
+	// never returned to the pool, on every path, so no pooled session can
+	// keep a lock a failed or cancelled query took after all.
+	discard := func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}
 	var ok bool
 	if err := conn.QueryRowContext(ctx, "SELECT "+fn+"($1)", int64(servingLockKey)).Scan(&ok); err != nil {
-		conn.Close()
+		discard()
 		return nil, fmt.Errorf("store: serving lock: %w", redact(err))
 	}
 	if !ok {
-		conn.Close()
+		discard()
 		return nil, ErrInUse
 	}
-	return func() {
-		// Ending the session releases the lock; the connection must not
-		// go back to the pool holding it.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		conn.Close()
-	}, nil
+	return discard, nil
 }

@@ -214,21 +214,15 @@ func (s *Store) BackupTo(ctx context.Context, path string) error {
 	if s.dialect == Postgres {
 		return errors.New("store: backup: use pg_dump for PostgreSQL")
 	}
-	// Written in a private directory, so the copy is never readable by
-	// others, then linked into place, which fails if path exists.
-	dir, err := os.MkdirTemp(filepath.Dir(path), ".imap-mcp-backup-")
+	// Created here, private and new, so that nobody else can have the
+	// name or read the copy; VACUUM INTO fills an empty file.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "copy.db")
-	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	if err := os.Link(tmp, path); err != nil {
+	f.Close()
+	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	return nil
