@@ -115,11 +115,17 @@ func TestServeEmbedded(t *testing.T) {
 		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
 		directives[name] = value
 	}
-	// Inline style attributes apply (a signature's colours); inline
-	// scripts and style elements never do.
 	if directives["frame-ancestors"] != "'none'" || directives["script-src"] != "'self'" || directives["style-src"] != "'self'" ||
-		directives["style-src-attr"] != "'unsafe-inline'" {
+		directives["img-src"] != "'self' data:" || directives["style-src-attr"] != "" {
 		t.Fatalf("CSP = %q", csp)
+	}
+	// The account pages, which show signatures, also take https images
+	// and style attributes; never inline scripts or style elements.
+	resp, _ = noRedirect(t, "GET", inst.url+"/accounts/new", nil)
+	accounts := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(accounts, "img-src 'self' data: https:") || !strings.Contains(accounts, "style-src-attr 'unsafe-inline'") ||
+		!strings.Contains(accounts, "script-src 'self';") || !strings.Contains(accounts, "style-src 'self';") {
+		t.Fatalf("CSP of /accounts = %q", accounts)
 	}
 	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"} {
 		if got := resp.Header.Get(h); got != want {

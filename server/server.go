@@ -150,31 +150,58 @@ func (w *statusWriter) Flush() {
 }
 
 // ContentSecurityPolicy allows our own scripts and styles only: no inline
-// script, no framing. Images may come from any https host and style
-// attributes apply (never style elements), so that the signature preview
-// shows a hosted logo and the colours and sizes, sanitized, as recipients
-// will. In Clerk mode (clerkFrontendAPI set) it also admits
+// script, no framing. In Clerk mode (clerkFrontendAPI set) it also admits
 // ClerkJS from the instance's Frontend API host, its bot check, its images
 // and the inline styles its components inject.
 func ContentSecurityPolicy(clerkFrontendAPI string) string {
 	if clerkFrontendAPI == "" {
-		return "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data: https:; " +
+		return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 			"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 	}
 	fapi := "https://" + clerkFrontendAPI
 	return "default-src 'self'; script-src 'self' " + fapi + " https://challenges.cloudflare.com; " +
-		"style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self'; " +
+		"style-src 'self' 'unsafe-inline'; img-src 'self' data: https://img.clerk.com; font-src 'self'; " +
 		"connect-src 'self' " + fapi + "; frame-src https://challenges.cloudflare.com; worker-src 'self' blob:; " +
 		"object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+}
+
+// signaturePolicy is csp for the account pages, the only ones that show
+// a signature: images from any https host and style attributes (never
+// style elements, never inline script) apply, so that the preview shows a
+// hosted logo and the colours and sizes, sanitized, as recipients will.
+// Other pages keep csp, where no https image could carry anything away.
+func signaturePolicy(csp string) string {
+	out := []string{}
+	for _, d := range strings.Split(csp, ";") {
+		d = strings.TrimSpace(d)
+		if strings.HasPrefix(d, "img-src ") {
+			d = "img-src 'self' data: https:"
+		}
+		out = append(out, d)
+	}
+	if !strings.Contains(csp, "'unsafe-inline'") {
+		out = append(out, "style-src-attr 'unsafe-inline'")
+	}
+	return strings.Join(out, "; ")
+}
+
+// accountPage reports whether path is one of the pages signaturePolicy is for.
+func accountPage(path string) bool {
+	return path == "/accounts" || strings.HasPrefix(path, "/accounts/")
 }
 
 func securityHeaders(csp string, https bool, next http.Handler) http.Handler {
 	if csp == "" {
 		csp = ContentSecurityPolicy("")
 	}
+	accounts := signaturePolicy(csp)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		if accountPage(r.URL.Path) {
+			h.Set("Content-Security-Policy", accounts)
+		} else {
+			h.Set("Content-Security-Policy", csp)
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		// same-origin, not no-referrer: under no-referrer a browser sends
