@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrInUse is returned by Exclusive while a server uses the database.
@@ -62,5 +63,16 @@ func (s *Store) holdServing(ctx context.Context, shared bool) (func(), error) {
 		discard()
 		return nil, ErrInUse
 	}
-	return discard, nil
+	unlock := "pg_advisory_unlock"
+	if shared {
+		unlock = "pg_advisory_unlock_shared"
+	}
+	return func() {
+		// Unlocked explicitly: a closed session's locks go only when the
+		// server has noticed the disconnect, a moment later.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.ExecContext(ctx, "SELECT "+unlock+"($1)", int64(servingLockKey))
+		discard()
+	}, nil
 }
