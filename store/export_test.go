@@ -1,0 +1,26 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// SetServingCheckEvery changes how often the serving lock is checked, for a test.
+func SetServingCheckEvery(d time.Duration) (restore func()) {
+	old := servingCheckEvery
+	servingCheckEvery = d
+	return func() { servingCheckEvery = old }
+}
+
+// ExecForTest runs a statement, for a test.
+func (s *Store) ExecForTest(ctx context.Context, query string) error {
+	_, err := s.db.ExecContext(ctx, query)
+	return err
+}
+
+// CountForTest runs a query that returns one number, for a test.
+func (s *Store) CountForTest(ctx context.Context, query string) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, query)
+	return n, err
+}
