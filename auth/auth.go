@@ -64,15 +64,16 @@ func SafeRedirect(target string) string {
 	return target
 }
 
-// newToken returns 32 random bytes, base64url.
-func newToken() string {
+// NewToken returns 32 random bytes, base64url: a secret for a link, a
+// session or a sign-in state.
+func NewToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// hashToken is how tokens are stored: SHA-256, hex.
-func hashToken(t string) string {
+// HashToken is how such tokens are stored and looked up: SHA-256, hex.
+func HashToken(t string) string {
 	h := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(h[:])
 }

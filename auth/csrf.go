@@ -31,7 +31,7 @@ func NewCSRF(key []byte, appOrigin string) *CSRF {
 }
 
 // NewCookieValue returns a fresh random cookie value.
-func (c *CSRF) NewCookieValue() string { return newToken() }
+func (c *CSRF) NewCookieValue() string { return NewToken() }
 
 // Token is the value forms and HTMX send back for this cookie value.
 func (c *CSRF) Token(cookieValue string) string {

@@ -76,7 +76,7 @@ func (l *Local) Resolve(ctx context.Context, c Cookies) (store.User, State, erro
 	if tok == "" {
 		return store.User{}, SignedOut, nil
 	}
-	u, err := l.st.WebSessionUser(ctx, hashToken(tok))
+	u, err := l.st.WebSessionUser(ctx, HashToken(tok))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, SignedOut, nil
 	}
@@ -93,8 +93,8 @@ func (l *Local) PrepareSetup(ctx context.Context) (string, error) {
 	if err != nil || !needed {
 		return "", err
 	}
-	tok := newToken()
-	if err := l.st.PutSetting(ctx, setupSetting, hashToken(tok)); err != nil {
+	tok := NewToken()
+	if err := l.st.PutSetting(ctx, setupSetting, HashToken(tok)); err != nil {
 		return "", err
 	}
 	return tok, nil
@@ -116,7 +116,7 @@ func (l *Local) NeedsSetup(ctx context.Context) (bool, error) {
 // SetupTokenValid reports whether token is the current setup token.
 func (l *Local) SetupTokenValid(ctx context.Context, token string) bool {
 	v, err := l.st.Setting(ctx, setupSetting)
-	return err == nil && token != "" && subtle.ConstantTimeCompare([]byte(v), []byte(hashToken(token))) == 1
+	return err == nil && token != "" && subtle.ConstantTimeCompare([]byte(v), []byte(HashToken(token))) == 1
 }
 
 // CompleteSetup uses the setup token once to set the password and returns
@@ -128,7 +128,7 @@ func (l *Local) CompleteSetup(ctx context.Context, token, password string) (stri
 	if token == "" {
 		return "", ErrBadSetupLink
 	}
-	took, err := l.st.TakeSetting(ctx, setupSetting, hashToken(token))
+	took, err := l.st.TakeSetting(ctx, setupSetting, HashToken(token))
 	if err != nil {
 		return "", err
 	}
@@ -180,12 +180,12 @@ func (l *Local) SignOut(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	return l.st.DeleteWebSession(ctx, hashToken(token))
+	return l.st.DeleteWebSession(ctx, HashToken(token))
 }
 
 func (l *Local) newSession(ctx context.Context, userID string) (string, error) {
-	tok := newToken()
-	if err := l.st.CreateWebSession(ctx, hashToken(tok), userID, time.Now().Add(SessionTTL)); err != nil {
+	tok := NewToken()
+	if err := l.st.CreateWebSession(ctx, HashToken(tok), userID, time.Now().Add(SessionTTL)); err != nil {
 		return "", err
 	}
 	return tok, nil

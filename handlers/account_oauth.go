@@ -2,10 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -61,8 +57,8 @@ func (h *handler) oauthStart(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.NewError(fiber.StatusBadRequest, "Sign-in with that provider is not configured on this server. Add the account with a password, or ask the operator to configure it (see the README).")
 	}
-	state, verifier := randomToken(), oauth2.GenerateVerifier()
-	st.StateHash = hashValue(state)
+	state, verifier := auth.NewToken(), oauth2.GenerateVerifier()
+	st.StateHash = auth.HashToken(state)
 	st.VerifierEnc = h.Sealer.Seal([]byte(verifier), store.MailOAuthStateContext(u.ID, "verifier_enc"))
 	if err := h.OAuthStates.CreateMailOAuthState(c.UserContext(), &st, signInTTL); err != nil {
 		return err
@@ -77,7 +73,7 @@ func (h *handler) oauthStart(c *fiber.Ctx) error {
 func (h *handler) oauthCallback(c *fiber.Ctx) error {
 	u, signedIn := currentUser(c)
 	ctx := c.UserContext()
-	st, err := h.OAuthStates.TakeMailOAuthState(ctx, hashValue(c.Query("state")))
+	st, err := h.OAuthStates.TakeMailOAuthState(ctx, auth.HashToken(c.Query("state")))
 	if !signedIn {
 		// The code is not carried through sign-in (where it would sit
 		// in the redirect URL): the state is spent, the person starts again.
@@ -198,19 +194,8 @@ func (h *handler) signInFailed(c *fiber.Ctx, st store.MailOAuthState, msg string
 
 // sessionHash identifies the browser session a sign-in belongs to: the
 // hash of its CSRF cookie, which this site sets and nobody else can read.
-func sessionHash(c *fiber.Ctx) string { return hashValue("session\x00" + c.Cookies(auth.CSRFCookie)) }
-
-func hashValue(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(sum[:])
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic("handlers: no randomness: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
+func sessionHash(c *fiber.Ctx) string {
+	return auth.HashToken("session\x00" + c.Cookies(auth.CSRFCookie))
 }
 
 var oauthErrorPattern = regexp.MustCompile(`^[a-z_]{1,40}$`)
