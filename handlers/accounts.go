@@ -62,13 +62,13 @@ func (h *handler) accountsPage(c *fiber.Ctx) (views.AccountsPage, error) {
 	return p, nil
 }
 
-// providerName is how the pages name an OAuth provider key.
+// providerName is how the pages name an OAuth provider key, configured
+// or not.
 func providerName(key string) string {
-	switch key {
-	case "google":
-		return "Google"
-	case "microsoft":
-		return "Microsoft"
+	for _, p := range mail.OAuthProviders("") {
+		if p.Key == key {
+			return p.Name
+		}
 	}
 	return key
 }

@@ -6,6 +6,9 @@ import (
 	"strings"
 )
 
+// reconnect is what to do about an OAuth account whose sign-in failed.
+const reconnect = "Ask the person to open Accounts in the imap-mcp web UI and press Reconnect on this account."
+
 // Hint returns one sentence telling a person or a model what to do about
 // err, which came from an operation on acct (acct may be nil). It returns
 // "" for errors with no useful advice.
@@ -26,11 +29,10 @@ func Hint(err error, acct *Account) string {
 		}
 		return "This port answers like an IMAP server, not SMTP: the IMAP and SMTP ports look swapped. SMTP submission uses 465 (tls) or 587 (starttls)."
 	case KindReauth:
-		return "The provider no longer accepts this account's sign-in (access was withdrawn, the password changed or consent expired). " +
-			"Ask the person to open Accounts in the imap-mcp web UI and press Reconnect on this account."
+		return "The provider no longer accepts this account's sign-in (access was withdrawn, the password changed or consent expired). " + reconnect
 	case KindAuth:
 		if acct != nil && acct.OAuth != nil {
-			return "The server refused the account's OAuth token. Ask the person to open Accounts in the imap-mcp web UI and press Reconnect on this account."
+			return "The server refused the account's OAuth token. " + reconnect
 		}
 		if found && preset.Key == "outlook" {
 			return "Microsoft 365 and Outlook.com refuse passwords for IMAP and SMTP: add the account with \"Sign in with Microsoft\" instead (the operator must configure it, see the README)."

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -57,25 +58,16 @@ const (
 // OAuthProvider returns the provider key ("google", "microsoft") of an
 // OAuth account, or "" for a password account.
 func (a MailAccount) OAuthProvider() string {
-	switch a.AuthKind {
-	case AuthOAuthGoogle:
-		return "google"
-	case AuthOAuthMicrosoft:
-		return "microsoft"
+	if key, ok := strings.CutPrefix(a.AuthKind, oauthKindPrefix); ok {
+		return key
 	}
 	return ""
 }
 
-// OAuthAuthKind is the AuthKind of provider key p, or "" if unknown.
-func OAuthAuthKind(p string) string {
-	switch p {
-	case "google":
-		return AuthOAuthGoogle
-	case "microsoft":
-		return AuthOAuthMicrosoft
-	}
-	return ""
-}
+// OAuthAuthKind is the AuthKind of provider key p.
+func OAuthAuthKind(p string) string { return oauthKindPrefix + p }
+
+const oauthKindPrefix = "oauth_"
 
 // TestStatus is "untested", "ok" (IMAP and SMTP passed) or "failing".
 func (a MailAccount) TestStatus() string {
