@@ -192,6 +192,19 @@ type httpBrowser struct {
 	base string
 }
 
+// accountForm returns a valid new-account form (password "pw-123456")
+// with a fresh CSRF token, and key/value pairs set over it.
+func (b *httpBrowser) accountForm(set ...string) neturl.Values {
+	b.t.Helper()
+	v := neturl.Values{"_csrf": {csrfFrom(b.t, b.get("/accounts/new"))}, "label": {"Work"}, "email": {"a@example.com"},
+		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
+		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"}}
+	for i := 0; i+1 < len(set); i += 2 {
+		v.Set(set[i], set[i+1])
+	}
+	return v
+}
+
 // get loads a page that must answer 200.
 func (b *httpBrowser) get(path string) string {
 	b.t.Helper()
@@ -246,10 +259,7 @@ func TestHomeDashboard(t *testing.T) {
 		!strings.Contains(b.get("/connect"), "Claude.ai cannot") {
 		t.Fatal("no warning that Claude.ai cannot reach a localhost URL")
 	}
-	form := b.get("/accounts/new")
-	b.post("/accounts", neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Work"}, "email": {"a@example.com"},
-		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
-		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"}})
+	b.post("/accounts", b.accountForm())
 	authorizeLocal(t, inst.url, "http://localhost:0")
 	home = b.get("/")
 	if !strings.Contains(home, "a@example.com") || !strings.Contains(home, `data-testid="home-status">untested<`) ||
@@ -339,11 +349,7 @@ func TestFailedTestIsLoggedWithItsReason(t *testing.T) {
 func TestSignatureRules(t *testing.T) {
 	dir := t.TempDir()
 	_, b := signedIn(t, map[string]string{"DATA_DIR": dir})
-	form := b.get("/accounts/new")
-	values := neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Work"}, "email": {"a@example.com"},
-		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
-		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"},
-		"signature_html": {`<p><span style="color: #1f4e79; font-size: 11pt; position: fixed">Alice</span></p><img src="data:image/png;base64,iVBORw0KGgo=" alt="logo">`}}
+	values := b.accountForm("signature_html", `<p><span style="color: #1f4e79; font-size: 11pt; position: fixed">Alice</span></p><img src="data:image/png;base64,iVBORw0KGgo=" alt="logo">`)
 	status, page := b.postPage("/accounts", values)
 	if status != 422 || !strings.Contains(page, `data-testid="signature_html-error"`) || !strings.Contains(page, "https address") {
 		t.Fatalf("data: image = %d", status)

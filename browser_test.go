@@ -105,6 +105,14 @@ func signInAt(base, path, password string) chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(chromedp.CSS("#password"), password), chromedp.Submit(chromedp.CSS("#password")))
 }
 
+// set replaces a field's value and fires change, as a person's edit does.
+func set(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.SetValue(chromedp.CSS(sel), value), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event("change", {bubbles: true}))`, sel))(ctx, tg)
+		return err
+	}))
+}
+
 // startOnFreePort runs the server with APP_URL equal to the address the
 // browser uses, so same-origin checks see the real origin.
 func startOnFreePort(t *testing.T, env map[string]string) string {
@@ -226,13 +234,6 @@ func TestBrowserAccountTestAndWarnings(t *testing.T) {
 			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
 			t.Fatalf("%v\n%s\n%s", err, body, strings.Join(problems(), "\n"))
 		}
-	}
-	// set replaces a field's value and fires change, as a person's edit does.
-	set := func(sel, value string) chromedp.Action[chromedp.Void] {
-		return chromedp.Steps(chromedp.SetValue(css(sel), value), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event("change", {bubbles: true}))`, sel))(ctx, tg)
-			return err
-		}))
 	}
 	warnings := func(proto string) string {
 		v, _ := chromedp.Run(ctx, chromedp.Text(css("#"+proto+"-warnings")))
@@ -535,15 +536,12 @@ func TestBrowserSignInWithGoogle(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-testid="preset"]`)))
 	// Choosing Gmail (HTMX) offers the sign-in and keeps the password form
 	// behind a choice.
-	do(chromedp.SetValue(css(`[data-testid="preset"]`), "gmail"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool](`document.querySelector('[data-testid="preset"]').dispatchEvent(new Event("change", {bubbles: true}))`)(ctx, tg)
-		return err
-	}), chromedp.WaitVisible(css(`[data-testid="sign-in-provider"]`)))
+	do(set(`[data-testid="preset"]`, "gmail"), chromedp.WaitVisible(css(`[data-testid="sign-in-provider"]`)))
 	if visible, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#imap_password").checkVisibility()`)); visible {
 		t.Fatal("the password field shows although Sign in with Google is offered")
 	}
 	screenshot(t, ctx, "account-new-gmail")
-	do(chromedp.Click(css(`[data-testid="sign-in-provider"]`)), chromedp.WaitVisible(css("#email")))
+	do(chromedp.Click(css(`[data-testid="sign-in-provider"]`)), chromedp.WaitVisible(css("#allow"))) // on the provider's page only
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, rig.OAuth.URL+"/authorize?") {
 		t.Fatalf("sign-in went to %s", loc)
 	}
@@ -610,10 +608,7 @@ func TestBrowserPresetKeepsWhatWasTyped(t *testing.T) {
 		chromedp.WaitVisible(css("#label")),
 		chromedp.SendKeys(css("#label"), "Personal"), chromedp.SendKeys(css("#email"), "me@fastmail.com"),
 		chromedp.SendKeys(css("#imap_password"), "typed-secret"),
-		chromedp.SetValue(css(`[data-testid="preset"]`), "fastmail"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[bool](`document.querySelector('[data-testid="preset"]').dispatchEvent(new Event("change", {bubbles: true}))`)(ctx, tg)
-			return err
-		}))
+		set(`[data-testid="preset"]`, "fastmail"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		host, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#imap_host").value`))

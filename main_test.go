@@ -476,10 +476,7 @@ func TestOlderBinaryRefusesNewerSchema(t *testing.T) {
 func TestBackupWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	_, b := signedIn(t, map[string]string{"DATA_DIR": dir})
-	form := b.get("/accounts/new")
-	if status := b.post("/accounts", neturl.Values{"_csrf": {csrfFrom(t, form)}, "label": {"Work"}, "email": {"a@example.com"},
-		"imap_host": {"imap.example.com"}, "imap_port": {"993"}, "imap_tls_mode": {"tls"}, "imap_password": {"pw-123456"},
-		"smtp_host": {"smtp.example.com"}, "smtp_port": {"465"}, "smtp_tls_mode": {"tls"}}); status != 303 {
+	if status := b.post("/accounts", b.accountForm()); status != 303 {
 		t.Fatalf("create = %d", status)
 	}
 	file := filepath.Join(t.TempDir(), "backup.db")
