@@ -53,13 +53,18 @@ func (v validator) check(req mcplib.CallToolRequest) *mcplib.CallToolResult {
 	if !ok {
 		return nil
 	}
-	args := req.Params.Arguments
-	if args == nil {
-		args = map[string]any{}
-	}
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return mcplib.NewToolResultError("The arguments are not a JSON object.")
+	// The bytes the handler decodes are the ones checked; a call built in
+	// process has only the decoded map.
+	raw := []byte(req.Params.RawArguments)
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		args := req.Params.Arguments
+		if args == nil {
+			args = map[string]any{}
+		}
+		var err error
+		if raw, err = json.Marshal(args); err != nil {
+			return mcplib.NewToolResultError("The arguments are not a JSON object.")
+		}
 	}
 	value, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
