@@ -79,7 +79,7 @@ func (p *Pool) do(ctx context.Context, acct *Account, fn func(c *Conn) error) (s
 	c.unwatch = c.dc.abortOnCancel(ctx)
 	defer func() {
 		v := recover()
-		if !c.unwatch() || v != nil {
+		if !c.unwatch() || v != nil || ctx.Err() != nil { // a call cut short may have left the connection mid-command
 			c.broken = true
 		}
 		stale = err != nil && c.reused && c.recoverable()
