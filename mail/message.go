@@ -1,7 +1,9 @@
 package mail
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -50,8 +52,15 @@ func (e *Engine) GetMessage(ctx context.Context, acct *Account, folder string, u
 	return msg, err
 }
 
-var wholeBody = &imap.FetchItemBodySection{Peek: true}
+var (
+	wholeBody = &imap.FetchItemBodySection{Peek: true}
+	// firstBytes is the start of a message, all of it when it is not read
+	// by sections.
+	firstBytes = &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Size: sectionedOver}}
+)
 
+// getMessage reads a message of up to sectionedOver bytes in one FETCH;
+// a larger one by sections (structure, headers, text parts).
 func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, error) {
 	if _, err := c.selectFolder(folder); err != nil {
 		return nil, err
@@ -60,11 +69,11 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 		opt.MaxChars = DefaultMaxChars
 	}
 	msg := &Message{UID: uid, Folder: folder}
-	var parsed *parsedMessage
+	var start []byte
 	found := false
 	err := c.stream("fetch message", func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true,
-			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
+			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{firstBytes}})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			for item := m.Next(); item != nil; item = m.Next() {
@@ -80,7 +89,13 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 				case imapclient.FetchItemDataInternalDate:
 					msg.InternalDate = it.Time
 				case imapclient.FetchItemDataBodySection:
-					parsed = parseMessage(&armedReader{r: it.Literal, c: c})
+					if it.Literal != nil {
+						b, err := io.ReadAll(io.LimitReader(&armedReader{r: it.Literal, c: c}, sectionedOver))
+						if err != nil {
+							return err
+						}
+						start = b
+					}
 				}
 			}
 		}
@@ -89,8 +104,14 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 	if err != nil {
 		return nil, err
 	}
-	if !found || parsed == nil {
+	if !found || start == nil {
 		return nil, notFound("get message", "no message with UID %d in %q", uid, folder)
+	}
+	var parsed *parsedMessage
+	if len(start) < sectionedOver || msg.Size <= int64(len(start)) {
+		parsed = parseMessage(bytes.NewReader(start))
+	} else if parsed, err = c.readLarge(folder, uid); err != nil {
+		return nil, err
 	}
 	msg.Header, msg.Attachments = parsed.Header, parsed.Attachments
 	if !msg.DateOK {
@@ -102,6 +123,41 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 		msg.HTML = sanitizeHTML(parsed.HTML)
 	}
 	return msg, nil
+}
+
+// readLarge reads message uid of the selected folder by sections, or
+// whole when its structure cannot guide the read.
+func (c *Conn) readLarge(folder string, uid uint32) (*parsedMessage, error) {
+	bs, ok, err := c.structureOf(uid)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if plan := planSections(bs); !plan.tooBig {
+			got, err := c.fetchSections(uid, plan)
+			if err != nil {
+				return nil, err
+			}
+			return parseSections(bs, plan, got), nil
+		}
+	}
+	var parsed *parsedMessage
+	err = c.stream("fetch message", func() error {
+		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
+		defer cmd.Close()
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			for item := m.Next(); item != nil; item = m.Next() {
+				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && parsed == nil {
+					parsed = parseMessage(&armedReader{r: it.Literal, c: c})
+				}
+			}
+		}
+		return cmd.Close()
+	})
+	if err == nil && parsed == nil {
+		err = notFound("get message", "no message with UID %d in %q", uid, folder)
+	}
+	return parsed, err
 }
 
 // rearmBytes is how much of a streamed body renews the command timeout.

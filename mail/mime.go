@@ -148,6 +148,12 @@ func (w *mimeWalker) multipart(mt string, sp *splitter, num string, depth int) c
 		// No delimiter at all: what there is can only be text.
 		return content{text: w.keep(decodeCharset(sp.preamble.Bytes(), ""))}
 	}
+	return combine(mt, parts)
+}
+
+// combine is what a multipart entity of type mt whose parts read as
+// parts contributes: one alternative, or the texts of all its parts.
+func combine(mt string, parts []content) content {
 	if mt == "multipart/alternative" {
 		return pickAlternative(parts)
 	}
