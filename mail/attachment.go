@@ -45,7 +45,8 @@ func (e *Engine) GetAttachment(ctx context.Context, acct *Account, folder string
 
 func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(AttachmentInfo) io.Writer) (AttachmentInfo, error) {
 	info := AttachmentInfo{Part: part}
-	if _, err := c.selectFolder(folder); err != nil {
+	stale, err := c.openFolder(folder)
+	if err != nil {
 		return info, err
 	}
 	var exists, found bool
@@ -62,6 +63,11 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	// with get_message. A writer's error stops the copy; Close drains the
 	// rest, so the connection stays usable.
 	size, err := c.sizeOf(uid)
+	if KindOf(err) == KindNotFound && stale {
+		if err = c.catchUp(); err == nil {
+			size, err = c.sizeOf(uid)
+		}
+	}
 	if err != nil {
 		return info, err
 	}

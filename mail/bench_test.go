@@ -3,8 +3,11 @@ package mail
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +46,8 @@ var benchSetup struct {
 		part   string
 		size   int64
 	}
+	medium uint32 // a 50 KB message in INBOX
+	thread uint32 // the newest of a 30-message thread in INBOX
 }
 
 // benchRig seeds the benchmark mailbox once per test binary.
@@ -54,7 +59,10 @@ func benchRig(b *testing.B) (*Engine, *Account, *mailrig.Rig) {
 		if _, benchSetup.err = rig.Seed(mailrig.SinkName, "INBOX", benchMessages, mailrig.SeedOptions{Seed: 42}); benchSetup.err != nil {
 			return
 		}
-		benchSetup.err = seedBigAttachment(e, acct)
+		if benchSetup.err = seedBigAttachment(e, acct); benchSetup.err != nil {
+			return
+		}
+		benchSetup.err = seedMediumAndThread(rig)
 	})
 	if benchSetup.err != nil {
 		b.Fatal(benchSetup.err)
@@ -62,7 +70,7 @@ func benchRig(b *testing.B) (*Engine, *Account, *mailrig.Rig) {
 	return e, acct, rig
 }
 
-// seedBigAttachment appends a message with a 10 MB attachment to a
+// seedBigAttachment appends a 14 MB message with a 10 MB attachment to a
 // folder of its own.
 func seedBigAttachment(e *Engine, acct *Account) error {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
@@ -96,7 +104,39 @@ func seedBigAttachment(e *Engine, acct *Account) error {
 		return err
 	}
 	a := &benchSetup.att
-	a.folder, a.uid, a.part, a.size = folder, 1, msg.Attachments[0].Part, msg.Attachments[0].Size
+	a.folder, a.uid, a.part, a.size = folder, 1, msg.Attachments[0].Part, int64(len(data))
+	return nil
+}
+
+// seedMediumAndThread appends to INBOX a 50 KB message (text and HTML)
+// and a conversation of 30 messages linked by In-Reply-To and References.
+func seedMediumAndThread(rig *mailrig.Rig) error {
+	app, err := rig.Appender(mailrig.SinkName)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	para := strings.Repeat("The quarterly figures are attached below, with notes on each line. ", 6) + "\r\n"
+	text, html := strings.Repeat(para, 100), strings.Repeat("<p>"+para+"</p>", 120)
+	raw := "From: ann@example.org\r\nTo: sink@example.org\r\nSubject: figures\r\nMessage-ID: <medium@bench>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		text + "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html + "--b--\r\n"
+	if benchSetup.medium, err = app.Append("INBOX", []byte(raw)); err != nil {
+		return err
+	}
+	var refs []string
+	for i := range 30 {
+		id := fmt.Sprintf("<t%d@bench>", i)
+		hdr := fmt.Sprintf("From: p%d@example.org\r\nTo: sink@example.org\r\nSubject: Re: plan\r\nMessage-ID: %s\r\n"+
+			"Date: Mon, 2 Nov 2026 %02d:%02d:00 +0000\r\n", i%4, id, 8+i/60, i%60)
+		if len(refs) > 0 {
+			hdr += "In-Reply-To: " + refs[len(refs)-1] + "\r\nReferences: " + strings.Join(refs, " ") + "\r\n"
+		}
+		refs = append(refs, id)
+		if benchSetup.thread, err = app.Append("INBOX", []byte(hdr+"\r\nreply "+strconv.Itoa(i)+"\r\n")); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -249,4 +289,91 @@ func BenchmarkAttachment10MB(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(a.size)/(1<<20), "attachment-MB")
+}
+
+func BenchmarkGet50KBFloor(b *testing.B) {
+	_, acct, rig := benchRig(b)
+	c, _ := floorConn(b, rig, acct)
+	for b.Loop() {
+		msgs, err := c.Fetch(imap.UIDSetNum(imap.UID(benchSetup.medium)), &imap.FetchOptions{UID: true, Flags: true,
+			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{wholeBody}}).Collect()
+		if err != nil || len(msgs) != 1 || len(msgs[0].BodySection[0].Bytes) < 50000 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGet50KB(b *testing.B) {
+	e, acct, _ := benchRig(b)
+	ctx := context.Background()
+	for b.Loop() {
+		msg, err := e.GetMessage(ctx, acct, "INBOX", benchSetup.medium, GetOptions{})
+		if err != nil || msg.TextLength < 20000 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGet14MB reads the text of the message holding the 10 MB
+// attachment.
+func BenchmarkGet14MB(b *testing.B) {
+	e, acct, _ := benchRig(b)
+	ctx := context.Background()
+	a := benchSetup.att
+	for b.Loop() {
+		msg, err := e.GetMessage(ctx, acct, a.folder, a.uid, GetOptions{})
+		if err != nil || msg.Text != "see attachment" || msg.Size < 13<<20 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAttachment10MBFloor fetches the attachment's section with
+// go-imap and decodes its base64, as a download must.
+func BenchmarkAttachment10MBFloor(b *testing.B) {
+	_, acct, rig := benchRig(b)
+	c, _ := floorConn(b, rig, acct)
+	a := benchSetup.att
+	if _, err := c.Select(a.folder, nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	n, _ := strconv.Atoi(a.part)
+	for b.Loop() {
+		cmd := c.Fetch(imap.UIDSetNum(imap.UID(a.uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true, Part: []int{n}}}})
+		var size int64
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			for item := m.Next(); item != nil; item = m.Next() {
+				if it, ok := item.(imapclient.FetchItemDataBodySection); ok {
+					size, _ = io.Copy(io.Discard, decodeTransfer("base64", it.Literal))
+				}
+			}
+		}
+		if err := cmd.Close(); err != nil || size != a.size {
+			b.Fatal(size, err)
+		}
+	}
+}
+
+// BenchmarkThread30ServerThread is what finding the conversation cost
+// with THREAD=REFERENCES over the whole folder, before its messages are
+// fetched.
+func BenchmarkThread30ServerThread(b *testing.B) {
+	_, acct, rig := benchRig(b)
+	c, _ := floorConn(b, rig, acct)
+	for b.Loop() {
+		if _, err := c.UIDThread(&imapclient.ThreadOptions{Algorithm: imap.ThreadReferences, SearchCriteria: &imap.SearchCriteria{}}).Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkThread30(b *testing.B) {
+	e, acct, _ := benchRig(b)
+	ctx := context.Background()
+	for b.Loop() {
+		th, err := e.GetThread(ctx, acct, "INBOX", benchSetup.thread, ThreadOptions{})
+		if err != nil || th.Total != 30 {
+			b.Fatal(th, err)
+		}
+	}
 }

@@ -137,6 +137,28 @@ func (c *Conn) redial(folder string) error {
 	return err
 }
 
+// openFolder makes folder the selected one, like selectFolder but
+// without the NOOP when it already is: for commands by UID, which need
+// no message count. The server may not show messages that arrived since
+// the last command until a NOOP, so a UID not found on a connection
+// that had the folder open must be looked for again after catchUp.
+// stale reports that case.
+func (c *Conn) openFolder(folder string) (stale bool, err error) {
+	if folder == "" {
+		folder = "INBOX"
+	}
+	if mbox := c.client.Mailbox(); c.selected == folder && mbox != nil && mbox.Name == folder {
+		return true, nil
+	}
+	_, err = c.selectFolder(folder)
+	return false, err
+}
+
+// catchUp asks the server for the selected folder's news (NOOP).
+func (c *Conn) catchUp() error {
+	return c.do("noop", func() error { return c.client.Noop().Wait() })
+}
+
 // selectFolder makes folder the selected one and returns its current
 // state. SELECT is issued only when another folder (or none) is selected:
 // on a large mailbox it costs far more than the NOOP that otherwise
@@ -148,7 +170,7 @@ func (c *Conn) selectFolder(folder string) (*imap.SelectData, error) {
 	}
 	if c.selected == folder {
 		if mbox := c.client.Mailbox(); mbox != nil && mbox.Name == folder {
-			if err := c.do("noop", func() error { return c.client.Noop().Wait() }); err != nil {
+			if err := c.catchUp(); err != nil {
 				return nil, err
 			}
 			if mbox = c.client.Mailbox(); mbox != nil && mbox.Name == folder {

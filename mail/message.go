@@ -62,16 +62,51 @@ var (
 // getMessage reads a message of up to sectionedOver bytes in one FETCH;
 // a larger one by sections (structure, headers, text parts).
 func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, error) {
-	if _, err := c.selectFolder(folder); err != nil {
+	stale, err := c.openFolder(folder)
+	if err != nil {
 		return nil, err
 	}
 	if opt.MaxChars <= 0 {
 		opt.MaxChars = DefaultMaxChars
 	}
-	msg := &Message{UID: uid, Folder: folder}
-	var start []byte
+	msg, start, err := c.fetchStart(uid)
+	if err == nil && start == nil && stale {
+		if err = c.catchUp(); err == nil {
+			msg, start, err = c.fetchStart(uid)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if start == nil {
+		return nil, notFound("get message", "no message with UID %d in %q", uid, folder)
+	}
+	msg.Folder = folder
+	var parsed *parsedMessage
+	if len(start) < sectionedOver || msg.Size <= int64(len(start)) {
+		parsed = parseMessage(bytes.NewReader(start))
+	} else if parsed, err = c.readLarge(folder, uid); err != nil {
+		return nil, err
+	}
+	msg.Header, msg.Attachments = parsed.Header, parsed.Attachments
+	if !msg.DateOK {
+		msg.Date = msg.InternalDate
+	}
+	msg.Text, msg.TextLength = windowBytes(parsed.Text, opt.Offset, opt.MaxChars, opt.MaxBytes)
+	msg.TextOffset = opt.Offset
+	if opt.HTML && parsed.HTML != "" {
+		msg.HTML = sanitizeHTML(parsed.HTML)
+	}
+	return msg, nil
+}
+
+// fetchStart fetches uid's flags, size, dates and first sectionedOver
+// bytes from the selected folder; start is nil when there is no such
+// message.
+func (c *Conn) fetchStart(uid uint32) (msg *Message, start []byte, err error) {
+	msg = &Message{UID: uid}
 	found := false
-	err := c.stream("fetch message", func() error {
+	err = c.stream("fetch message", func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true,
 			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{firstBytes}})
 		defer cmd.Close()
@@ -90,39 +125,21 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 					msg.InternalDate = it.Time
 				case imapclient.FetchItemDataBodySection:
 					if it.Literal != nil {
-						b, err := io.ReadAll(io.LimitReader(&armedReader{r: it.Literal, c: c}, sectionedOver))
-						if err != nil {
+						buf := bytes.NewBuffer(make([]byte, 0, min(it.Literal.Size(), sectionedOver)+bytes.MinRead))
+						if _, err := buf.ReadFrom(io.LimitReader(&armedReader{r: it.Literal, c: c}, sectionedOver)); err != nil {
 							return err
 						}
-						start = b
+						start = buf.Bytes()
 					}
 				}
 			}
 		}
 		return cmd.Close()
 	})
-	if err != nil {
-		return nil, err
+	if !found {
+		start = nil
 	}
-	if !found || start == nil {
-		return nil, notFound("get message", "no message with UID %d in %q", uid, folder)
-	}
-	var parsed *parsedMessage
-	if len(start) < sectionedOver || msg.Size <= int64(len(start)) {
-		parsed = parseMessage(bytes.NewReader(start))
-	} else if parsed, err = c.readLarge(folder, uid); err != nil {
-		return nil, err
-	}
-	msg.Header, msg.Attachments = parsed.Header, parsed.Attachments
-	if !msg.DateOK {
-		msg.Date = msg.InternalDate
-	}
-	msg.Text, msg.TextLength = windowBytes(parsed.Text, opt.Offset, opt.MaxChars, opt.MaxBytes)
-	msg.TextOffset = opt.Offset
-	if opt.HTML && parsed.HTML != "" {
-		msg.HTML = sanitizeHTML(parsed.HTML)
-	}
-	return msg, nil
+	return msg, start, err
 }
 
 // readLarge reads message uid of the selected folder by sections, or

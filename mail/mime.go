@@ -65,7 +65,7 @@ type Header struct {
 func parseMessage(r io.Reader) *parsedMessage {
 	w := &mimeWalker{}
 	h, body := readHeader(bufio.NewReaderSize(r, 32<<10))
-	c := w.entity(h, body, "", 0, false)
+	c := w.resolve(w.entity(h, body, "", 0, false))
 	p := &parsedMessage{Header: headerOf(h), HTML: c.html, Attachments: w.atts}
 	p.Text = strings.TrimSpace(c.text)
 	return p
@@ -98,6 +98,17 @@ type content struct {
 	text     string // readable text
 	html     string // HTML as sent, when the text came from HTML
 	fromHTML bool
+	// pending: text is still to be made from html, which is done only
+	// when the text is used (a plain alternative usually wins).
+	pending bool
+}
+
+// resolve makes the text of c when it is pending.
+func (w *mimeWalker) resolve(c content) content {
+	if c.pending {
+		c.text, c.pending = w.keep(cleanText(htmlToText(c.html))), false // entities can spell controls
+	}
+	return c
 }
 
 func (w *mimeWalker) entity(h textproto.Header, body io.Reader, num string, depth int, digest bool) content {
@@ -148,19 +159,20 @@ func (w *mimeWalker) multipart(mt string, sp *splitter, num string, depth int) c
 		// No delimiter at all: what there is can only be text.
 		return content{text: w.keep(decodeCharset(sp.preamble.Bytes(), ""))}
 	}
-	return combine(mt, parts)
+	return w.combine(mt, parts)
 }
 
 // combine is what a multipart entity of type mt whose parts read as
 // parts contributes: one alternative, or the texts of all its parts.
-func combine(mt string, parts []content) content {
+func (w *mimeWalker) combine(mt string, parts []content) content {
 	if mt == "multipart/alternative" {
-		return pickAlternative(parts)
+		return w.pickAlternative(parts)
 	}
 	var out content
 	var texts, htmls []string
 	out.fromHTML = true
 	for _, c := range parts {
+		c = w.resolve(c)
 		if strings.TrimSpace(c.text) != "" {
 			texts = append(texts, strings.TrimSpace(c.text))
 			out.fromHTML = out.fromHTML && c.fromHTML
@@ -177,7 +189,7 @@ func combine(mt string, parts []content) content {
 // pickAlternative prefers the first plain-text alternative that has text,
 // else the last (richest) one that has any; the HTML shown on request is
 // the last HTML alternative.
-func pickAlternative(parts []content) content {
+func (w *mimeWalker) pickAlternative(parts []content) content {
 	var out content
 	for _, c := range parts {
 		if c.html != "" {
@@ -191,7 +203,7 @@ func pickAlternative(parts []content) content {
 		}
 	}
 	for _, c := range slices.Backward(parts) {
-		if strings.TrimSpace(c.text) != "" {
+		if c = w.resolve(c); strings.TrimSpace(c.text) != "" {
 			out.text, out.fromHTML = c.text, c.fromHTML
 			break
 		}
@@ -236,7 +248,7 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 		}
 		s := cleanText(strings.ReplaceAll(decodeCharset(b, params["charset"]), "\r\n", "\n"))
 		if mt == "text/html" {
-			return content{text: w.keep(cleanText(htmlToText(s))), html: s, fromHTML: true} // entities can spell controls
+			return content{html: s, fromHTML: true, pending: true}
 		}
 		return content{text: w.keep(s)}
 	}
@@ -282,7 +294,7 @@ func textReader(body io.Reader, cte, charset string) io.Reader {
 // C0 and C1 controls other than tab and line feed, and invisible format
 // characters (isInvisible).
 func cleanText(s string) string {
-	if !strings.ContainsFunc(s, isHiddenControl) {
+	if !hasHiddenControl(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -291,6 +303,26 @@ func cleanText(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// hasHiddenControl is strings.ContainsFunc(s, isHiddenControl), with a
+// fast path for ASCII, which is most of any body.
+func hasHiddenControl(s string) bool {
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b < 0x20 && b != '\t' && b != '\n' || b == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if isHiddenControl(r) {
+			return true
+		}
+		i += n
+	}
+	return false
 }
 
 func isHiddenControl(r rune) bool {

@@ -157,7 +157,7 @@ func parseSections(bs imap.BodyStructure, p *sectionPlan, got map[string][]byte)
 			for i, child := range mp.Children {
 				parts = append(parts, walk(child, append(path[:len(path):len(path)], i+1), strings.EqualFold(mp.Subtype, "digest")))
 			}
-			return combine("multipart/"+strings.ToLower(mp.Subtype), parts)
+			return w.combine("multipart/"+strings.ToLower(mp.Subtype), parts)
 		}
 		body := got["B"+partString(path)]
 		if len(path) == 0 {
@@ -166,7 +166,7 @@ func parseSections(bs imap.BodyStructure, p *sectionPlan, got map[string][]byte)
 		// maxDepth: the server found no parts here, so none are read.
 		return w.entity(h, bytes.NewReader(body), partString(path), maxDepth, digest)
 	}
-	c := walk(bs, nil, false)
+	c := w.resolve(walk(bs, nil, false))
 	for i, a := range w.atts {
 		if sp := p.leaves[a.Part]; sp != nil && !bodyFetched(sp) {
 			w.atts[i].Size = decodedSize(sp)

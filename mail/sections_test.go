@@ -233,3 +233,47 @@ func partBytes(t *testing.T, raw []byte, part string) []byte {
 	}
 	return out
 }
+
+// TestGetMessageArrivedAfterSelect: a pooled connection that has the
+// folder selected reads a message delivered since, by its UID.
+func TestGetMessageArrivedAfterSelect(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "carol")
+	acct.ID = "acct-carol-arrived"
+	folder := uniqueFolder("arrived")
+	app, err := rig.Appender("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	first, err := app.Append(folder, []byte("Subject: first\r\n\r\none\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if _, err := e.GetMessage(ctx, acct, folder, first, GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := app.Append(folder, []byte("Subject: second\r\n\r\ntwo\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := e.GetMessage(ctx, acct, folder, second, GetOptions{})
+	if err != nil || msg.Subject != "second" || msg.Text != "two" {
+		t.Fatalf("new message: %+v, %v", msg, err)
+	}
+	var buf bytes.Buffer
+	if _, err := e.GetAttachment(ctx, acct, folder, second, "1", func(AttachmentInfo) io.Writer { return &buf }); KindOf(err) != KindNotFound {
+		t.Fatalf("a text body is no attachment: %v", err)
+	}
+}
+
+func TestHasHiddenControl(t *testing.T) {
+	for _, s := range []string{"", "plain text\twith tab\nand line", "bell\a", "del\x7f", "nel\u0085", "zero\u200bwidth",
+		"joiner\u200d ok", "soft\u00adhyphen", "caf\xe9 invalid", "ünïcödé", "\x1b[31m", "emoji 😀 ok"} {
+		if got, want := hasHiddenControl(s), strings.ContainsFunc(s, isHiddenControl); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}

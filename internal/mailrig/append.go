@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
@@ -31,11 +32,13 @@ func (r *Rig) Appender(user string) (*Appender, error) {
 	return &Appender{c: c, folders: map[string]bool{}}, nil
 }
 
-// Append stores raw in folder, creating the folder on first use, and
+// Append stores raw in folder, creating the folder on first use unless
+// it exists, and
 // returns the new message's UID.
 func (a *Appender) Append(folder string, raw []byte) (uint32, error) {
 	if !a.folders[folder] {
-		if err := a.c.Create(folder, nil).Wait(); err != nil {
+		var exists *imap.Error
+		if err := a.c.Create(folder, nil).Wait(); err != nil && !(errors.As(err, &exists) && exists.Code == imap.ResponseCodeAlreadyExists) {
 			return 0, fmt.Errorf("CREATE %s: %w", folder, err)
 		}
 		a.folders[folder] = true
