@@ -4,9 +4,10 @@ package mail
 // fresh SMTP connections. Create it with New and Close it at shutdown.
 type Engine struct {
 	*Pool
+	threads *threadIndexes
 }
 
 // New returns an engine with cfg; zero fields of cfg take defaults.
 func New(cfg Config) *Engine {
-	return &Engine{Pool: NewPool(cfg)}
+	return &Engine{Pool: NewPool(cfg), threads: newThreadIndexes()}
 }

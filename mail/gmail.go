@@ -199,7 +199,7 @@ func (c *Conn) gmailThread(folder string, uid uint32, opt ThreadOptions) (*Threa
 		return nil, err
 	}
 	if allMail == "" {
-		return c.thread(folder, uid, opt)
+		return c.thread(folder, uid, opt, nil)
 	}
 	s, err := c.rawExamine(folder)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // Thread limits.
@@ -43,9 +42,9 @@ type Thread struct {
 	Messages []ThreadMessage
 	// Total counts distinct messages found before the cap.
 	Total int
-	// Method is "gmail" (X-GM-THRID), "thread-references" (the server's
-	// THREAD=REFERENCES plus the closure over other folders) or
-	// "references" (References/Message-ID closure).
+	// Method is "gmail" (X-GM-THRID), "index" (the folders' kept
+	// Message-ID/References index) or "references" (the same links found
+	// by searching headers on the server, for folders too large to index).
 	Method string
 }
 
@@ -57,7 +56,7 @@ func (e *Engine) GetThread(ctx context.Context, acct *Account, folder string, ui
 		if c.has(capGmail) {
 			th, err = c.gmailThread(folder, uid, opt)
 		} else {
-			th, err = c.thread(folder, uid, opt)
+			th, err = c.thread(folder, uid, opt, e.threads)
 		}
 		return err
 	})
@@ -80,45 +79,78 @@ func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]ThreadMessage, error
 	return out, nil
 }
 
-// thread builds the conversation with THREAD=REFERENCES when offered and
-// the References/Message-ID closure over the other folders.
-func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions) (*Thread, error) {
+// thread builds the conversation of message uid: from the folders'
+// indexes when idx is given and they can be kept, else by searching the
+// folders' headers on the server (the References/Message-ID closure).
+func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions, idx *threadIndexes) (*Thread, error) {
 	if _, err := c.selectFolder(folder); err != nil {
 		return nil, err
-	}
-	th := &Thread{Method: "references"}
-	start := []imap.UID{imap.UID(uid)}
-	if c.has(imap.Cap("THREAD=REFERENCES")) {
-		var data []imapclient.ThreadData
-		if err := c.do("thread", func() (err error) {
-			data, err = c.client.UIDThread(&imapclient.ThreadOptions{Algorithm: imap.ThreadReferences, SearchCriteria: &imap.SearchCriteria{}}).Wait()
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		for _, t := range data {
-			if members := threadUIDs(t); slices.Contains(members, imap.UID(uid)) {
-				start, th.Method = members, "thread-references"
-				break
-			}
-		}
-	}
-	metas, err := c.fetchMeta(folder, start)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.ContainsFunc(metas, func(m ThreadMessage) bool { return m.UID == uid }) {
-		return nil, notFound("get thread", "no message with UID %d in %q", uid, folder)
 	}
 	folders, err := c.threadFolders(folder, opt.AllFolders)
 	if err != nil {
 		return nil, err
 	}
-	all, err := c.closure(selfFirst(connected(metas, uid, folder), uid, folder), folders)
+	if idx != nil {
+		found, ok, err := idx.conversation(c, c.acct, folders, uid)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			// The message's own folder is read last, so that it stays
+			// selected (selecting a large folder again costs more than
+			// the whole thread).
+			byFolder := map[string][]ThreadMessage{}
+			for _, f := range append(slices.Clone(folders[1:]), folder) {
+				if len(found[f]) == 0 {
+					continue
+				}
+				if _, err := c.selectFolder(f); err != nil {
+					return nil, err
+				}
+				if byFolder[f], err = c.fetchMeta(f, found[f]); err != nil {
+					return nil, err
+				}
+			}
+			var metas []ThreadMessage
+			for _, f := range folders {
+				metas = append(metas, byFolder[f]...)
+			}
+			if !slices.ContainsFunc(metas, func(m ThreadMessage) bool { return m.UID == uid && m.Folder == folder }) {
+				return nil, notFound("get thread", "no message with UID %d in %q", uid, folder)
+			}
+			return c.finishThread(&Thread{Method: "index"}, connected(dedupe(selfFirst(metas, uid, folder)), uid, folder), opt)
+		}
+		if _, err := c.selectFolder(folder); err != nil {
+			return nil, err
+		}
+	}
+	metas, err := c.fetchMeta(folder, []imap.UID{imap.UID(uid)})
 	if err != nil {
 		return nil, err
 	}
-	return c.finishThread(th, connected(all, uid, folder), opt)
+	if len(metas) == 0 {
+		return nil, notFound("get thread", "no message with UID %d in %q", uid, folder)
+	}
+	all, err := c.closure(metas, folders)
+	if err != nil {
+		return nil, err
+	}
+	return c.finishThread(&Thread{Method: "references"}, connected(all, uid, folder), opt)
+}
+
+// dedupe keeps the first message of each Message-ID (messages without
+// one are told apart by folder and UID).
+func dedupe(metas []ThreadMessage) []ThreadMessage {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(metas, func(m ThreadMessage) bool {
+		key := m.MessageID
+		if key == "" {
+			key = fmt.Sprintf("%s\x00%d", m.Folder, m.UID)
+		}
+		dup := seen[key]
+		seen[key] = true
+		return dup
+	})
 }
 
 // connected keeps the messages linked to message uid of folder through
@@ -165,18 +197,6 @@ func selfFirst(metas []ThreadMessage, uid uint32, folder string) []ThreadMessage
 	return metas
 }
 
-// threadUIDs flattens one THREAD tree.
-func threadUIDs(t imapclient.ThreadData) []imap.UID {
-	var out []imap.UID
-	for _, n := range t.Chain {
-		out = append(out, imap.UID(n))
-	}
-	for _, sub := range t.SubThreads {
-		out = append(out, threadUIDs(sub)...)
-	}
-	return out
-}
-
 // threadFolders lists the folders the closure searches: folder, Sent and
 // Archive, or every selectable folder.
 func (c *Conn) threadFolders(folder string, all bool) ([]string, error) {
@@ -209,22 +229,9 @@ func (c *Conn) threadFolders(folder string, all bool) ([]string, error) {
 // Message-ID or References mention a known id, until nothing new turns
 // up. Messages are deduplicated by Message-ID (first folder wins).
 func (c *Conn) closure(known []ThreadMessage, folders []string) ([]ThreadMessage, error) {
-	byID := map[string]bool{}
 	queried := map[string]bool{}
-	var out []ThreadMessage
-	add := func(ms []ThreadMessage) {
-		for _, m := range ms {
-			key := m.MessageID
-			if key == "" {
-				key = fmt.Sprintf("%s\x00%d", m.Folder, m.UID)
-			}
-			if !byID[key] {
-				byID[key] = true
-				out = append(out, m)
-			}
-		}
-	}
-	add(known)
+	out := dedupe(known)
+	add := func(ms []ThreadMessage) { out = dedupe(append(out, ms...)) }
 	for range maxClosureRounds {
 		var ids []string
 		for _, m := range out {
@@ -238,8 +245,10 @@ func (c *Conn) closure(known []ThreadMessage, folders []string) ([]ThreadMessage
 		if len(ids) == 0 {
 			break
 		}
-		for _, f := range folders {
-			if _, err := c.selectFolder(f); err != nil {
+		for i, f := range folders {
+			if _, err := c.selectFolder(f); i > 0 && KindOf(err) == KindNotFound {
+				continue // deleted since it was listed
+			} else if err != nil {
 				return nil, err
 			}
 			uids, err := c.search(SearchQuery{}, idCriteria(ids))

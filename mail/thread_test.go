@@ -3,9 +3,9 @@ package mail
 import (
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
-
-	"github.com/emersion/go-imap/v2"
 )
 
 func TestThreadAcrossFolderAndSent(t *testing.T) {
@@ -38,17 +38,12 @@ func TestThreadAcrossFolderAndSent(t *testing.T) {
 
 	for _, tc := range []struct {
 		name       string
-		noThread   bool
+		index      *threadIndexes
 		wantMethod string
-	}{{"server THREAD", false, "thread-references"}, {"references closure", true, "references"}} {
+	}{{"index", e.threads, "index"}, {"index again", e.threads, "index"}, {"search closure", nil, "references"}} {
 		var th *Thread
 		err := e.Do(ctx, acct, func(c *Conn) (err error) {
-			if tc.noThread {
-				c.caps = maps.Clone(c.caps)
-				delete(c.caps, imap.Cap("THREAD=REFERENCES"))
-				c.broken = true
-			}
-			th, err = c.thread(folder, uid, ThreadOptions{})
+			th, err = c.thread(folder, uid, ThreadOptions{}, tc.index)
 			return err
 		})
 		if err != nil {
@@ -95,5 +90,118 @@ func TestThreadAcrossFolderAndSent(t *testing.T) {
 		if want := len(want) - map[bool]int{false: 1, true: 0}[all]; th.Total != want {
 			t.Errorf("all folders %v: %d messages, want %d", all, th.Total, want)
 		}
+	}
+}
+
+// TestThreadIndexFollowsTheFolder: the index sees deliveries, expunges
+// and a folder recreated under the same name (new UIDVALIDITY), and
+// threads read from two folders at once do not wait on each other.
+func TestThreadIndexFollowsTheFolder(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "carol")
+	acct.ID = "thread-index-carol"
+	ctx := testCtx(t)
+	folder, other := uniqueFolder("tindex"), uniqueFolder("tindex-other")
+	app, err := rig.Appender("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	// Message-IDs of this run only: other tests read every folder.
+	run := strings.TrimPrefix(folder, "tindex-")
+	msg := func(id, parent string) []byte {
+		h := "From: ann@example.org\r\nSubject: plan\r\nMessage-ID: <" + id + run + ">\r\n"
+		if parent != "" {
+			h += "In-Reply-To: <" + parent + run + ">\r\nReferences: <" + parent + run + ">\r\n"
+		}
+		return []byte(h + "\r\nbody\r\n")
+	}
+	appendTo := func(folder, id, parent string) uint32 {
+		uid, err := app.Append(folder, msg(id, parent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uid
+	}
+	ids := func(uid uint32, opt ThreadOptions) []string {
+		th, err := e.GetThread(ctx, acct, folder, uid, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Method != "index" {
+			t.Errorf("method %s", th.Method)
+		}
+		var out []string
+		for _, m := range th.Messages {
+			out = append(out, strings.TrimSuffix(m.MessageID, run))
+		}
+		slices.Sort(out)
+		return out
+	}
+	appendTo(folder, "a@x", "")
+	b := appendTo(folder, "b@x", "a@x")
+	appendTo(folder, "unrelated@x", "")
+	if got := ids(b, ThreadOptions{}); !slices.Equal(got, []string{"a@x", "b@x"}) {
+		t.Fatalf("thread %v", got)
+	}
+	c := appendTo(folder, "c@x", "b@x")
+	if got := ids(b, ThreadOptions{}); !slices.Equal(got, []string{"a@x", "b@x", "c@x"}) {
+		t.Fatalf("after a delivery: %v", got)
+	}
+	if err := e.Delete(ctx, acct, folder, []uint32{c}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b, ThreadOptions{}); !slices.Equal(got, []string{"a@x", "b@x"}) {
+		t.Fatalf("after an expunge: %v", got)
+	}
+
+	// Two threads at once, one starting in each folder, over both.
+	d := appendTo(other, "d@x", "b@x")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			f, uid := folder, b
+			if i%2 == 1 {
+				f, uid = other, d
+			}
+			th, err := e.GetThread(ctx, acct, f, uid, ThreadOptions{AllFolders: true})
+			if err != nil || th.Total != 3 {
+				t.Errorf("from %s: %v, %v", f, th, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	if err := e.DeleteFolder(ctx, acct, folder); err != nil {
+		t.Fatal(err)
+	}
+	app2, err := rig.Appender("carol") // its folder list is stale
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app2.Close()
+	app = app2
+	appendTo(folder, "unrelated@x", "")
+	e2 := appendTo(folder, "e@x", "a@x")
+	if got := ids(e2, ThreadOptions{}); !slices.Equal(got, []string{"e@x"}) {
+		t.Fatalf("recreated folder: %v", got)
+	}
+}
+
+func TestThreadIndexBound(t *testing.T) {
+	idx := newThreadIndexes()
+	idx.limit = 5
+	acct := &Account{ID: "a"}
+	first := idx.folder(acct, "one")
+	idx.resize(first, 3)
+	second := idx.folder(acct, "two")
+	idx.resize(second, 3)
+	if !first.dropped || second.dropped || idx.total != 3 || len(idx.folders) != 1 {
+		t.Fatalf("total %d, folders %d", idx.total, len(idx.folders))
+	}
+	idx.resize(first, 4) // a dropped index in use counts no more
+	if idx.total != 3 {
+		t.Fatalf("total %d", idx.total)
 	}
 }
