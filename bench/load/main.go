@@ -259,11 +259,11 @@ func start(rig *mailrig.Rig, b binary, users int) (*server, error) {
 			Scope: "mail.read", Resource: s.url + "/api/mcp", AccessExpiresAt: time.Now().Add(24 * time.Hour), RefreshExpiresAt: time.Now().Add(24 * time.Hour)}); err != nil {
 			return nil, err
 		}
+		imapPass := keys.Seal([]byte(sink.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword))
+		smtpPass := keys.Seal([]byte(sink.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))
 		a := &store.MailAccount{UserID: u.ID, Label: "sink", Email: sink.Email, DisplayName: "Sink",
-			IMAPHost: rig.Host, IMAPPort: rig.IMAPSPort, IMAPTLSMode: "tls", IMAPUser: sink.Email,
-			IMAPPasswordEnc: keys.Seal([]byte(sink.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
-			SMTPHost: rig.Host, SMTPPort: rig.SMTPSPort, SMTPTLSMode: "tls", SMTPUser: sink.Email,
-			SMTPPasswordEnc: keys.Seal([]byte(sink.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))}
+			IMAPHost: rig.Host, IMAPPort: rig.IMAPSPort, IMAPTLSMode: "tls", IMAPUser: sink.Email, IMAPPasswordEnc: imapPass,
+			SMTPHost: rig.Host, SMTPPort: rig.SMTPSPort, SMTPTLSMode: "tls", SMTPUser: sink.Email, SMTPPasswordEnc: smtpPass}
 		if err := st.CreateAccount(ctx, a); err != nil {
 			return nil, err
 		}
