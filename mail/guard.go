@@ -46,7 +46,28 @@ type responseGuard struct {
 // body: "BODY[…] {N}", "BODY[…]<0> {N}", "BINARY[…] {N}", "RFC822 {N}".
 var bodyLiteral = regexp.MustCompile(`(?i)(BODY\[[^\]]*\](<\d+>)?|BINARY\[[^\]]*\](<\d+>)?|RFC822) ~?\{(\d+)\+?\}\r?$`)
 
-var literalSize = regexp.MustCompile(`~?\{(\d+)\+?\}\r?$`)
+// literalAt returns the digits of the literal size announced at the end
+// of line ("{N}", "{N+}", "~{N}", then an optional CR), or nil.
+func literalAt(line []byte) []byte {
+	l, ok := bytes.CutSuffix(bytes.TrimSuffix(line, []byte("\r")), []byte("}"))
+	if !ok {
+		return nil
+	}
+	l = bytes.TrimSuffix(l, []byte("+"))
+	i := len(l)
+	for i > 0 && l[i-1] >= '0' && l[i-1] <= '9' {
+		i--
+	}
+	if i == len(l) || i == 0 || l[i-1] != '{' {
+		return nil
+	}
+	return l[i:]
+}
+
+// bodyLiteralTail bounds the end of a line bodyLiteral is matched
+// against: a section spec the engine asks for is far shorter, and a
+// longer one only loses the streaming allowance.
+const bodyLiteralTail = 512
 
 // reset starts a new command's budget; streaming allows the bodies of
 // its FETCH answer to be of any size.
@@ -102,16 +123,16 @@ func (g *responseGuard) scan(p []byte) error {
 func (g *responseGuard) endLine() {
 	line := bytes.TrimSuffix(g.tail, []byte("\n"))
 	g.line, g.tail = 0, g.tail[:0]
-	m := literalSize.FindSubmatch(line)
-	if m == nil {
+	digits := literalAt(line)
+	if digits == nil {
 		return
 	}
-	n, err := strconv.ParseInt(string(m[1]), 10, 64)
+	n, err := strconv.ParseInt(string(digits), 10, 64)
 	if err != nil {
 		g.err = fmt.Errorf("%w: a literal of unreadable size", ErrLimit)
 		return
 	}
-	g.streamed = g.streaming && bodyLiteral.Match(line)
+	g.streamed = g.streaming && bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
 	if !g.streamed && n > MaxLiteral {
 		g.err = fmt.Errorf("%w: a %d-byte literal (at most %d MiB outside message bodies)", ErrLimit, n, MaxLiteral>>20)
 		return

@@ -450,14 +450,26 @@ func headerOf(h textproto.Header) Header {
 	return out
 }
 
-var msgIDPattern = regexp.MustCompile(`<([^<>\s]+)>`)
-
 // msgIDs returns the message ids of a References-like field, without
-// angle brackets.
+// angle brackets: each "<id>" whose id holds no angle bracket or ASCII
+// space, at most 200.
 func msgIDs(v string) []string {
 	var out []string
-	for _, m := range msgIDPattern.FindAllStringSubmatch(v, 200) {
-		out = append(out, cleanLine(m[1]))
+	for i := 0; len(out) < 200; {
+		j := strings.IndexByte(v[i:], '<')
+		if j < 0 {
+			break
+		}
+		start := i + j + 1
+		k := start
+		for k < len(v) && !strings.ContainsRune("<> \t\n\f\r", rune(v[k])) {
+			k++
+		}
+		if k < len(v) && v[k] == '>' && k > start {
+			out = append(out, cleanLine(v[start:k]))
+			k++
+		}
+		i = k
 	}
 	return out
 }

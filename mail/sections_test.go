@@ -268,12 +268,3 @@ func TestGetMessageArrivedAfterSelect(t *testing.T) {
 		t.Fatalf("a text body is no attachment: %v", err)
 	}
 }
-
-func TestHasHiddenControl(t *testing.T) {
-	for _, s := range []string{"", "plain text\twith tab\nand line", "bell\a", "del\x7f", "nel\u0085", "zero\u200bwidth",
-		"joiner\u200d ok", "soft\u00adhyphen", "caf\xe9 invalid", "ünïcödé", "\x1b[31m", "emoji 😀 ok"} {
-		if got, want := hasHiddenControl(s), strings.ContainsFunc(s, isHiddenControl); got != want {
-			t.Errorf("%q: %v, want %v", s, got, want)
-		}
-	}
-}

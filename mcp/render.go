@@ -68,7 +68,25 @@ var markerText = regexp.MustCompile(`(?i)untrusted\s*[\p{Pd}\x{2212}\x{FE63}\x{F
 // neutralise rewrites marker-like text in content visibly ("untrusted_"),
 // so no line of mail can pass for a marker, whatever nonce it guesses.
 func neutralise(s string) string {
+	if !mayHoldMarker(s) {
+		return s
+	}
 	return markerText.ReplaceAllStringFunc(s, func(m string) string { return m[:len("untrusted")] + "_" })
+}
+
+// mayHoldMarker is a fast test that markerText cannot match s: the word
+// in ASCII letters of any case, or a long s (which folds to s), must be
+// there.
+func mayHoldMarker(s string) bool {
+	if strings.Contains(s, "\u017f") {
+		return true
+	}
+	for i := 0; i+len("untrusted") <= len(s); i++ {
+		if s[i]|0x20 == 'u' && strings.EqualFold(s[i:i+len("untrusted")], "untrusted") {
+			return true
+		}
+	}
+	return false
 }
 
 // maxContentTypeRunes bounds a media type in any output.
