@@ -206,16 +206,20 @@ func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error)
 	if htmlBody != "" {
 		m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
 	}
+	// The message is written once into a buffer of about its final size
+	// (base64 in lines of 76), and files are read where they are: a large
+	// send holds each file once, decoded, and the message once.
+	size := 16<<10 + 2*(len(text)+len(htmlBody))
 	for _, a := range out.Attachments {
 		ct := a.ContentType
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		if err := m.AttachReader(a.Filename, bytes.NewReader(a.Data), gomail.WithFileContentType(gomail.ContentType(ct))); err != nil {
-			return nil, "", nil, invalid(op, "attachment %q: %v", a.Filename, err)
-		}
+		m.AttachReadSeeker(a.Filename, bytes.NewReader(a.Data), gomail.WithFileContentType(gomail.ContentType(ct)))
+		size += 1024 + (len(a.Data)+2)/3*4*78/76
 	}
 	var buf bytes.Buffer
+	buf.Grow(size)
 	if _, err := m.WriteTo(&buf); err != nil {
 		return nil, "", nil, &Error{Kind: KindOther, Op: op, Err: err}
 	}

@@ -2,6 +2,9 @@ package mcp
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -92,6 +95,24 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintln(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"JSON-RPC batches are not supported: send one request per POST"}}`)
+			return
+		}
+		if r.ContentLength < 0 || r.ContentLength >= largeRequest {
+			small, files, err := extractFiles(body, maxAttachmentBytes)
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				refuse(w, http.StatusRequestEntityTooLarge, 0, fmt.Sprintf("request larger than %d MB: send large files in several messages", MaxRequestBytes>>20))
+				return
+			case err != nil:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintln(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"request body is not valid JSON"}}`)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), fileTableKey{}, files))
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(small)), int64(len(small))
+			next.ServeHTTP(w, r)
 			return
 		}
 		r.Body = struct {

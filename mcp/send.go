@@ -104,7 +104,7 @@ func (s *Server) send(ctx context.Context, acct *mail.Account, a sendArgs) (any,
 	if n := len(a.To) + len(a.Cc) + len(a.Bcc); n > maxRecipients {
 		return nil, "", fail("%d recipients: at most %d per message.", n, maxRecipients)
 	}
-	files, err := decodeAttachments(a.Attachments)
+	files, err := decodeAttachments(ctx, a.Attachments)
 	if err != nil {
 		return nil, "", err
 	}
@@ -126,7 +126,7 @@ func (s *Server) reply(ctx context.Context, acct *mail.Account, a sendArgs) (any
 	if n := len(a.Cc) + len(a.Bcc); n > maxRecipients {
 		return nil, "", fail("%d extra recipients: at most %d per message.", n, maxRecipients)
 	}
-	files, err := decodeAttachments(a.Attachments)
+	files, err := decodeAttachments(ctx, a.Attachments)
 	if err != nil {
 		return nil, "", err
 	}
@@ -161,7 +161,10 @@ func (s *Server) allowSend(ctx context.Context) error {
 	return nil
 }
 
-func decodeAttachments(in []attachmentArg) ([]mail.OutgoingAttachment, error) {
+// decodeAttachments decodes the attachments of a send; their content is
+// base64, or a reference to a file the request's body was stripped of
+// (see extractFiles).
+func decodeAttachments(ctx context.Context, in []attachmentArg) ([]mail.OutgoingAttachment, error) {
 	if len(in) > maxAttachments {
 		return nil, fail("At most %d attachments per message.", maxAttachments)
 	}
@@ -171,14 +174,20 @@ func decodeAttachments(in []attachmentArg) ([]mail.OutgoingAttachment, error) {
 		if strings.TrimSpace(a.Filename) == "" || strings.ContainsAny(a.Filename, "\r\n/\\") {
 			return nil, fail("Each attachment needs a plain filename (no path, no line breaks).")
 		}
-		data, err := base64.StdEncoding.DecodeString(a.ContentBase64)
-		if err != nil {
-			if data, err = base64.RawStdEncoding.DecodeString(a.ContentBase64); err != nil {
-				return nil, fail("Attachment %q: content_base64 is not valid base64.", a.Filename)
+		f, ok := filesFrom(ctx).resolve(a.ContentBase64)
+		if !ok {
+			f.data, f.err = base64.StdEncoding.DecodeString(a.ContentBase64)
+			if f.err != nil {
+				f.data, f.err = base64.RawStdEncoding.DecodeString(a.ContentBase64)
 			}
+			f.size = int64(len(f.data))
 		}
-		if len(data) > maxAttachmentBytes {
-			return nil, fail("Attachment %q is %d MB; the limit is %d MB per file.", a.Filename, len(data)>>20, maxAttachmentBytes>>20)
+		data := f.data
+		if f.err != nil {
+			return nil, fail("Attachment %q: content_base64 is not valid base64.", a.Filename)
+		}
+		if f.size > maxAttachmentBytes {
+			return nil, fail("Attachment %q is %.1f MB; the limit is %d MB per file.", a.Filename, float64(f.size)/(1<<20), maxAttachmentBytes>>20)
 		}
 		if total += len(data); total > maxAttachmentsTotal {
 			return nil, fail("Attachments total more than %d MB; send fewer or smaller files.", maxAttachmentsTotal>>20)

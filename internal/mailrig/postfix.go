@@ -26,6 +26,9 @@ maillog_file_prefixes = {{.Dir}}
 myhostname = mail.` + Domain + `
 mydomain = ` + Domain + `
 myorigin = $mydomain
+# Providers accept 25-35 MB messages; the default 10 MB would refuse a
+# send that the tools allow (20 MB of attachments).
+message_size_limit = 41943040
 mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4

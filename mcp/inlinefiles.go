@@ -1,0 +1,237 @@
+package mcp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/imap-mcp/imap-mcp/auth"
+)
+
+// A large send_message or reply_message request carries its files as
+// base64 strings inside the JSON-RPC body. Read by the MCP library, such
+// a body is held several times over (the body, the arguments decoded to
+// a map, their raw copy, the handler's arguments) before a file is even
+// decoded: 14 MB of request cost 165 MB. So a large request's body is
+// rewritten as it arrives: the value of every "content_base64" member is
+// decoded from the stream into the request's file table and replaced by
+// a reference only that request can resolve (it holds a random nonce).
+// The MCP library then reads a small body, and each file is held once,
+// decoded.
+
+// fileRefPrefix starts a reference to a decoded file.
+const fileRefPrefix = "imcp-file:"
+
+// inlineFile is one decoded content_base64 value.
+type inlineFile struct {
+	data []byte
+	size int64 // decoded bytes, counted past maxAttachmentBytes
+	err  error // errNotBase64, or nil
+}
+
+var errNotBase64 = errors.New("not base64")
+
+// fileTable holds the files taken out of one request.
+type fileTable struct {
+	nonce string
+	files []inlineFile
+}
+
+type fileTableKey struct{}
+
+// filesFrom returns the file table of the request ctx belongs to, if any.
+func filesFrom(ctx context.Context) *fileTable {
+	t, _ := ctx.Value(fileTableKey{}).(*fileTable)
+	return t
+}
+
+// resolve returns the file a content_base64 value refers to, when it is
+// a reference of this table.
+func (t *fileTable) resolve(v string) (inlineFile, bool) {
+	if t == nil {
+		return inlineFile{}, false
+	}
+	rest, ok := strings.CutPrefix(v, fileRefPrefix+t.nonce+":")
+	if !ok {
+		return inlineFile{}, false
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 || i >= len(t.files) {
+		return inlineFile{}, false
+	}
+	return t.files[i], true
+}
+
+// errBodyJSON reports a body that ends inside a string.
+var errBodyJSON = errors.New("request body is not valid JSON")
+
+// bodyErr is the error of a read that stopped inside a string.
+func bodyErr(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errBodyJSON
+	}
+	return err
+}
+
+// extractFiles copies the JSON read from r, replacing the string value
+// of each "content_base64" member by a reference into the returned
+// table, with the value decoded (up to maxFile bytes; larger files are
+// only counted). Everything else is copied as it is: what is not valid
+// JSON stays so, for the MCP library to report.
+func extractFiles(r io.Reader, maxFile int) ([]byte, *fileTable, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	t := &fileTable{nonce: auth.NewToken()}
+	var out bytes.Buffer
+	var key []byte // the last string read, when short: a member name
+	armed := false // a "content_base64" member name and its colon were read
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
+			return out.Bytes(), t, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case c == '"' && armed:
+			f, err := decodeStringBase64(br, maxFile)
+			if err != nil {
+				return nil, nil, err
+			}
+			fmt.Fprintf(&out, `"%s%s:%d"`, fileRefPrefix, t.nonce, len(t.files))
+			t.files = append(t.files, f)
+			armed, key = false, nil
+		case c == '"':
+			out.WriteByte(c)
+			if key, err = copyString(br, &out); err != nil {
+				return nil, nil, err
+			}
+		case c == ':' && string(key) == "content_base64":
+			out.WriteByte(c)
+			armed, key = true, nil
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			out.WriteByte(c)
+		default:
+			out.WriteByte(c)
+			armed, key = false, nil
+		}
+	}
+}
+
+// copyString copies the rest of a JSON string (after its opening quote)
+// to out and returns its raw content when it is at most 32 bytes.
+func copyString(br *bufio.Reader, out *bytes.Buffer) ([]byte, error) {
+	var short []byte
+	n := 0
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return nil, bodyErr(err)
+		}
+		out.WriteByte(c)
+		switch c {
+		case '"':
+			if n > 32 {
+				return nil, nil
+			}
+			return short, nil
+		case '\\':
+			e, err := br.ReadByte()
+			if err != nil {
+				return nil, bodyErr(err)
+			}
+			out.WriteByte(e)
+			n += 2
+			continue
+		}
+		if n++; n <= 32 {
+			short = append(short, c)
+		}
+	}
+}
+
+// decodeStringBase64 decodes the rest of a JSON string (after its opening
+// quote) as base64, padded or not, with line breaks ignored. A string
+// that is not base64 yields a file with errNotBase64; a body that ends
+// inside it, errBodyJSON.
+func decodeStringBase64(br *bufio.Reader, maxFile int) (inlineFile, error) {
+	var f inlineFile
+	var chunks [][]byte // decoded, joined at the end: no regrowth of a large file
+	var quantum []byte  // base64 characters not yet decoded
+	var buf [4 << 10]byte
+	// flush decodes the whole quanta held, or at the end everything,
+	// unpadded when it is not whole quanta.
+	flush := func(final bool) {
+		n := len(quantum) &^ 3
+		if final {
+			n = len(quantum)
+		}
+		if n > 0 && f.err == nil {
+			enc := base64.StdEncoding
+			if n%4 != 0 {
+				enc = base64.RawStdEncoding
+			}
+			m, err := enc.Decode(buf[:], quantum[:n])
+			switch f.size += int64(m); {
+			case err != nil:
+				f.err, chunks = errNotBase64, nil
+			case f.size <= int64(maxFile):
+				chunks = append(chunks, slices.Clone(buf[:m]))
+			default:
+				chunks = nil // only counted from here on
+			}
+		}
+		quantum = append(quantum[:0], quantum[n:]...)
+	}
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return f, bodyErr(err)
+		}
+		switch c {
+		case '"':
+			flush(true)
+			if f.err == nil && f.size <= int64(maxFile) && f.size > 0 {
+				f.data = bytes.Join(chunks, nil)
+			}
+			return f, nil
+		case '\\':
+			e, err := br.ReadByte()
+			if err != nil {
+				return f, bodyErr(err)
+			}
+			switch e {
+			case '/':
+				c = '/'
+			case 'n', 'r':
+				continue
+			case 'u':
+				var hex [4]byte
+				if _, err := io.ReadFull(br, hex[:]); err != nil {
+					return f, bodyErr(err)
+				}
+				v, err := strconv.ParseUint(string(hex[:]), 16, 16)
+				if err != nil || v >= 0x80 {
+					f.err, f.data = errNotBase64, nil
+					continue
+				}
+				c = byte(v)
+			default:
+				f.err, f.data = errNotBase64, nil
+				continue
+			}
+		case '\r', '\n':
+			continue
+		}
+		if quantum = append(quantum, c); len(quantum) >= 4000 {
+			flush(false)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package mcp
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestExtractFiles(t *testing.T) {
+	data := make([]byte, 100_000)
+	_, _ = rand.Read(data)
+	padded := base64.StdEncoding.EncodeToString(data[:99_998]) // ends in "="
+	raw := base64.RawStdEncoding.EncodeToString(data[:99_998])
+	escaped, _ := json.Marshal(map[string]string{"v": base64.StdEncoding.EncodeToString(data)})
+	slashed := strings.ReplaceAll(string(escaped[6:len(escaped)-2]), "/", `\/`)
+	wrapped := ""
+	for s := base64.StdEncoding.EncodeToString(data); len(s) > 0; s = s[min(76, len(s)):] {
+		wrapped += s[:min(76, len(s))] + `\r\n`
+	}
+	for _, tc := range []struct {
+		name, value string
+		want        []byte
+		err         error
+	}{
+		{"padded", padded, data[:99_998], nil},
+		{"unpadded", raw, data[:99_998], nil},
+		{"escaped slashes", slashed, data, nil},
+		{"line breaks", wrapped, data, nil},
+		{"unicode escape", `\u0041\u0041\u003d\u003d`, []byte{0}, nil},
+		{"empty", "", nil, nil},
+		{"not base64", "hello, world", nil, errNotBase64},
+		{"padding inside", "AA==AA==", nil, errNotBase64},
+		{"non-ASCII escape", `AAAA\u00e9`, nil, errNotBase64},
+	} {
+		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_message","arguments":{"subject":"content_base64",` +
+			`"attachments":[{"filename":"a.bin","content_base64" : "` + tc.value + `"}],"note":"\"content_base64\":\"keep\""}}}`
+		out, files, err := extractFiles(strings.NewReader(body), 64<<10+99_999)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var msg struct {
+			Params struct {
+				Arguments struct {
+					Subject     string          `json:"subject"`
+					Attachments []attachmentArg `json:"attachments"`
+					Note        string          `json:"note"`
+				} `json:"arguments"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(out, &msg); err != nil {
+			t.Fatalf("%s: rewritten body %q: %v", tc.name, out, err)
+		}
+		a := msg.Params.Arguments
+		f, ok := files.resolve(a.Attachments[0].ContentBase64)
+		if !ok || !errors.Is(f.err, tc.err) || !bytes.Equal(f.data, tc.want) || (tc.err == nil && f.size != int64(len(tc.want))) {
+			t.Errorf("%s: resolved %v, %d bytes (size %d), err %v", tc.name, ok, len(f.data), f.size, f.err)
+		}
+		if a.Subject != "content_base64" || a.Note != `"content_base64":"keep"` || len(out) > 400 {
+			t.Errorf("%s: other members changed: %s", tc.name, out)
+		}
+	}
+
+	// A file over the bound is counted, not kept.
+	_, files, err := extractFiles(strings.NewReader(`{"content_base64":"`+padded+`"}`), 1000)
+	if f := files.files[0]; err != nil || f.data != nil || f.size != 99_998 {
+		t.Errorf("over the bound: %d bytes kept, size %d, %v", len(f.data), f.size, err)
+	}
+	// A reference from another request, or made up, resolves to nothing.
+	other := &fileTable{nonce: "x"}
+	if _, ok := other.resolve(fileRefPrefix + files.nonce + ":0"); ok {
+		t.Error("another request's reference resolved")
+	}
+	if _, ok := files.resolve(fileRefPrefix + files.nonce + ":1"); ok {
+		t.Error("a reference past the table resolved")
+	}
+	if _, ok := (*fileTable)(nil).resolve(fileRefPrefix + "x:0"); ok {
+		t.Error("a reference without a table resolved")
+	}
+	// A body that ends inside a string is refused.
+	for _, body := range []string{`{"content_base64":"AAAA`, `{"a":"b`, `{"content_base64":"AA\`} {
+		if _, _, err := extractFiles(strings.NewReader(body), 1000); !errors.Is(err, errBodyJSON) {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}
