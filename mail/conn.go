@@ -44,6 +44,7 @@ type Conn struct {
 	streaming bool        // the running command streams message bodies
 	reused    bool        // lent from the idle list rather than dialled for this borrow
 	unwatch   func() bool // stops aborting I/O when the borrow's context ends
+	sumCache  *summaryCache
 }
 
 // Caps returns the capabilities the server announced after login.

@@ -168,7 +168,7 @@ const maxParseForStructure = 16 << 20
 // summaries fetches the summaries of set, newest (highest UID) first,
 // with snippets when asked.
 func (c *Conn) summaries(set imap.NumSet, snippets bool) ([]Summary, error) {
-	msgs, err := c.fetchSummaries(set)
+	msgs, err := c.cachedSummaries(set)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ type Pool struct {
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
+	// summaries is shared by every account's connections; its keys hold
+	// the account.
+	summaries *summaryCache
 }
 
 // slot holds one account's connections.
@@ -38,7 +41,7 @@ type slot struct {
 // its janitor, which Close stops.
 func NewPool(cfg Config) *Pool {
 	cfg = cfg.withDefaults()
-	p := &Pool{cfg: cfg, accounts: map[string]*slot{}, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Pool{cfg: cfg, accounts: map[string]*slot{}, stop: make(chan struct{}), done: make(chan struct{}), summaries: newSummaryCache()}
 	p.dial = dialer{cfg: &p.cfg}
 	go p.janitor()
 	return p
@@ -75,7 +78,7 @@ func (p *Pool) do(ctx context.Context, acct *Account, fn func(c *Conn) error) (s
 	if err != nil {
 		return false, err
 	}
-	c.ctx, c.roles, c.acct = ctx, nil, acct
+	c.ctx, c.roles, c.acct, c.sumCache = ctx, nil, acct, p.summaries
 	c.unwatch = c.dc.abortOnCancel(ctx)
 	defer func() {
 		v := recover()

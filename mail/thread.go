@@ -68,7 +68,7 @@ func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]ThreadMessage, error
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	msgs, err := c.fetchSummaries(imap.UIDSetNum(uids...))
+	msgs, err := c.cachedSummaries(imap.UIDSetNum(uids...))
 	if err != nil {
 		return nil, err
 	}

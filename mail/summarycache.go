@@ -1,0 +1,123 @@
+package mail
+
+import (
+	"container/list"
+	"slices"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// summaryCache keeps what never changes of a message once it has a UID
+// in a folder generation (UIDVALIDITY): its decoded header, size,
+// received date, structure. A list of messages seen before then asks the
+// server for their flags only, which spares both sides the headers and
+// BODYSTRUCTUREs of the page, the most expensive part of a list.
+type summaryCache struct {
+	mu    sync.Mutex
+	items map[summaryKey]*list.Element
+	lru   list.List // of *summaryItem, most recently used first
+	bytes int       // estimated size of the items
+	limit int
+}
+
+type summaryKey struct {
+	account  string // account ID and settings fingerprint
+	folder   string
+	validity uint32
+	uid      uint32
+}
+
+type summaryItem struct {
+	key  summaryKey
+	f    fetched // Flags not kept
+	size int
+}
+
+// summaryCacheBytes bounds the cache's estimated size.
+const summaryCacheBytes = 32 << 20
+
+func newSummaryCache() *summaryCache {
+	return &summaryCache{items: map[summaryKey]*list.Element{}, limit: summaryCacheBytes}
+}
+
+func (sc *summaryCache) get(k summaryKey) (fetched, bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	e, ok := sc.items[k]
+	if !ok {
+		return fetched{}, false
+	}
+	sc.lru.MoveToFront(e)
+	return e.Value.(*summaryItem).f, true
+}
+
+func (sc *summaryCache) put(k summaryKey, f fetched) {
+	f.Flags = nil
+	size := 512 + len(f.Subject) + len(f.From) + len(f.MessageID) + len(f.InReplyTo)
+	for _, l := range [][]string{f.To, f.Cc, f.ReplyTo, f.References} {
+		for _, s := range l {
+			size += len(s) + 16
+		}
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if e, ok := sc.items[k]; ok {
+		sc.bytes -= e.Value.(*summaryItem).size
+		sc.lru.Remove(e)
+	}
+	sc.items[k] = sc.lru.PushFront(&summaryItem{key: k, f: f, size: size})
+	sc.bytes += size
+	for sc.bytes > sc.limit && sc.lru.Len() > 1 {
+		old := sc.lru.Back().Value.(*summaryItem)
+		sc.lru.Remove(sc.lru.Back())
+		delete(sc.items, old.key)
+		sc.bytes -= old.size
+	}
+}
+
+// flagsFetch asks for what changes of a message: its flags.
+var flagsFetch = &imap.FetchOptions{UID: true, Flags: true}
+
+// cachedSummaries is fetchSummaries through the cache: the flags of set,
+// then the rest of the messages not cached yet.
+func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
+	if c.sumCache == nil || c.selData == nil || c.acct == nil {
+		return c.fetchSummaries(set)
+	}
+	key := summaryKey{account: c.acct.ID + "\x00" + c.fp, folder: c.selected, validity: c.selData.UIDValidity}
+	var flags []*imapclient.FetchMessageBuffer
+	var err error
+	if flags, err = c.fetch("fetch flags", set, flagsFetch); err != nil {
+		return nil, err
+	}
+	out := make([]fetched, 0, len(flags))
+	var missing []imap.UID
+	for _, m := range flags {
+		key.uid = uint32(m.UID)
+		f, ok := c.sumCache.get(key)
+		if !ok {
+			missing = append(missing, m.UID)
+			continue
+		}
+		for _, fl := range m.Flags {
+			f.Flags = append(f.Flags, string(fl))
+		}
+		out = append(out, f)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	fresh, err := c.fetchSummaries(imap.UIDSetNum(missing...))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fresh {
+		if f.Note == "" && slices.Contains(missing, imap.UID(f.UID)) {
+			key.uid = f.UID
+			c.sumCache.put(key, f)
+		}
+	}
+	return append(out, fresh...), nil
+}
