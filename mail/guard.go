@@ -22,6 +22,10 @@ const (
 	// MaxResponseBytes bounds what one command receives outside streamed
 	// bodies, and what arrives between commands.
 	MaxResponseBytes = 8 << 20
+	// MaxNesting bounds the depth of parenthesized lists in one response
+	// (the IMAP library parses a BODYSTRUCTURE in time quadratic in its
+	// depth; Dovecot nests MIME parts at most 100 deep).
+	MaxNesting = 256
 )
 
 // ErrLimit is wrapped by the error of a connection whose server sent more
@@ -39,6 +43,9 @@ type responseGuard struct {
 	streamed  bool   // the current literal is a body the engine streams
 	received  int64  // bytes since reset, streamed bodies excluded
 	streaming bool   // the running command streams message bodies
+	depth     int    // open parentheses of the current response
+	quoted    bool   // inside a quoted string of the current response
+	escaped   bool   // after a backslash in that string
 	err       error
 }
 
@@ -101,6 +108,7 @@ func (g *responseGuard) scan(p []byte) error {
 			chunk = p[:i+1]
 		}
 		p = p[len(chunk):]
+		g.nest(chunk)
 		g.line += len(chunk)
 		g.received += int64(len(chunk))
 		g.tail = append(g.tail, chunk...)
@@ -119,12 +127,36 @@ func (g *responseGuard) scan(p []byte) error {
 	return g.err
 }
 
-// endLine starts the literal a finished line announces, if any.
+// nest follows the parenthesized lists of a response outside literals
+// and quoted strings, and fails one nested deeper than MaxNesting.
+func (g *responseGuard) nest(chunk []byte) {
+	for _, b := range chunk {
+		switch {
+		case g.escaped:
+			g.escaped = false
+		case g.quoted:
+			g.escaped, g.quoted = b == '\\', b != '"'
+		case b == '"':
+			g.quoted = true
+		case b == '(':
+			if g.depth++; g.depth > MaxNesting {
+				g.err = fmt.Errorf("%w: lists nested more than %d deep", ErrLimit, MaxNesting)
+				return
+			}
+		case b == ')':
+			g.depth = max(0, g.depth-1)
+		}
+	}
+}
+
+// endLine starts the literal a finished line announces, if any; a line
+// that announces none ends the response.
 func (g *responseGuard) endLine() {
 	line := bytes.TrimSuffix(g.tail, []byte("\n"))
 	g.line, g.tail = 0, g.tail[:0]
 	digits := literalAt(line)
 	if digits == nil {
+		g.depth, g.quoted, g.escaped = 0, false, false
 		return
 	}
 	n, err := strconv.ParseInt(string(digits), 10, 64)

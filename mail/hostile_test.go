@@ -20,6 +20,7 @@ type hostileServer struct {
 	addr     string
 	greeting func(w *bufio.Writer) // nil: a normal greeting
 	answer   func(tag, cmd string, w *bufio.Writer) bool
+	lineHook func(string) // sees each command line first
 }
 
 func startHostile(t *testing.T, s *hostileServer) *Account {
@@ -57,6 +58,9 @@ func (s *hostileServer) serve(conn net.Conn) {
 		line, err := r.ReadString('\n')
 		if err != nil {
 			return
+		}
+		if s.lineHook != nil {
+			s.lineHook(line)
 		}
 		tag, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
 		cmd := strings.ToUpper(strings.Fields(rest + " ")[0])
@@ -147,6 +151,16 @@ func TestHostileServers(t *testing.T) {
 			endless(w, strings.Repeat("* LIST () \"/\" INBOX\r\n", 2000))
 			return true
 		}}, listFolders, KindOther},
+		{"BODYSTRUCTURE nested 150,000 deep", &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
+			if cmd != "FETCH" && cmd != "UID FETCH" {
+				return false
+			}
+			w.WriteString("* 1 FETCH (UID 1 BODYSTRUCTURE " + strings.Repeat("(", 150_000) + "\r\n")
+			return false
+		}}, func(t *testing.T, e *Engine, a *Account) error {
+			_, err := e.ListMessages(testCtx(t), a, "INBOX", ListOptions{})
+			return err
+		}, KindOther},
 		{"body dripped a byte at a time", &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
 			if cmd != "UID FETCH" {
 				return false

@@ -107,10 +107,19 @@ func sectionKey(s *imap.FetchItemBodySection) string {
 	return "B" + partString(s.Part)
 }
 
+// maxSectionBytes bounds all the sections of one read together.
+const maxSectionBytes = maxSectionTextRaw + 4<<20
+
 // fetchSections fetches the planned sections of uid, each read up to its
-// bound.
+// bound and all of them up to maxSectionBytes; a section the plan did not
+// ask for, or one sent twice, is skipped.
 func (c *Conn) fetchSections(uid uint32, p *sectionPlan) (map[string][]byte, error) {
 	got := map[string][]byte{}
+	planned := map[string]bool{}
+	for _, sec := range p.sections {
+		planned[sectionKey(sec)] = true
+	}
+	budget := int64(maxSectionBytes)
 	err := c.stream("fetch sections", func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: p.sections})
 		defer cmd.Close()
@@ -120,18 +129,24 @@ func (c *Conn) fetchSections(uid uint32, p *sectionPlan) (map[string][]byte, err
 				if !ok || it.Literal == nil || it.Section == nil {
 					continue
 				}
+				key := sectionKey(it.Section)
+				if !planned[key] {
+					continue
+				}
+				planned[key] = false
 				limit := int64(maxSectionTextRaw)
-				switch key := sectionKey(it.Section); key[0] {
+				switch key[0] {
 				case 'H':
 					limit = maxSectionHeader
 				case 'M':
 					limit = maxSectionMIME
 				}
-				b, err := io.ReadAll(io.LimitReader(&armedReader{r: it.Literal, c: c}, limit))
+				b, err := io.ReadAll(io.LimitReader(&armedReader{r: it.Literal, c: c}, min(limit, budget)))
 				if err != nil {
 					return err
 				}
-				got[sectionKey(it.Section)] = b
+				budget -= int64(len(b))
+				got[key] = b
 			}
 		}
 		return cmd.Close()

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingProxy forwards loopback connections to addr and counts the
@@ -266,5 +268,43 @@ func TestGetMessageArrivedAfterSelect(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := e.GetAttachment(ctx, acct, folder, second, "1", func(AttachmentInfo) io.Writer { return &buf }); KindOf(err) != KindNotFound {
 		t.Fatalf("a text body is no attachment: %v", err)
+	}
+}
+
+// TestSectionsFromHostileServer: a server that answers the sections
+// FETCH with sections nobody asked for (30 of 8 MiB) costs no memory for
+// them.
+func TestSectionsFromHostileServer(t *testing.T) {
+	t.Parallel()
+	const n, each = 30, 8 << 20
+	fill := strings.Repeat("a", each)
+	var last string
+	s := &hostileServer{lineHook: func(line string) { last = line }}
+	s.answer = func(tag, cmd string, w *bufio.Writer) bool {
+		if cmd != "FETCH" && cmd != "UID FETCH" {
+			return false
+		}
+		switch {
+		case strings.Contains(last, "RFC822.SIZE"):
+			hdr := "Subject: big\r\n\r\n"
+			body := hdr + strings.Repeat("x", sectionedOver-len(hdr))
+			fmt.Fprintf(w, "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 100000000 INTERNALDATE \"01-Jan-2026 00:00:00 +0000\" BODY[]<0> {%d}\r\n%s)\r\n", len(body), body)
+		case strings.Contains(last, "BODYSTRUCTURE"):
+			w.WriteString("* 1 FETCH (UID 1 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL))\r\n")
+		default:
+			w.WriteString("* 1 FETCH (UID 1")
+			for i := range n {
+				fmt.Fprintf(w, " BODY[%d] {%d}\r\n%s", 100+i, each, fill)
+			}
+			w.WriteString(")\r\n")
+		}
+		return false
+	}
+	acct := startHostile(t, s)
+	e := New(Config{AllowPrivateHosts: true, Timeouts: Timeouts{Command: time.Minute, TLSHandshake: time.Minute}})
+	defer e.Close()
+	var err error
+	if peak := peakHeap(func() { _, err = e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{}) }); peak > 64<<20 {
+		t.Errorf("unasked sections held %d MiB (err %v)", peak>>20, err)
 	}
 }
