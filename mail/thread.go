@@ -14,6 +14,7 @@ const (
 	DefaultThreadMax = 100 // messages returned
 	maxClosureRounds = 5   // reference-closure search rounds
 	maxIDsPerSearch  = 60  // Message-IDs per closure search
+	maxThreadFolders = 200 // folders one thread reads (AllFolders)
 )
 
 // ThreadOptions selects the thread view.
@@ -198,7 +199,8 @@ func selfFirst(metas []ThreadMessage, uid uint32, folder string) []ThreadMessage
 }
 
 // threadFolders lists the folders the closure searches: folder, Sent and
-// Archive, or every selectable folder.
+// Archive, or every selectable folder (at most maxThreadFolders), each
+// once.
 func (c *Conn) threadFolders(folder string, all bool) ([]string, error) {
 	out := []string{folder}
 	if all {
@@ -207,8 +209,8 @@ func (c *Conn) threadFolders(folder string, all bool) ([]string, error) {
 			return nil, err
 		}
 		for _, f := range folders {
-			if f.Selectable && f.Name != folder && f.Role != RoleTrash && f.Role != RoleJunk {
-				out = append(out, f.Name)
+			if f.Selectable && f.Role != RoleTrash && f.Role != RoleJunk && !slices.Contains(out, f.Name) && len(out) < maxThreadFolders {
+				out = append(out, f.Name) // a server may list a folder twice
 			}
 		}
 		return out, nil

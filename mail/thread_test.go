@@ -1,11 +1,15 @@
 package mail
 
 import (
+	"bufio"
+	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestThreadAcrossFolderAndSent(t *testing.T) {
@@ -191,17 +195,74 @@ func TestThreadIndexFollowsTheFolder(t *testing.T) {
 
 func TestThreadIndexBound(t *testing.T) {
 	idx := newThreadIndexes()
-	idx.limit = 5
+	idx.limit = 250
 	acct := &Account{ID: "a"}
 	first := idx.folder(acct, "one")
-	idx.resize(first, 3)
+	idx.resize(first, 150)
 	second := idx.folder(acct, "two")
-	idx.resize(second, 3)
-	if !first.dropped || second.dropped || idx.total != 3 || len(idx.folders) != 1 {
+	idx.resize(second, 150)
+	if !first.dropped || second.dropped || idx.total != 150 || len(idx.folders) != 1 {
 		t.Fatalf("total %d, folders %d", idx.total, len(idx.folders))
 	}
-	idx.resize(first, 4) // a dropped index in use counts no more
-	if idx.total != 3 {
+	idx.resize(first, 200) // a dropped index in use counts no more
+	if idx.total != 150 {
 		t.Fatalf("total %d", idx.total)
+	}
+	// Empty indexes count too, and their number is bounded.
+	idx.limit = 1 << 30
+	for i := range maxIndexes + 10 {
+		idx.resize(idx.folder(acct, fmt.Sprint("empty", i)), 0)
+	}
+	if len(idx.folders) > maxIndexes || idx.total < maxIndexes*indexEntryBytes {
+		t.Fatalf("%d indexes, total %d", len(idx.folders), idx.total)
+	}
+
+	// Ids are kept once each and not when too long; removing a message
+	// gives back what adding it counted.
+	fi := &folderIndex{}
+	fi.reset(1)
+	long := strings.Repeat("x", maxIndexIDLen+1) + "@x"
+	fi.add(7, Header{MessageID: long, InReplyTo: "p@x", References: []string{"r@x", "p@x"}})
+	if ids := fi.ids[7]; !slices.Equal(ids, []string{"", "p@x", "r@x"}) {
+		t.Fatalf("ids %q", ids)
+	}
+	fi.remove(7)
+	if fi.bytes != 0 || len(fi.byID) != 0 {
+		t.Fatalf("after removal: %d bytes, %v", fi.bytes, fi.byID)
+	}
+}
+
+// TestThreadFolderListedTwice: a server that lists a folder twice does
+// not make a thread over all folders wait on itself.
+func TestThreadFolderListedTwice(t *testing.T) {
+	t.Parallel()
+	s := &hostileServer{}
+	s.answer = func(tag, cmd string, w *bufio.Writer) bool {
+		switch cmd {
+		case "LIST":
+			w.WriteString("* LIST () \"/\" INBOX\r\n* LIST () \"/\" Dup\r\n* LIST () \"/\" Dup\r\n")
+		case "SEARCH", "UID SEARCH":
+			w.WriteString("* SEARCH 1\r\n")
+		case "FETCH", "UID FETCH":
+			w.WriteString("* 1 FETCH (UID 1 BODY[HEADER.FIELDS (Message-Id In-Reply-To References)] {20}\r\nMessage-Id: <a@b>\r\n\r\n)\r\n")
+		case "STATUS":
+			w.WriteString("* STATUS Dup (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 7)\r\n")
+		}
+		return false
+	}
+	acct := startHostile(t, s)
+	e := New(Config{AllowPrivateHosts: true, Timeouts: Timeouts{Command: 2 * time.Second, TLSHandshake: 2 * time.Second}})
+	defer e.Close()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := e.GetThread(ctx, acct, "INBOX", 1, ThreadOptions{AllFolders: true})
+		done <- err
+	}()
+	select {
+	case <-done:
+	case <-time.After(8 * time.Second):
+		t.Fatal("get_thread still waiting 5 s after its deadline")
 	}
 }

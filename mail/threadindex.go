@@ -19,20 +19,24 @@ import (
 type threadIndexes struct {
 	mu      sync.Mutex
 	folders map[string]*folderIndex // by account, settings and folder
-	total   int                     // messages indexed over all folders
+	total   int                     // estimated bytes of all indexes
 	limit   int                     // bound of total
 }
 
 // Index bounds: messages in one folder (a larger folder is searched on
-// the server), messages over all folders (the least recently used
-// folders are dropped), message ids kept per message, and messages
-// whose headers one FETCH asks for.
+// the server), the estimated bytes of all indexes (the least recently
+// used folders are dropped), the number of indexes, message ids kept
+// per message and their length (a longer id is not indexed), and
+// messages whose headers one FETCH asks for.
 const (
 	maxIndexedFolder = 100_000
-	maxIndexedTotal  = 400_000
+	maxIndexedBytes  = 64 << 20
+	maxIndexes       = 2000
 	maxIndexIDs      = 40
+	maxIndexIDLen    = 250
 	indexFetchChunk  = 2000
 	maxConversation  = 1000 // messages one conversation is followed to
+	indexEntryBytes  = 96   // estimated cost of a message besides its ids
 )
 
 // folderIndex is one folder's index; mu is held while it is updated.
@@ -43,6 +47,7 @@ type folderIndex struct {
 	ids      map[imap.UID][]string // Message-ID first, then In-Reply-To and References
 	byID     map[string][]imap.UID
 	status   imap.StatusData // STATUS before the last update, when it was not selected
+	bytes    int             // estimated size
 	// Guarded by threadIndexes.mu:
 	used    time.Time
 	counted int  // messages counted in threadIndexes.total
@@ -50,7 +55,7 @@ type folderIndex struct {
 }
 
 func newThreadIndexes() *threadIndexes {
-	return &threadIndexes{folders: map[string]*folderIndex{}, limit: maxIndexedTotal}
+	return &threadIndexes{folders: map[string]*folderIndex{}, limit: maxIndexedBytes}
 }
 
 // folder returns the index of acct's folder, creating it.
@@ -67,18 +72,20 @@ func (t *threadIndexes) folder(acct *Account, folder string) *folderIndex {
 	return fi
 }
 
-// resize records that keep holds n messages and drops the least
-// recently used other indexes while the total is over its bound. A
-// dropped index still in use is left to its user and then collected.
+// resize records that keep holds n estimated bytes and drops the least
+// recently used other indexes while there are too many or the total is
+// over its bound. A dropped index still in use is left to its user and
+// then collected.
 func (t *threadIndexes) resize(keep *folderIndex, n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if keep.dropped {
 		return
 	}
+	n = max(n, indexEntryBytes) // an empty index costs too
 	t.total += n - keep.counted
 	keep.counted = n
-	for t.total > t.limit {
+	for t.total > t.limit || len(t.folders) > maxIndexes {
 		var oldKey string
 		var old *folderIndex
 		for k, fi := range t.folders {
@@ -96,7 +103,7 @@ func (t *threadIndexes) resize(keep *folderIndex, n int) {
 }
 
 func (fi *folderIndex) reset(validity uint32) {
-	fi.validity, fi.uids, fi.ids, fi.byID = validity, nil, map[imap.UID][]string{}, map[string][]imap.UID{}
+	fi.validity, fi.uids, fi.ids, fi.byID, fi.bytes = validity, nil, map[imap.UID][]string{}, map[string][]imap.UID{}, 0
 }
 
 // threadIDHeader holds the fields an index is made of.
@@ -106,7 +113,7 @@ var threadIDHeader = &imap.FetchItemBodySection{Peek: true, Specifier: imap.Part
 // update brings fi up to date with folder, selecting it. ok is false
 // when the folder is too large to index.
 func (fi *folderIndex) update(c *Conn, t *threadIndexes, folder string) (ok bool, err error) {
-	defer func() { t.resize(fi, len(fi.uids)) }()
+	defer func() { t.resize(fi, fi.bytes) }()
 	// A folder other than the selected one is selected (which can cost
 	// more than the whole thread on a large folder) only when its STATUS
 	// says it changed since the index was made.
@@ -201,26 +208,39 @@ func sameStatus(a, b imap.StatusData) bool {
 }
 
 func (fi *folderIndex) add(uid imap.UID, h Header) {
-	ids := []string{h.MessageID}
-	if h.InReplyTo != "" {
-		ids = append(ids, h.InReplyTo)
-	}
 	refs := h.References
 	if len(refs) > maxIndexIDs {
 		refs = append(refs[:1:1], refs[len(refs)-maxIndexIDs+1:]...) // the root and the nearest
 	}
-	ids = append(ids, refs...)
+	// Message-ID first (empty when it is missing or too long), then the
+	// ids it refers to.
+	ids := []string{""}
+	for i, id := range append([]string{h.MessageID, h.InReplyTo}, refs...) {
+		if id != "" && len(id) <= maxIndexIDLen && !slices.Contains(ids, id) {
+			if i == 0 {
+				ids[0] = id
+			} else {
+				ids = append(ids, id)
+			}
+		}
+	}
 	fi.uids = append(fi.uids, uid)
 	fi.ids[uid] = ids
+	fi.bytes += indexEntryBytes
 	for _, id := range ids {
 		if id != "" && !slices.Contains(fi.byID[id], uid) {
 			fi.byID[id] = append(fi.byID[id], uid)
+			fi.bytes += 2*len(id) + 24
 		}
 	}
 }
 
 func (fi *folderIndex) remove(uid imap.UID) {
+	fi.bytes -= indexEntryBytes
 	for _, id := range fi.ids[uid] {
+		if id != "" {
+			fi.bytes -= 2*len(id) + 24
+		}
 		if fi.byID[id] = slices.DeleteFunc(fi.byID[id], func(u imap.UID) bool { return u == uid }); len(fi.byID[id]) == 0 {
 			delete(fi.byID, id)
 		}
