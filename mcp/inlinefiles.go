@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func (t *fileTable) resolve(v string) (inlineFile, bool) {
 	return t.files[i], true
 }
 
-// errBodyJSON reports a body that ends inside a string.
+// errBodyJSON reports a body that is not JSON inside a string.
 var errBodyJSON = errors.New("request body is not valid JSON")
 
 // bodyErr is the error of a read that stopped inside a string.
@@ -80,16 +81,22 @@ func bodyErr(err error) error {
 	return err
 }
 
+// minExtract is the shortest content_base64 value taken out: a shorter
+// one stays in the body, so the rewritten body is never larger than the
+// request (a reference is about 60 bytes).
+const minExtract = 4 << 10
+
 // extractFiles copies the JSON read from r, replacing the string value
-// of each "content_base64" member by a reference into the returned
-// table, with the value decoded (up to maxFile bytes; larger files are
-// only counted). Everything else is copied as it is: what is not valid
-// JSON stays so, for the MCP library to report.
+// of each "content_base64" member of at least minExtract bytes (at most
+// maxAttachments of them) by a reference into the returned table, with
+// the value decoded (up to maxFile bytes; larger files are only
+// counted). Everything else is copied as it is; a string that is not
+// JSON (a raw control character, a bad escape, no end) is refused.
 func extractFiles(r io.Reader, maxFile int) ([]byte, *fileTable, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	t := &fileTable{nonce: auth.NewToken()}
 	var out bytes.Buffer
-	var key []byte // the last string read, when short: a member name
+	var key string // the last string read, when short: a member name
 	armed := false // a "content_base64" member name and its colon were read
 	for {
 		c, err := br.ReadByte()
@@ -100,71 +107,91 @@ func extractFiles(r io.Reader, maxFile int) ([]byte, *fileTable, error) {
 			return nil, nil, err
 		}
 		switch {
-		case c == '"' && armed:
-			f, err := decodeStringBase64(br, maxFile)
-			if err != nil {
+		case c == '"' && armed && len(t.files) < maxAttachments:
+			f, raw, err := decodeStringBase64(br, maxFile)
+			switch {
+			case err != nil:
 				return nil, nil, err
+			case raw != nil: // short: kept as written
+				out.WriteByte('"')
+				out.Write(raw)
+				out.WriteByte('"')
+			default:
+				fmt.Fprintf(&out, `"%s%s:%d"`, fileRefPrefix, t.nonce, len(t.files))
+				t.files = append(t.files, f)
 			}
-			fmt.Fprintf(&out, `"%s%s:%d"`, fileRefPrefix, t.nonce, len(t.files))
-			t.files = append(t.files, f)
-			armed, key = false, nil
+			armed, key = false, ""
 		case c == '"':
 			out.WriteByte(c)
 			if key, err = copyString(br, &out); err != nil {
 				return nil, nil, err
 			}
-		case c == ':' && string(key) == "content_base64":
+			armed = false
+		case c == ':' && key == "content_base64":
 			out.WriteByte(c)
-			armed, key = true, nil
+			armed, key = true, ""
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
 			out.WriteByte(c)
 		default:
 			out.WriteByte(c)
-			armed, key = false, nil
+			armed, key = false, ""
 		}
 	}
 }
 
 // copyString copies the rest of a JSON string (after its opening quote)
-// to out and returns its raw content when it is at most 32 bytes.
-func copyString(br *bufio.Reader, out *bytes.Buffer) ([]byte, error) {
-	var short []byte
+// to out and returns its value when it is at most 32 bytes as written.
+func copyString(br *bufio.Reader, out *bytes.Buffer) (string, error) {
+	var raw []byte
 	n := 0
 	for {
 		c, err := br.ReadByte()
 		if err != nil {
-			return nil, bodyErr(err)
+			return "", bodyErr(err)
 		}
 		out.WriteByte(c)
-		switch c {
-		case '"':
+		switch {
+		case c == '"':
 			if n > 32 {
-				return nil, nil
+				return "", nil
 			}
-			return short, nil
-		case '\\':
+			if bytes.IndexByte(raw, '\\') < 0 {
+				return string(raw), nil
+			}
+			var v string // a member name written with escapes
+			if err := json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &v); err != nil {
+				return "", errBodyJSON
+			}
+			return v, nil
+		case c < 0x20:
+			return "", errBodyJSON
+		case c == '\\':
 			e, err := br.ReadByte()
 			if err != nil {
-				return nil, bodyErr(err)
+				return "", bodyErr(err)
 			}
 			out.WriteByte(e)
-			n += 2
+			if n += 2; n <= 32 {
+				raw = append(raw, c, e)
+			}
 			continue
 		}
 		if n++; n <= 32 {
-			short = append(short, c)
+			raw = append(raw, c)
 		}
 	}
 }
 
 // decodeStringBase64 decodes the rest of a JSON string (after its opening
-// quote) as base64, padded or not, with line breaks ignored. A string
-// that is not base64 yields a file with errNotBase64; a body that ends
-// inside it, errBodyJSON.
-func decodeStringBase64(br *bufio.Reader, maxFile int) (inlineFile, error) {
+// quote) as base64, padded or not, with line breaks (escaped) ignored. A
+// string of less than minExtract bytes as written is returned as raw, to
+// be kept. A string that is not base64 yields a file with errNotBase64;
+// one that is not JSON, errBodyJSON.
+func decodeStringBase64(br *bufio.Reader, maxFile int) (inlineFile, []byte, error) {
 	var f inlineFile
 	var chunks [][]byte // decoded, joined at the end: no regrowth of a large file
 	var quantum []byte  // base64 characters not yet decoded
+	raw := []byte{}     // the string as written, while it is short
 	var buf [4 << 10]byte
 	// flush decodes the whole quanta held, or at the end everything,
 	// unpadded when it is not whole quanta.
@@ -190,22 +217,39 @@ func decodeStringBase64(br *bufio.Reader, maxFile int) (inlineFile, error) {
 		}
 		quantum = append(quantum[:0], quantum[n:]...)
 	}
-	for {
+	read := func() (byte, error) {
 		c, err := br.ReadByte()
 		if err != nil {
-			return f, bodyErr(err)
+			return 0, bodyErr(err)
 		}
-		switch c {
-		case '"':
+		if raw != nil {
+			if raw = append(raw, c); len(raw) >= minExtract {
+				raw = nil
+			}
+		}
+		return c, nil
+	}
+	for {
+		c, err := read()
+		if err != nil {
+			return f, nil, err
+		}
+		switch {
+		case c == '"':
+			if raw != nil {
+				return inlineFile{}, raw[:len(raw)-1], nil
+			}
 			flush(true)
 			if f.err == nil && f.size <= int64(maxFile) && f.size > 0 {
 				f.data = bytes.Join(chunks, nil)
 			}
-			return f, nil
-		case '\\':
-			e, err := br.ReadByte()
+			return f, nil, nil
+		case c < 0x20:
+			return f, nil, errBodyJSON
+		case c == '\\':
+			e, err := read()
 			if err != nil {
-				return f, bodyErr(err)
+				return f, nil, err
 			}
 			switch e {
 			case '/':
@@ -214,21 +258,28 @@ func decodeStringBase64(br *bufio.Reader, maxFile int) (inlineFile, error) {
 				continue
 			case 'u':
 				var hex [4]byte
-				if _, err := io.ReadFull(br, hex[:]); err != nil {
-					return f, bodyErr(err)
+				for i := range hex {
+					if hex[i], err = read(); err != nil {
+						return f, nil, err
+					}
 				}
 				v, err := strconv.ParseUint(string(hex[:]), 16, 16)
-				if err != nil || v >= 0x80 {
-					f.err, f.data = errNotBase64, nil
+				switch {
+				case err != nil:
+					return f, nil, errBodyJSON
+				case v == '\n' || v == '\r':
+					continue
+				case v >= 0x80:
+					f.err = errNotBase64
 					continue
 				}
 				c = byte(v)
-			default:
-				f.err, f.data = errNotBase64, nil
+			case '"', '\\', 'b', 'f', 't':
+				f.err = errNotBase64
 				continue
+			default:
+				return f, nil, errBodyJSON
 			}
-		case '\r', '\n':
-			continue
 		}
 		if quantum = append(quantum, c); len(quantum) >= 4000 {
 			flush(false)

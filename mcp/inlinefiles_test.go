@@ -17,6 +17,7 @@ func TestExtractFiles(t *testing.T) {
 	raw := base64.RawStdEncoding.EncodeToString(data[:99_998])
 	escaped, _ := json.Marshal(map[string]string{"v": base64.StdEncoding.EncodeToString(data)})
 	slashed := strings.ReplaceAll(string(escaped[6:len(escaped)-2]), "/", `\/`)
+	long := strings.Repeat("AAAA", 1200) // 4,800 characters, 3,600 zero bytes
 	wrapped := ""
 	for s := base64.StdEncoding.EncodeToString(data); len(s) > 0; s = s[min(76, len(s)):] {
 		wrapped += s[:min(76, len(s))] + `\r\n`
@@ -30,11 +31,12 @@ func TestExtractFiles(t *testing.T) {
 		{"unpadded", raw, data[:99_998], nil},
 		{"escaped slashes", slashed, data, nil},
 		{"line breaks", wrapped, data, nil},
-		{"unicode escape", `\u0041\u0041\u003d\u003d`, []byte{0}, nil},
-		{"empty", "", nil, nil},
-		{"not base64", "hello, world", nil, errNotBase64},
-		{"padding inside", "AA==AA==", nil, errNotBase64},
-		{"non-ASCII escape", `AAAA\u00e9`, nil, errNotBase64},
+		{"unicode escapes", long + `\u0041\u0041\u003d\u003d`, make([]byte, 3601), nil},
+		{"escaped line breaks", long + `\n\u000aAA==\u000d`, make([]byte, 3601), nil},
+		{"not base64", long + "hello, world", nil, errNotBase64},
+		{"padding inside", "AA==AA==" + long, nil, errNotBase64},
+		{"non-ASCII escape", long + `AAAA\u00e9`, nil, errNotBase64},
+		{"escaped quote", long + `\"`, nil, errNotBase64},
 	} {
 		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_message","arguments":{"subject":"content_base64",` +
 			`"attachments":[{"filename":"a.bin","content_base64" : "` + tc.value + `"}],"note":"\"content_base64\":\"keep\""}}}`
@@ -59,7 +61,7 @@ func TestExtractFiles(t *testing.T) {
 		if !ok || !errors.Is(f.err, tc.err) || !bytes.Equal(f.data, tc.want) || (tc.err == nil && f.size != int64(len(tc.want))) {
 			t.Errorf("%s: resolved %v, %d bytes (size %d), err %v", tc.name, ok, len(f.data), f.size, f.err)
 		}
-		if a.Subject != "content_base64" || a.Note != `"content_base64":"keep"` || len(out) > 400 {
+		if a.Subject != "content_base64" || a.Note != `"content_base64":"keep"` || len(out) > 400 || len(files.files) != 1 {
 			t.Errorf("%s: other members changed: %s", tc.name, out)
 		}
 	}
@@ -80,8 +82,28 @@ func TestExtractFiles(t *testing.T) {
 	if _, ok := (*fileTable)(nil).resolve(fileRefPrefix + "x:0"); ok {
 		t.Error("a reference without a table resolved")
 	}
-	// A body that ends inside a string is refused.
-	for _, body := range []string{`{"content_base64":"AAAA`, `{"a":"b`, `{"content_base64":"AA\`} {
+	// Short values stay as written; at most maxAttachments are taken out;
+	// the rewritten body is never larger than the request.
+	var many strings.Builder
+	many.WriteString(`{"content_base64":"", "content_base64":"QQ==",`)
+	for range maxAttachments + 2 {
+		many.WriteString(`"content_base64":"` + long + `",`)
+	}
+	many.WriteString(`"content\u005fbase64":"` + long + `"}`)
+	out, files, err := extractFiles(strings.NewReader(many.String()), 1<<20)
+	if err != nil || len(files.files) != maxAttachments || !strings.HasPrefix(string(out), `{"content_base64":"", "content_base64":"QQ==",`) ||
+		len(out) >= many.Len() || strings.Count(string(out), long) != 3 {
+		t.Errorf("many values: %d files, %d of %d bytes, %v", len(files.files), len(out), many.Len(), err)
+	}
+	// An escaped member name is still the member.
+	out, files, _ = extractFiles(strings.NewReader(`{"content\u005fbase64":"`+long+`"}`), 1<<20)
+	if len(files.files) != 1 || strings.Contains(string(out), long) {
+		t.Errorf("escaped name: %s", out)
+	}
+
+	// A string that is not JSON is refused.
+	for _, body := range []string{`{"content_base64":"AAAA`, `{"a":"b`, `{"content_base64":"AA\`, `{"content_base64":"` + long + "\n" + `"}`,
+		`{"content_base64":"` + long + `\u00"}`, `{"content_base64":"` + long + `\x"}`, "{\"a\nb\":1}"} {
 		if _, _, err := extractFiles(strings.NewReader(body), 1000); !errors.Is(err, errBodyJSON) {
 			t.Errorf("%q: %v", body, err)
 		}
