@@ -179,12 +179,14 @@ func measure(rig *mailrig.Rig, b binary, seconds, users, saturate, paced, burst 
 	cpu0, dcpu0 := procCPU(s.cmd.Process.Pid), dovecotCPU(rig)
 	lat, errs := closedLoop(s, client, saturate, phase, calls)
 	cpu1, dcpu1 := procCPU(s.cmd.Process.Pid), dovecotCPU(rig)
+	reportErrors("saturation")
 	n := float64(len(lat))
 	res["sat_rate"], res["sat_p50"], res["sat_p99"], res["sat_errors"] = n/phase.Seconds(), pct(lat, 0.5), pct(lat, 0.99), float64(errs)
 	res["server_cpu"], res["dovecot_cpu"] = (cpu1-cpu0)/n*1000, (dcpu1-dcpu0)/n*1000
 
 	lat, _ = closedLoop(s, client, saturate, phase/2, []string{`{"jsonrpc":"2.0","id":3,"method":"ping"}`})
 	res["ping_rate"] = float64(len(lat)) / (phase / 2).Seconds()
+	reportErrors("ping")
 
 	var peak atomic.Int64
 	stopRSS := make(chan struct{})
@@ -202,10 +204,12 @@ func measure(rig *mailrig.Rig, b binary, seconds, users, saturate, paced, burst 
 	}()
 	lat, errs = pacedLoop(s, client, paced, phase, 2500*time.Millisecond, calls)
 	close(stopRSS)
+	reportErrors("paced")
 	res["paced_rate"], res["paced_p50"], res["paced_p99"], res["paced_errors"] = float64(len(lat))/phase.Seconds(), pct(lat, 0.5), pct(lat, 0.99), float64(errs)
 	res["paced_rss"] = float64(peak.Load()) / (1 << 20)
 
 	lat, errs = closedLoop(s, client, burst, phase/2, calls)
+	reportErrors("burst")
 	res["burst_rate"], res["burst_p99"], res["burst_errors"] = float64(len(lat))/(phase/2).Seconds(), pct(lat, 0.99), float64(errs)
 	logged, _ := os.ReadFile(s.log)
 	res["burst_db_locked"] = float64(bytes.Count(logged, []byte("SQLITE_BUSY")) + bytes.Count(logged, []byte("database is locked")))
@@ -336,19 +340,40 @@ func (s *server) post(c *http.Client, token, body string) (time.Duration, error)
 	return d, nil
 }
 
-var reported atomic.Int32
+// errorKinds counts failed calls by the start of their error, printed
+// after each phase.
+var errorKinds = struct {
+	sync.Mutex
+	m map[string]int
+}{m: map[string]int{}}
 
-// record notes one call's outcome, printing the first few errors.
+// record notes one call's outcome.
 func record(mu *sync.Mutex, lat *[]time.Duration, errs *int, d time.Duration, err error) {
 	mu.Lock()
-	defer mu.Unlock()
 	*lat = append(*lat, d)
 	if err != nil {
 		*errs++
-		if reported.Add(1) <= 5 {
-			fmt.Fprintln(os.Stderr, "call failed:", err)
-		}
 	}
+	mu.Unlock()
+	if err != nil {
+		kind := err.Error()
+		if i := strings.Index(kind, `"text":"`); i >= 0 {
+			kind = kind[i+8:]
+		}
+		errorKinds.Lock()
+		errorKinds.m[kind[:min(len(kind), 90)]]++
+		errorKinds.Unlock()
+	}
+}
+
+// reportErrors prints and resets the error counts of a phase.
+func reportErrors(phase string) {
+	errorKinds.Lock()
+	defer errorKinds.Unlock()
+	for kind, n := range errorKinds.m {
+		fmt.Fprintf(os.Stderr, "  %s: %d× %s\n", phase, n, kind)
+	}
+	clear(errorKinds.m)
 }
 
 // closedLoop runs n clients, each calling again as soon as it has an

@@ -24,6 +24,10 @@ state_dir = {{.Dir}}/dovecot/state
 log_path = {{.Dir}}/dovecot/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
+# A provider serves far more than Dovecot's default 100 processes per
+# service; load benchmarks open a few hundred connections.
+default_process_limit = 1000
+default_client_limit = 4000
 
 default_internal_user = dovecot
 default_internal_group = dovecot
