@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 )
 
 // countingProxy forwards loopback connections to addr and counts the
@@ -120,16 +122,7 @@ func TestLargeMessageReadBySections(t *testing.T) {
 	acct := rigAccount(t, rig, "carol")
 	acct.ID, acct.IMAP = "acct-carol-proxied", endpoint(t, proxy.ln.Addr().String(), TLSImplicit)
 	raw := largeMessage(t)
-	folder := uniqueFolder("large")
-	app, err := rig.Appender("carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	uid, err := app.Append(folder, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	folder, uid := appendOne(t, rig, "carol", "large", raw)
 	ctx := testCtx(t)
 	before := proxy.down.Load()
 	msg, err := e.GetMessage(ctx, acct, folder, uid, GetOptions{HTML: true})
@@ -197,16 +190,7 @@ func TestLargeMessageWithUnreadableStructure(t *testing.T) {
 	acct := rigAccount(t, rig, "carol")
 	pad := strings.Repeat("padding line of the first part\r\n", sectionedOver/30)
 	raw := []byte(strings.Replace(globalMessage, "Hello\r\n", "Hello\r\n"+pad, 1))
-	folder := uniqueFolder("largeglobal")
-	app, err := rig.Appender("carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	uid, err := app.Append(folder, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	folder, uid := appendOne(t, rig, "carol", "largeglobal", raw)
 	ctx := testCtx(t)
 	msg, err := e.GetMessage(ctx, acct, folder, uid, GetOptions{MaxChars: 5})
 	if err != nil {
@@ -220,6 +204,23 @@ func TestLargeMessageWithUnreadableStructure(t *testing.T) {
 	if _, err := e.GetAttachment(ctx, acct, folder, uid, "2", func(AttachmentInfo) io.Writer { return &buf }); err != nil || !strings.Contains(buf.String(), "Thank you") {
 		t.Errorf("attachment: %v %q", err, buf.String())
 	}
+}
+
+// appendOne stores raw in a new folder of user and returns the folder
+// and the message's UID.
+func appendOne(t *testing.T, rig *mailrig.Rig, user, prefix string, raw []byte) (string, uint32) {
+	t.Helper()
+	app, err := rig.Appender(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	folder := uniqueFolder(prefix)
+	uid, err := app.Append(folder, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return folder, uid
 }
 
 // partBytes is part of raw as the whole-message parser streams it.

@@ -120,12 +120,7 @@ func BenchmarkList50HTTP(b *testing.B) {
 	h, tok := benchHarness.h, benchHarness.tok
 	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_messages","arguments":{"limit":50}}}`
 	post := func() {
-		req, _ := http.NewRequest("POST", h.url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(rpcRequest(h.url, tok, strings.NewReader(body)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,16 @@ import (
 	"github.com/imap-mcp/imap-mcp/mcp"
 )
 
+// rpcRequest is a JSON-RPC POST as MCP clients send it.
+func rpcRequest(url, tok string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest("POST", url, body)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	return req
+}
+
 // postTool posts one tools/call as a raw JSON-RPC request (the way large
 // requests arrive) and returns the decoded result.
 func postTool(t testing.TB, h *harness, tok string, body []byte) (result struct {
@@ -25,12 +35,7 @@ func postTool(t testing.TB, h *harness, tok string, body []byte) (result struct 
 	StructuredContent json.RawMessage `json:"structuredContent"`
 }) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", h.url, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(rpcRequest(h.url, tok, bytes.NewReader(body)))
 	if err != nil {
 		t.Fatal(err)
 	}

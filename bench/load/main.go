@@ -177,14 +177,14 @@ func measure(rig *mailrig.Rig, b binary, seconds, users, saturate, paced, burst 
 	phase := time.Duration(seconds) * time.Second
 
 	cpu0, dcpu0 := procCPU(s.cmd.Process.Pid), dovecotCPU(rig)
-	lat, errs := closedLoop(s, client, saturate, phase, calls)
+	lat, errs := clients(s, client, saturate, phase, 0, calls)
 	cpu1, dcpu1 := procCPU(s.cmd.Process.Pid), dovecotCPU(rig)
 	reportErrors("saturation")
 	n := float64(len(lat))
 	res["sat_rate"], res["sat_p50"], res["sat_p99"], res["sat_errors"] = n/phase.Seconds(), pct(lat, 0.5), pct(lat, 0.99), float64(errs)
 	res["server_cpu"], res["dovecot_cpu"] = (cpu1-cpu0)/n*1000, (dcpu1-dcpu0)/n*1000
 
-	lat, _ = closedLoop(s, client, saturate, phase/2, []string{`{"jsonrpc":"2.0","id":3,"method":"ping"}`})
+	lat, _ = clients(s, client, saturate, phase/2, 0, []string{`{"jsonrpc":"2.0","id":3,"method":"ping"}`})
 	res["ping_rate"] = float64(len(lat)) / (phase / 2).Seconds()
 	reportErrors("ping")
 
@@ -202,13 +202,13 @@ func measure(rig *mailrig.Rig, b binary, seconds, users, saturate, paced, burst 
 			}
 		}
 	}()
-	lat, errs = pacedLoop(s, client, paced, phase, 2500*time.Millisecond, calls)
+	lat, errs = clients(s, client, paced, phase, 2500*time.Millisecond, calls)
 	close(stopRSS)
 	reportErrors("paced")
 	res["paced_rate"], res["paced_p50"], res["paced_p99"], res["paced_errors"] = float64(len(lat))/phase.Seconds(), pct(lat, 0.5), pct(lat, 0.99), float64(errs)
 	res["paced_rss"] = float64(peak.Load()) / (1 << 20)
 
-	lat, errs = closedLoop(s, client, burst, phase/2, calls)
+	lat, errs = clients(s, client, burst, phase/2, 0, calls)
 	reportErrors("burst")
 	res["burst_rate"], res["burst_p99"], res["burst_errors"] = float64(len(lat))/(phase/2).Seconds(), pct(lat, 0.99), float64(errs)
 	logged, _ := os.ReadFile(s.log)
@@ -376,9 +376,10 @@ func reportErrors(phase string) {
 	clear(errorKinds.m)
 }
 
-// closedLoop runs n clients, each calling again as soon as it has an
-// answer, for d.
-func closedLoop(s *server, c *http.Client, n int, d time.Duration, bodies []string) ([]time.Duration, int) {
+// clients runs n clients for d, each calling once every period
+// (starting at a random offset), or with period 0 again as soon as it
+// has an answer (a closed loop).
+func clients(s *server, c *http.Client, n int, d, period time.Duration, bodies []string) ([]time.Duration, int) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := 0
@@ -386,32 +387,17 @@ func closedLoop(s *server, c *http.Client, n int, d time.Duration, bodies []stri
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			for k := i; time.Now().Before(deadline); k++ {
-				dur, err := s.post(c, s.tokens[i%len(s.tokens)], bodies[k%len(bodies)])
-				record(&mu, &lat, &errs, dur, err)
+			next := time.Now()
+			if period > 0 {
+				next = next.Add(time.Duration(rand.Int64N(int64(period))))
 			}
-		})
-	}
-	wg.Wait()
-	return lat, errs
-}
-
-// pacedLoop runs n clients, each calling once every period (starting at
-// a random offset), for d.
-func pacedLoop(s *server, c *http.Client, n int, d, period time.Duration, bodies []string) ([]time.Duration, int) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			next := time.Now().Add(time.Duration(rand.Int64N(int64(period))))
 			for k := i; next.Before(deadline); k++ {
 				time.Sleep(time.Until(next))
 				dur, err := s.post(c, s.tokens[i%len(s.tokens)], bodies[k%len(bodies)])
 				record(&mu, &lat, &errs, dur, err)
-				next = next.Add(period)
+				if next = time.Now(); period > 0 {
+					next = next.Add(period - dur)
+				}
 			}
 		})
 	}
