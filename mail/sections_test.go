@@ -274,9 +274,9 @@ func TestGetMessageArrivedAfterSelect(t *testing.T) {
 
 // TestSectionsFromHostileServer: a server that answers the sections
 // FETCH with sections nobody asked for (30 of 8 MiB) costs no memory for
-// them.
+// them (before they were kept: +346 MiB).
+// Not parallel: the heap is measured for the whole process.
 func TestSectionsFromHostileServer(t *testing.T) {
-	t.Parallel()
 	const n, each = 30, 8 << 20
 	fill := strings.Repeat("a", each)
 	var last string
@@ -305,7 +305,7 @@ func TestSectionsFromHostileServer(t *testing.T) {
 	e := New(Config{AllowPrivateHosts: true, Timeouts: Timeouts{Command: time.Minute, TLSHandshake: time.Minute}})
 	defer e.Close()
 	var err error
-	if peak := peakHeap(func() { _, err = e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{}) }); peak > 64<<20 {
+	if peak := peakHeap(func() { _, err = e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{}) }); peak > 100<<20 {
 		t.Errorf("unasked sections held %d MiB (err %v)", peak>>20, err)
 	}
 }
