@@ -631,7 +631,25 @@ func TestBrowserPresetKeepsWhatWasTyped(t *testing.T) {
 		t.Fatalf("after choosing the preset: %q", got)
 	}
 	// The live port checks send host, port and TLS mode, never a password.
-	do(chromedp.SendKeys(css("#imap_password"), "-more"), chromedp.SendKeys(css("#imap_port"), "3"))
+	// htmx may still be moving the preserved password field into the new
+	// form, which makes a node looked up a moment earlier vanish: wait
+	// for the swap to settle, and try a keystroke again if it raced one.
+	for _, step := range []chromedp.Action[chromedp.Void]{chromedp.SendKeys(css("#imap_password"), "-more"), chromedp.SendKeys(css("#imap_port"), "3")} {
+		for attempt := 0; ; attempt++ {
+			settle := time.Now().Add(5 * time.Second)
+			for settled := false; !settled && time.Now().Before(settle); time.Sleep(20 * time.Millisecond) {
+				settled, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector(".htmx-settling, .htmx-swapping, .htmx-request")`))
+			}
+			_, err := chromedp.Run(ctx, step)
+			if err == nil {
+				break
+			}
+			if attempt == 20 || !strings.Contains(err.Error(), "Could not find node") {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	var checks []string
 	for deadline := time.Now().Add(5 * time.Second); len(checks) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		checks, _ = chromedp.Run(ctx, chromedp.Evaluate[[]string](`performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/accounts/check"))`))
