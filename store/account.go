@@ -125,8 +125,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 // ListAccounts returns the user's accounts, the default first, then by label.
 func (s *Store) ListAccounts(ctx context.Context, userID string) ([]MailAccount, error) {
 	accounts := []MailAccount{}
-	err := s.db.SelectContext(ctx, &accounts, s.q(`SELECT `+accountColumns+` FROM mail_accounts
-		WHERE user_id = ? ORDER BY is_default DESC, label, created_at`), userID)
+	err := s.hotSelect(ctx, &accounts, `SELECT `+accountColumns+` FROM mail_accounts
+		WHERE user_id = ? ORDER BY is_default DESC, label, created_at`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}

@@ -251,11 +251,11 @@ type AccessGrant struct {
 // or its grant).
 func (s *Store) LookupAccessToken(ctx context.Context, accessHash string) (AccessGrant, error) {
 	var a AccessGrant
-	err := s.db.GetContext(ctx, &a, s.q(`SELECT t.id AS token_id, g.id AS grant_id, g.user_id, g.client_id,
+	err := s.hotGet(ctx, &a, `SELECT t.id AS token_id, g.id AS grant_id, g.user_id, g.client_id,
 		t.scope, t.resource, t.access_expires_at
 		FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
 		WHERE t.access_token_hash = ? AND t.revoked_at IS NULL AND g.revoked_at IS NULL
-		AND t.access_expires_at > ?`), accessHash, s.now())
+		AND t.access_expires_at > ?`, accessHash, s.now())
 	if errors.Is(err, sql.ErrNoRows) {
 		return AccessGrant{}, fmt.Errorf("store: lookup access token: %w", ErrNotFound)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,7 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 	touched touchLog
+	stmts   sync.Map // query → *sqlx.Stmt; see prepared
 }
 
 // Open connects to the database and checks that it answers. It does not
@@ -164,7 +166,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		_ = v.(*sqlx.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
 
 // Migrate applies pending migrations under a lock, so that processes
 // starting together migrate once. It returns the number applied.
@@ -260,6 +268,52 @@ func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 
 // q rebinds ? placeholders for the dialect.
 func (s *Store) q(query string) string { return s.db.Rebind(query) }
+
+// On SQLite, preparing a statement costs more than running a small one,
+// so the queries of every MCP request (the bearer lookup, the person's
+// accounts) are prepared once per connection and kept. PostgreSQL keeps
+// plain queries, which also work behind poolers that drop prepared
+// statements.
+
+// prepared returns the kept statement for query (already rebound).
+func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if v, ok := s.stmts.Load(query); ok {
+		return v.(*sqlx.Stmt), nil
+	}
+	st, err := s.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return v.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
+
+// hotGet is GetContext through a kept statement on SQLite.
+func (s *Store) hotGet(ctx context.Context, dest any, query string, args ...any) error {
+	if s.dialect != SQLite {
+		return s.db.GetContext(ctx, dest, s.q(query), args...)
+	}
+	st, err := s.prepared(ctx, s.q(query))
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
+// hotSelect is SelectContext through a kept statement on SQLite.
+func (s *Store) hotSelect(ctx context.Context, dest any, query string, args ...any) error {
+	if s.dialect != SQLite {
+		return s.db.SelectContext(ctx, dest, s.q(query), args...)
+	}
+	st, err := s.prepared(ctx, s.q(query))
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
 
 func newID() string { return uuid.NewString() }
 
