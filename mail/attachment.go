@@ -49,7 +49,7 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	if err != nil {
 		return info, err
 	}
-	var exists, found bool
+	var found bool
 	var sinkErr error
 	sink := func(a Attachment, r io.Reader) error {
 		info.Filename, info.ContentType = a.Filename, a.ContentType
@@ -61,7 +61,8 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	// bytes (the whole message as it streams in, or for a message read by
 	// sections the part alone), so numbering and decoding always agree
 	// with get_message. A writer's error stops the copy; Close drains the
-	// rest, so the connection stays usable.
+	// rest, so the connection stays usable. The size is asked for first,
+	// so that a large message's other parts are never fetched.
 	size, err := c.sizeOf(uid)
 	if KindOf(err) == KindNotFound && stale {
 		if err = c.catchUp(); err == nil {
@@ -80,19 +81,7 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 			return info, c.getSection(bs, plan, uid, part, sink)
 		}
 	}
-	err = c.stream("fetch attachment", func() error {
-		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
-		defer cmd.Close()
-		for m := cmd.Next(); m != nil; m = cmd.Next() {
-			for item := m.Next(); item != nil; item = m.Next() {
-				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && !exists {
-					exists = true
-					found, sinkErr = streamPart(&armedReader{r: it.Literal, c: c}, part, sink)
-				}
-			}
-		}
-		return cmd.Close()
-	})
+	exists, err := c.streamWhole("fetch attachment", uid, func(r io.Reader) { found, sinkErr = streamPart(r, part, sink) })
 	switch {
 	case err != nil:
 		return info, err

@@ -159,22 +159,31 @@ func (c *Conn) readLarge(folder string, uid uint32) (*parsedMessage, error) {
 		}
 	}
 	var parsed *parsedMessage
-	err = c.stream("fetch message", func() error {
+	exists, err := c.streamWhole("fetch message", uid, func(r io.Reader) { parsed = parseMessage(r) })
+	if err == nil && !exists {
+		err = notFound("get message", "no message with UID %d in %q", uid, folder)
+	}
+	return parsed, err
+}
+
+// streamWhole fetches message uid of the selected folder whole and calls
+// read once with its body as it streams in; exists is false when there
+// is no such message.
+func (c *Conn) streamWhole(op string, uid uint32, read func(io.Reader)) (exists bool, err error) {
+	err = c.stream(op, func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			for item := m.Next(); item != nil; item = m.Next() {
-				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && parsed == nil {
-					parsed = parseMessage(&armedReader{r: it.Literal, c: c})
+				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && !exists {
+					exists = true
+					read(&armedReader{r: it.Literal, c: c})
 				}
 			}
 		}
 		return cmd.Close()
 	})
-	if err == nil && parsed == nil {
-		err = notFound("get message", "no message with UID %d in %q", uid, folder)
-	}
-	return parsed, err
+	return exists, err
 }
 
 // rearmBytes is how much of a streamed body renews the command timeout.
