@@ -55,6 +55,10 @@ func (c *Conn) Caps() imap.CapSet { return c.caps }
 // the selected folder through it must call Conn.Forget afterwards.
 func (c *Conn) Client() *imapclient.Client { return c.client }
 
+// accountKey names the borrower's account and the settings this
+// connection uses, for what the engine keeps about the account.
+func (c *Conn) accountKey() string { return c.acct.ID + "\x00" + c.fp }
+
 // Forget drops the engine's idea of the selected folder.
 func (c *Conn) Forget() { c.selected, c.selData = "", nil }
 

@@ -23,7 +23,7 @@ type summaryCache struct {
 }
 
 type summaryKey struct {
-	account  string // account ID and settings fingerprint
+	account  string // Conn.accountKey
 	folder   string
 	validity uint32
 	uid      uint32
@@ -86,7 +86,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 	if c.sumCache == nil || c.selData == nil || c.acct == nil {
 		return c.fetchSummaries(set)
 	}
-	key := summaryKey{account: c.acct.ID + "\x00" + c.fp, folder: c.selected, validity: c.selData.UIDValidity}
+	key := summaryKey{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity}
 	var flags []*imapclient.FetchMessageBuffer
 	var err error
 	if flags, err = c.fetch("fetch flags", set, flagsFetch); err != nil {

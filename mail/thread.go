@@ -92,7 +92,7 @@ func (c *Conn) thread(folder string, uid uint32, opt ThreadOptions, idx *threadI
 		return nil, err
 	}
 	if idx != nil {
-		found, ok, err := idx.conversation(c, c.acct, folders, uid)
+		found, ok, err := idx.conversation(c, folders, uid)
 		if err != nil {
 			return nil, err
 		}

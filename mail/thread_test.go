@@ -196,10 +196,9 @@ func TestThreadIndexFollowsTheFolder(t *testing.T) {
 func TestThreadIndexBound(t *testing.T) {
 	idx := newThreadIndexes()
 	idx.limit = 250
-	acct := &Account{ID: "a"}
-	first := idx.folder(acct, "one")
+	first := idx.folder("a", "one")
 	idx.resize(first, 150)
-	second := idx.folder(acct, "two")
+	second := idx.folder("a", "two")
 	idx.resize(second, 150)
 	if !first.dropped || second.dropped || idx.total != 150 || len(idx.folders) != 1 {
 		t.Fatalf("total %d, folders %d", idx.total, len(idx.folders))
@@ -211,7 +210,7 @@ func TestThreadIndexBound(t *testing.T) {
 	// Empty indexes count too, and their number is bounded.
 	idx.limit = 1 << 30
 	for i := range maxIndexes + 10 {
-		idx.resize(idx.folder(acct, fmt.Sprint("empty", i)), 0)
+		idx.resize(idx.folder("a", fmt.Sprint("empty", i)), 0)
 	}
 	if len(idx.folders) > maxIndexes || idx.total < maxIndexes*indexEntryBytes {
 		t.Fatalf("%d indexes, total %d", len(idx.folders), idx.total)

@@ -58,9 +58,10 @@ func newThreadIndexes() *threadIndexes {
 	return &threadIndexes{folders: map[string]*folderIndex{}, limit: maxIndexedBytes}
 }
 
-// folder returns the index of acct's folder, creating it.
-func (t *threadIndexes) folder(acct *Account, folder string) *folderIndex {
-	key := acct.ID + "\x00" + acct.fingerprint() + "\x00" + folder
+// folder returns the index of an account's folder (account from
+// Conn.accountKey), creating it.
+func (t *threadIndexes) folder(account, folder string) *folderIndex {
+	key := account + "\x00" + folder
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fi := t.folders[key]
@@ -253,10 +254,10 @@ func (fi *folderIndex) remove(uid imap.UID) {
 // maxConversation of them; ok is false when a folder could not be
 // indexed (the caller searches on the server instead). Each index is
 // locked while it is updated and read.
-func (t *threadIndexes) conversation(c *Conn, acct *Account, folders []string, uid uint32) (map[string][]imap.UID, bool, error) {
+func (t *threadIndexes) conversation(c *Conn, folders []string, uid uint32) (map[string][]imap.UID, bool, error) {
 	indexes := make([]*folderIndex, len(folders))
 	for i, f := range folders {
-		indexes[i] = t.folder(acct, f)
+		indexes[i] = t.folder(c.accountKey(), f)
 	}
 	// Locked in one order (by folder name), so that two conversations
 	// over the same folders never wait for each other.
