@@ -69,7 +69,7 @@ func (a *admission) enter(user string, size int64) (release func(), ok bool) {
 func (s *Server) admit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxRequestBytes {
-			refuse(w, http.StatusRequestEntityTooLarge, 0, fmt.Sprintf("request larger than %d MB: send large files in several messages", MaxRequestBytes>>20))
+			refuseTooLarge(w)
 			return
 		}
 		p, _ := oauth.PrincipalFrom(r.Context())
@@ -102,7 +102,7 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			var tooLarge *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooLarge):
-				refuse(w, http.StatusRequestEntityTooLarge, 0, fmt.Sprintf("request larger than %d MB: send large files in several messages", MaxRequestBytes>>20))
+				refuseTooLarge(w)
 				return
 			case err != nil:
 				w.Header().Set("Content-Type", "application/json")
@@ -139,6 +139,11 @@ func isBatch(body *bufio.Reader) bool {
 		return false
 	}
 	return false
+}
+
+// refuseTooLarge answers a request over MaxRequestBytes.
+func refuseTooLarge(w http.ResponseWriter) {
+	refuse(w, http.StatusRequestEntityTooLarge, 0, fmt.Sprintf("request larger than %d MB: send large files in several messages", MaxRequestBytes>>20))
 }
 
 func refuse(w http.ResponseWriter, code int, wait time.Duration, msg string) {
