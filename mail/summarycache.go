@@ -2,7 +2,6 @@ package mail
 
 import (
 	"container/list"
-	"slices"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -94,11 +93,12 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 	}
 	out := make([]fetched, 0, len(flags))
 	var missing []imap.UID
+	asked := map[imap.UID]bool{}
 	for _, m := range flags {
 		key.uid = uint32(m.UID)
 		f, ok := c.sumCache.get(key)
 		if !ok {
-			missing = append(missing, m.UID)
+			missing, asked[m.UID] = append(missing, m.UID), true
 			continue
 		}
 		for _, fl := range m.Flags {
@@ -114,7 +114,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 		return nil, err
 	}
 	for _, f := range fresh {
-		if f.Note == "" && slices.Contains(missing, imap.UID(f.UID)) {
+		if f.Note == "" && asked[imap.UID(f.UID)] {
 			key.uid = f.UID
 			c.sumCache.put(key, f)
 		}
