@@ -60,9 +60,18 @@ func result(structured any, text string, err error, acct *mail.Account) (*mcplib
 	if err == nil {
 		return mcplib.NewToolResultStructured(structured, text), nil
 	}
+	if msg, ok := errorText(err, acct); ok {
+		return mcplib.NewToolResultError(msg), nil
+	}
+	return nil, err
+}
+
+// errorText is what a model is told of err, when err is ours or the
+// mail engine's; false for anything else (a bug, the database).
+func errorText(err error, acct *mail.Account) (string, bool) {
 	var te *toolErr
 	if errors.As(err, &te) {
-		return mcplib.NewToolResultError(te.msg), nil
+		return te.msg, true
 	}
 	var me *mail.Error
 	if errors.As(err, &me) {
@@ -73,9 +82,9 @@ func result(structured any, text string, err error, acct *mail.Account) (*mcplib
 		if me.Err != nil && (me.Kind == mail.KindInvalid || me.Kind == mail.KindNotFound || me.Kind == mail.KindUnsupported) {
 			msg += " Detail: " + me.Err.Error()
 		}
-		return mcplib.NewToolResultError(msg), nil
+		return msg, true
 	}
-	return nil, err
+	return "", false
 }
 
 // hints builds the explicit annotations every tool carries.

@@ -56,7 +56,14 @@ func (h *harness) token(t testing.TB, clerkID, scope string) (string, store.User
 	if err != nil {
 		t.Fatal(err)
 	}
-	cid := "client-" + clerkID + "-" + scope
+	return h.tokenFor(t, u, clerkID, scope)
+}
+
+// tokenFor is token for an existing user and another client of theirs,
+// named name.
+func (h *harness) tokenFor(t testing.TB, u store.User, name, scope string) (string, store.User) {
+	ctx := context.Background()
+	cid := "client-" + name + "-" + scope
 	if err := h.st.CreateClient(ctx, &store.OAuthClient{ID: cid, RedirectURIs: `["http://localhost/cb"]`, TokenEndpointAuthMethod: "none"}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ import (
 type Store interface {
 	ListAccounts(ctx context.Context, userID string) ([]store.MailAccount, error)
 	GetAccount(ctx context.Context, userID, id string) (store.MailAccount, error)
+	Watermarks(ctx context.Context, userID, grantID, accountID string) (map[string]store.Watermark, error)
+	SaveWatermarks(ctx context.Context, userID, grantID, accountID string, marks []store.Watermark) error
 }
 
 // Options configure the server.
@@ -90,7 +92,7 @@ func New(o Options) *Server {
 		s.calls = newSharedLimiter(o.Counters, "calls", o.CallsPerMinute, time.Minute)
 		s.sends = newSharedLimiter(o.Counters, "sends", o.SendsPerHour, time.Hour)
 	}
-	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.attachmentTools(), s.sendTools(), s.organizeTools()} {
+	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.newMailTools(), s.attachmentTools(), s.sendTools(), s.organizeTools()} {
 		s.tools = append(s.tools, group...)
 	}
 	for _, t := range s.tools {
