@@ -75,7 +75,7 @@ func benchRig(b *testing.B) (*Engine, *Account, *mailrig.Rig) {
 func seedBigAttachment(e *Engine, acct *Account) error {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
 	raw, _, _, err := buildMessage(acct, Outgoing{To: []string{acct.Email}, Subject: "big", Text: "see attachment",
-		Attachments: []OutgoingAttachment{{Filename: "big.bin", Data: data}}})
+		Attachments: []OutgoingAttachment{{Filename: "big.bin", Data: data}}}, false)
 	if err != nil {
 		return err
 	}

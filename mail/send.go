@@ -55,10 +55,16 @@ type SendResult struct {
 // (KindInvalid). When the message went out but saving the copy failed,
 // both the result and the error are returned: do not send again.
 func (e *Engine) Send(ctx context.Context, acct *Account, out Outgoing) (*SendResult, error) {
-	raw, msgID, rcpts, err := buildMessage(acct, out)
+	raw, msgID, rcpts, err := buildMessage(acct, out, false)
 	if err != nil {
 		return nil, err
 	}
+	return e.deliver(ctx, acct, raw, sentCopy(raw, out.Bcc), msgID, rcpts)
+}
+
+// deliver submits raw to rcpts and files filed in Sent, as Send
+// describes.
+func (e *Engine) deliver(ctx context.Context, acct *Account, raw, filed []byte, msgID string, rcpts []string) (*SendResult, error) {
 	sess, err := e.dial.dialSMTP(ctx, acct)
 	if err != nil {
 		return nil, err
@@ -73,7 +79,7 @@ func (e *Engine) Send(ctx context.Context, acct *Account, out Outgoing) (*SendRe
 		res.SentCopy = "provider keeps its own copy"
 		return res, nil
 	}
-	err = e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(sentCopy(raw, out.Bcc), msgID, res) })
+	err = e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(filed, msgID, res) })
 	return res, err
 }
 
@@ -136,8 +142,8 @@ func (c *Conn) saveSent(raw []byte, msgID string, res *SendResult) error {
 const MaxRecipients = 100
 
 // buildMessage renders out once and returns its bytes, its Message-ID and
-// the envelope recipients.
-func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error) {
+// the envelope recipients. A draft may have no recipients yet.
+func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []string, error) {
 	const op = "build message"
 	fields := append([]string{out.Subject, acct.Name, acct.Email, out.InReplyTo}, out.References...)
 	for _, list := range [][]string{out.To, out.Cc, out.Bcc} {
@@ -152,7 +158,7 @@ func buildMessage(acct *Account, out Outgoing) ([]byte, string, []string, error)
 		}
 	}
 	switch n := len(out.To) + len(out.Cc) + len(out.Bcc); {
-	case n == 0:
+	case n == 0 && !draft:
 		return nil, "", nil, invalid(op, "no recipients")
 	case n > MaxRecipients:
 		return nil, "", nil, invalid(op, "%d recipients: at most %d per message", n, MaxRecipients)
@@ -259,18 +265,35 @@ type ReplyOptions struct {
 // "Re: " once, and sets \Answered on the original after sending. As with
 // Send, a non-nil result with an error means the reply was sent.
 func (e *Engine) Reply(ctx context.Context, acct *Account, opt ReplyOptions) (*SendResult, error) {
-	orig, err := e.GetMessage(ctx, acct, opt.Folder, opt.UID, GetOptions{MaxChars: 1 << 30})
+	out, err := e.ReplyOutgoing(ctx, acct, opt)
 	if err != nil {
 		return nil, err
+	}
+	res, err := e.Send(ctx, acct, out)
+	if res == nil {
+		return nil, err
+	}
+	if ferr := e.SetFlags(ctx, acct, opt.Folder, []uint32{opt.UID}, []string{FlagAnswered}, nil); err == nil {
+		err = ferr
+	}
+	return res, err
+}
+
+// ReplyOutgoing composes the reply Reply would send, without sending it:
+// recipients, subject, threading and quote.
+func (e *Engine) ReplyOutgoing(ctx context.Context, acct *Account, opt ReplyOptions) (Outgoing, error) {
+	orig, err := e.GetMessage(ctx, acct, opt.Folder, opt.UID, GetOptions{MaxChars: 1 << 30})
+	if err != nil {
+		return Outgoing{}, err
 	}
 	out := Outgoing{Subject: replySubject(orig.Subject), Text: opt.Text, HTML: opt.HTML, Cc: opt.Cc, Bcc: opt.Bcc,
 		IncludeSignature: opt.IncludeSignature, Attachments: opt.Attachments, InReplyTo: orig.MessageID}
 	out.To, out.Cc = replyRecipients(acct, orig.Header, opt.ReplyAll, opt.Cc)
 	if len(out.To) == 0 {
-		return nil, invalid("reply", "the original has no address to reply to")
+		return Outgoing{}, invalid("reply", "the original has no address to reply to")
 	}
 	if n := len(out.To) + len(out.Cc) + len(out.Bcc); n > MaxRecipients {
-		return nil, invalid("reply", "replying to all would address %d people, and a message may have at most %d: "+
+		return Outgoing{}, invalid("reply", "replying to all would address %d people, and a message may have at most %d: "+
 			"reply without reply_all and add in cc the people who need the answer", n, MaxRecipients)
 	}
 	if orig.MessageID != "" {
@@ -284,14 +307,7 @@ func (e *Engine) Reply(ctx context.Context, acct *Account, opt ReplyOptions) (*S
 				strings.ReplaceAll(html.EscapeString(orig.Text), "\n", "<br>") + "</blockquote>"
 		}
 	}
-	res, err := e.Send(ctx, acct, out)
-	if res == nil {
-		return nil, err
-	}
-	if ferr := e.SetFlags(ctx, acct, opt.Folder, []uint32{opt.UID}, []string{FlagAnswered}, nil); err == nil {
-		err = ferr
-	}
-	return res, err
+	return out, nil
 }
 
 func replySubject(s string) string {

@@ -9,6 +9,9 @@ import (
 
 // raw renders the message as RFC 5322 text with CRLF line ends.
 func (m *Message) raw() string {
+	if m.Raw != "" {
+		return m.Raw
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Message-ID: <%s>\r\nDate: %s\r\nFrom: %s\r\nTo: %s\r\nSubject: %s\r\n",
 		m.MessageID, m.Date.Format("Mon, 02 Jan 2006 15:04:05 -0700"), m.From, m.To, m.Subject)

@@ -70,6 +70,9 @@ type Message struct {
 	Date       time.Time
 	Labels     []string
 	Flags      []string
+	// Raw, when set, is the message as it was appended; the fields above
+	// are read from it.
+	Raw string
 }
 
 // Fault makes the server misbehave on FETCH (or, for FaultBadCharset,

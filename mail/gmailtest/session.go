@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -156,6 +157,8 @@ func (ss *session) handle(line string) bool {
 		ss.status(tag, fields(args))
 	case cmd == "SELECT" || cmd == "EXAMINE":
 		ss.selectFolder(tag, cmd, fields(args))
+	case cmd == "APPEND":
+		ss.append(tag, fields(args))
 	case cmd == "UNSELECT":
 		ss.selected = ""
 		ok("Returned to authenticated state. (Success)")
@@ -436,4 +439,48 @@ func (ss *session) expunge(args []string) {
 	for i := len(gone) - 1; i >= 0; i-- {
 		ss.send(fmt.Sprintf("* %d EXPUNGE", gone[i]))
 	}
+}
+
+// append stores a message as Gmail does: in the folder's label and All
+// Mail, answering with APPENDUID.
+func (ss *session) append(tag string, args []string) {
+	if len(args) < 2 || !selectable(args[0]) {
+		ss.send(tag + " NO [TRYCREATE] Folder doesn't exist. (Failure)")
+		return
+	}
+	raw := args[len(args)-1]
+	var flags []string
+	if strings.HasPrefix(args[1], "(") {
+		flags = strings.Fields(strings.Trim(args[1], "()"))
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		ss.send(tag + " NO [CANNOT] Message is not RFC 5322 (Failure)")
+		return
+	}
+	body, _ := io.ReadAll(msg.Body)
+	plain := func(field string) string {
+		if a, err := mail.ParseAddress(msg.Header.Get(field)); err == nil {
+			return a.Address
+		}
+		return ""
+	}
+	ids := func(field string) []string {
+		var out []string
+		for _, f := range strings.Fields(msg.Header.Get(field)) {
+			out = append(out, strings.Trim(f, "<>"))
+		}
+		return out
+	}
+	m := Message{MessageID: strings.Trim(msg.Header.Get("Message-Id"), "<> "), From: plain("From"), To: plain("To"),
+		Subject: msg.Header.Get("Subject"), Body: string(body), Labels: []string{args[0]}, Flags: flags, Raw: raw, References: ids("References")}
+	m.Date, _ = msg.Header.Date()
+	if irt := ids("In-Reply-To"); len(irt) > 0 {
+		m.InReplyTo = irt[0]
+	}
+	ss.s.Add(m)
+	ss.s.mu.Lock()
+	uid := ss.s.uidNext[args[0]]
+	ss.s.mu.Unlock()
+	ss.send(fmt.Sprintf("%s OK [APPENDUID 1 %d] (Success)", tag, uid))
 }

@@ -1,0 +1,264 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	netmail "net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// DraftResult says where a draft was saved.
+type DraftResult struct {
+	Folder    string
+	UID       uint32 // 0 when the server reported none and it could not be found
+	MessageID string // without angle brackets
+}
+
+// maxDraftBytes bounds a draft read back to be sent (a message with the
+// largest attachments the tools accept, base64-encoded, fits).
+const maxDraftBytes = 40 << 20
+
+// SaveDraft renders out as Send would (signature included, Bcc kept in
+// the header as mail clients keep it in drafts) and appends it to the
+// Drafts folder with \Draft and \Seen. With replace set, the draft with
+// that UID is removed afterwards, by UID only, once the new one is
+// saved; when out has no threading of its own it keeps the replaced
+// draft's In-Reply-To and References. A draft may have no recipients yet.
+func (e *Engine) SaveDraft(ctx context.Context, acct *Account, out Outgoing, replace uint32) (*DraftResult, error) {
+	var res *DraftResult
+	err := e.Do(ctx, acct, func(c *Conn) error {
+		drafts, err := c.draftsFolder()
+		if err != nil {
+			return err
+		}
+		if replace != 0 {
+			old, err := c.readDraft(drafts, replace, maxHeaderBlock)
+			if err != nil {
+				return err
+			}
+			if out.InReplyTo == "" && len(out.References) == 0 {
+				out.InReplyTo, out.References = old.InReplyTo, old.References
+			}
+		}
+		raw, msgID, _, err := buildMessage(acct, out, true)
+		if err != nil {
+			return err
+		}
+		uid, err := c.appendDraft(drafts, sentCopy(raw, out.Bcc), msgID)
+		if err != nil {
+			return err
+		}
+		res = &DraftResult{Folder: drafts, UID: uid, MessageID: msgID}
+		if replace != 0 {
+			trash, err := c.roleFolder(RoleTrash)
+			if err != nil {
+				return err
+			}
+			return c.deletePermanently(drafts, trash, uidSet([]uint32{replace}))
+		}
+		return nil
+	})
+	if err != nil && res != nil {
+		return res, &Error{Kind: KindOf(err), Op: "remove replaced draft", Err: fmt.Errorf(
+			"the new draft is saved as uid %d, but the old one (uid %d) could not be removed: %w", res.UID, replace, err)}
+	}
+	return res, err
+}
+
+// SendDraft sends the draft uid of the Drafts folder as it is, dated
+// now and without its Bcc field (Bcc recipients get it all the same),
+// files it in Sent as Send does, and then removes the draft (on Gmail
+// through Trash, as Gmail's own discard does) and marks the message it
+// answers \Answered when that is in INBOX. As with Send, a non-nil
+// result with an error means the message was sent: do not send again.
+func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*SendResult, error) {
+	var d *draft
+	var drafts string
+	err := e.Read(ctx, acct, func(c *Conn) (err error) {
+		if drafts, err = c.draftsFolder(); err != nil {
+			return err
+		}
+		d, err = c.readDraft(drafts, uid, maxDraftBytes)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(d.rcpts) == 0 {
+		return nil, invalid("send draft", "the draft has no recipients: give it some with update_draft")
+	}
+	if len(d.rcpts) > MaxRecipients {
+		return nil, invalid("send draft", "%d recipients: at most %d per message", len(d.rcpts), MaxRecipients)
+	}
+	if d.MessageID == "" {
+		d.MessageID = newMessageID(acct.Email)
+	}
+	date := "Date: " + time.Now().Format(time.RFC1123Z) + "\r\n"
+	head := "Message-ID: <" + d.MessageID + ">\r\n" + date
+	raw := rewriteHeader(d.raw, head, "Bcc", "Date", "Message-ID")
+	filed := rewriteHeader(d.raw, head, "Date", "Message-ID")
+	res, err := e.deliver(ctx, acct, raw, filed, d.MessageID, d.rcpts)
+	if res == nil {
+		return nil, err
+	}
+	ferr := e.Do(ctx, acct, func(c *Conn) error {
+		trash, err := c.roleFolder(RoleTrash)
+		if err != nil {
+			return err
+		}
+		if err := c.deletePermanently(drafts, trash, uidSet([]uint32{uid})); err != nil {
+			return err
+		}
+		return c.markAnswered(d.InReplyTo)
+	})
+	if err == nil && ferr != nil {
+		err = &Error{Kind: KindOf(ferr), Op: "after sending the draft", Err: ferr}
+	}
+	return res, err
+}
+
+// draftsFolder returns the account's Drafts folder.
+func (c *Conn) draftsFolder() (string, error) {
+	drafts, err := c.roleFolder(RoleDrafts)
+	if err != nil {
+		return "", err
+	}
+	if drafts == "" {
+		return "", &Error{Kind: KindUnsupported, Op: "drafts", Addr: c.addr,
+			Err: errors.New("the account has no Drafts folder: create one named Drafts (create_folder)")}
+	}
+	return drafts, nil
+}
+
+// appendDraft appends raw to folder as a draft and returns its UID: the
+// server's APPENDUID, or else the UID of the message with msgID.
+func (c *Conn) appendDraft(folder string, raw []byte, msgID string) (uint32, error) {
+	var data *imap.AppendData
+	err := c.do("append draft to "+folder, func() error {
+		cmd := c.client.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft, imap.FlagSeen}, Time: time.Now()})
+		if _, err := cmd.Write(raw); err != nil {
+			return err
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		var err error
+		data, err = cmd.Wait()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if data != nil && data.UID != 0 {
+		return uint32(data.UID), nil
+	}
+	if _, err := c.selectFolder(folder); err != nil {
+		return 0, err
+	}
+	found, err := c.search(SearchQuery{}, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}})
+	if err != nil || len(found) == 0 {
+		return 0, err
+	}
+	return uint32(found[len(found)-1]), nil
+}
+
+// draft is a draft read back from the server.
+type draft struct {
+	Header
+	raw   []byte
+	rcpts []string // envelope addresses of To, Cc and Bcc
+}
+
+// readDraft reads up to limit bytes of the draft uid in folder; a draft
+// larger than limit is refused, unless limit only asks for its header.
+func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
+	stale, err := c.openFolder(folder)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	read := func(r io.Reader) { _, err = io.Copy(&buf, io.LimitReader(r, int64(limit)+1)) }
+	exists, ferr := c.streamWhole("fetch draft", uid, read)
+	if ferr == nil && !exists && stale {
+		if ferr = c.catchUp(); ferr == nil {
+			exists, ferr = c.streamWhole("fetch draft", uid, read)
+		}
+	}
+	switch {
+	case ferr != nil:
+		return nil, ferr
+	case err != nil:
+		return nil, &Error{Kind: KindOther, Op: "fetch draft", Addr: c.addr, Err: err}
+	case !exists:
+		return nil, &Error{Kind: KindNotFound, Op: "fetch draft", Addr: c.addr,
+			Err: fmt.Errorf("no message with uid %d in %s: list_messages on %s shows the drafts", uid, folder, folder)}
+	case buf.Len() > limit && limit == maxDraftBytes:
+		return nil, invalid("send draft", "the draft is larger than %d MB", maxDraftBytes>>20)
+	}
+	h, _ := readHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
+	d := &draft{Header: headerOf(h), raw: buf.Bytes()}
+	_, params := parseMediaType(h.Get("Content-Type"))
+	for _, field := range []string{"To", "Cc", "Bcc"} {
+		for _, a := range parseAddressList(h.Get(field), params["charset"]) {
+			if p, err := netmail.ParseAddress(a); err == nil {
+				d.rcpts = append(d.rcpts, p.Address)
+			}
+		}
+	}
+	return d, nil
+}
+
+// markAnswered sets \Answered on the message of INBOX with msgID, if
+// there is one.
+func (c *Conn) markAnswered(msgID string) error {
+	if msgID == "" {
+		return nil
+	}
+	if _, err := c.selectFolder("INBOX"); err != nil {
+		return err
+	}
+	found, err := c.search(SearchQuery{}, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}})
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	return c.store(imap.UIDSetNum(found...), imap.StoreFlagsAdd, []imap.Flag{imap.FlagAnswered})
+}
+
+// rewriteHeader returns raw with the header fields named in drop removed
+// (with their continuation lines) and head put in front; the rest of the
+// message is kept byte for byte.
+func rewriteHeader(raw []byte, head string, drop ...string) []byte {
+	out := bytes.NewBuffer(make([]byte, 0, len(raw)+len(head)))
+	out.WriteString(head)
+	skipping := false
+	rest := raw
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break // the empty line that ends the header
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, _ := strings.Cut(string(line), ":")
+			skipping = false
+			for _, d := range drop {
+				skipping = skipping || strings.EqualFold(strings.TrimSpace(name), d)
+			}
+		}
+		if !skipping {
+			out.Write(line)
+		}
+		rest = rest[len(line):]
+	}
+	out.Write(rest)
+	return out.Bytes()
+}

@@ -1,0 +1,175 @@
+package mail
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imap-mcp/imap-mcp/mail/gmailtest"
+)
+
+func TestDraftsSaveReplaceSend(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	alice := rigAccount(t, rig, "alice")
+	alice.ID, alice.Name = "draft-alice", "Alice Example"
+	alice.SignatureHTML = "<p>Alice <b>Example</b></p>"
+	bob := rigAccount(t, rig, "bob")
+	bob.ID = "draft-bob"
+	carol := rigAccount(t, rig, "carol")
+	carol.ID = "draft-carol"
+	ctx := testCtx(t)
+	subject := "Plan " + uniqueFolder("d")
+
+	first, err := e.SaveDraft(ctx, alice, Outgoing{To: []string{bob.Email}, Bcc: []string{carol.Email}, Subject: subject,
+		Text: "First thoughts.", IncludeSignature: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Folder != "Drafts" || first.UID == 0 {
+		t.Fatalf("saved draft: %+v", first)
+	}
+	saved, err := e.GetMessage(ctx, alice, "Drafts", first.UID, GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(saved.Flags, `\Draft`) || !strings.Contains(saved.Text, "-- \nAlice Example") || saved.Subject != subject {
+		t.Fatalf("draft as saved: flags %v text %q", saved.Flags, saved.Text)
+	}
+	if raw := rawOf(t, e, alice, "Drafts", first.UID); !bytes.HasPrefix(raw, []byte("Bcc: <"+carol.Email+">\r\n")) {
+		t.Fatalf("the draft does not keep its Bcc: %.200q", raw)
+	}
+
+	second, err := e.SaveDraft(ctx, alice, Outgoing{To: []string{"Bob <" + bob.Email + ">"}, Bcc: []string{carol.Email}, Subject: subject,
+		Text: "Second thoughts, final.", IncludeSignature: true}, first.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.Search(ctx, alice, "Drafts", SearchQuery{Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 1 || page.Messages[0].UID != second.UID || second.UID == first.UID {
+		t.Fatalf("after update, Drafts holds %+v (new uid %d, old %d)", page.Messages, second.UID, first.UID)
+	}
+
+	res, err := e.SendDraft(ctx, alice, second.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MessageID != second.MessageID || res.SentCopy != "appended" {
+		t.Fatalf("send draft: %+v", res)
+	}
+	got := findByMessageID(t, e, bob, "INBOX", res.MessageID)
+	if !strings.Contains(got.Text, "Second thoughts") || got.From != "Alice Example <"+alice.Email+">" {
+		t.Fatalf("delivered: from %q text %q", got.From, got.Text)
+	}
+	if raw := rawOf(t, e, bob, "INBOX", got.UID); bytes.Contains(raw, []byte(carol.Email)) {
+		t.Fatal("the Bcc recipient is visible to the others")
+	}
+	findByMessageID(t, e, carol, "INBOX", res.MessageID) // the blind copy arrives
+	sent := findByMessageID(t, e, alice, "Sent", res.MessageID)
+	if raw := rawOf(t, e, alice, "Sent", sent.UID); !bytes.Contains(raw, []byte("Bcc: <"+carol.Email+">")) {
+		t.Fatal("the Sent copy does not say who got it blind")
+	}
+	if page, _ := e.Search(ctx, alice, "Drafts", SearchQuery{Subject: subject}); page.Total != 0 {
+		t.Fatalf("the sent draft is still in Drafts: %+v", page.Messages)
+	}
+
+	// A reply drafted by bob keeps the thread; sending it marks the
+	// original answered.
+	reply, err := e.ReplyOutgoing(ctx, bob, ReplyOptions{Folder: "INBOX", UID: got.UID, Text: "Agreed.", Quote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := e.SaveDraft(ctx, bob, reply, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Updating it without threading of its own keeps the thread.
+	rd, err = e.SaveDraft(ctx, bob, Outgoing{To: reply.To, Subject: reply.Subject, Text: "Agreed, with one change."}, rd.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentReply, err := e.SendDraft(ctx, bob, rd.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := findByMessageID(t, e, alice, "INBOX", sentReply.MessageID)
+	if back.InReplyTo != res.MessageID || !slices.Contains(back.References, res.MessageID) || back.Subject != "Re: "+subject {
+		t.Fatalf("reply draft threading: in-reply-to %q references %v subject %q", back.InReplyTo, back.References, back.Subject)
+	}
+	orig, err := e.GetMessage(ctx, bob, "INBOX", got.UID, GetOptions{})
+	if err != nil || !slices.Contains(orig.Flags, FlagAnswered) {
+		t.Fatalf("original not marked answered: %v %v", orig.Flags, err)
+	}
+
+	// A draft without recipients is saved, but not sent; a UID that is no
+	// draft is not found.
+	empty, err := e.SaveDraft(ctx, alice, Outgoing{Subject: "no one yet", Text: "idea"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SendDraft(ctx, alice, empty.UID); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "no recipients") {
+		t.Fatalf("sending a draft without recipients: %v", err)
+	}
+	if _, err := e.SendDraft(ctx, alice, 999999); KindOf(err) != KindNotFound {
+		t.Fatalf("sending a missing draft: %v", err)
+	}
+	if _, err := e.SaveDraft(ctx, alice, Outgoing{Subject: "x", Text: "y"}, 999999); KindOf(err) != KindNotFound {
+		t.Fatalf("replacing a missing draft: %v", err)
+	}
+}
+
+func TestRewriteHeader(t *testing.T) {
+	raw := "Bcc: a@example.org,\r\n b@example.org\r\nSubject: s\r\nDate: old\r\nX-Bcc: keep\r\n\r\nBcc: body line\r\n"
+	got := string(rewriteHeader([]byte(raw), "Date: new\r\n", "Bcc", "Date"))
+	want := "Date: new\r\nSubject: s\r\nX-Bcc: keep\r\n\r\nBcc: body line\r\n"
+	if got != want {
+		t.Fatalf("rewriteHeader = %q, want %q", got, want)
+	}
+}
+
+// TestGmailDrafts: on Gmail a replaced or sent draft must leave every
+// label (through Trash), not linger in All Mail, and Gmail files the
+// sent copy itself.
+func TestGmailDrafts(t *testing.T) {
+	t.Parallel()
+	e, acct, srv := startGmail(t, Config{})
+	rig := testRig(t)
+	srv.RootCAs().AppendCertsFromPEM(rig.CAPEM) // the engine trusts both
+	alice, _ := rig.User("alice")
+	acct.SMTP, acct.SMTPUsername, acct.SMTPPassword, acct.Email = endpoint(t, rig.SMTPSAddr(), TLSImplicit), alice.Email, alice.Password, alice.Email
+	bob := rigAccount(t, rig, "bob")
+	bob.ID = "gmail-draft-bob"
+	ctx := testCtx(t)
+
+	first, err := e.SaveDraft(ctx, acct, Outgoing{To: []string{bob.Email}, Subject: "Gmail draft " + uniqueFolder("g"), Text: "v1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Labels(first.MessageID); first.Folder != gmailtest.Drafts || !slices.Equal(got, []string{gmailtest.AllMail, gmailtest.Drafts}) {
+		t.Fatalf("saved draft: %+v, labels %v", first, got)
+	}
+	second, err := e.SaveDraft(ctx, acct, Outgoing{To: []string{bob.Email}, Subject: "Gmail draft v2", Text: "v2"}, first.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Labels(first.MessageID); got != nil {
+		t.Fatalf("the replaced draft lingers in %v", got)
+	}
+	res, err := e.SendDraft(ctx, acct, second.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SentCopy != "provider keeps its own copy" {
+		t.Fatalf("send: %+v", res)
+	}
+	if got := srv.Labels(second.MessageID); got != nil {
+		t.Fatalf("the sent draft lingers in %v", got)
+	}
+	if m := findByMessageID(t, e, bob, "INBOX", res.MessageID); !strings.Contains(m.Text, "v2") {
+		t.Fatalf("delivered %q", m.Text)
+	}
+}
