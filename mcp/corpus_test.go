@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -216,7 +217,12 @@ func (c *counter) Load() int {
 }
 
 type corpusStats struct {
-	listTokens, getTokens, threadTokens []int
+	listTokens, getTokens, threadTokens, readTokens []int
+	// read and refused count read_attachment's outcomes: by readable_as,
+	// and by readable_as and reason; readTexts keeps what was read (the
+	// detail is the part's description and the text, NUL-separated).
+	read, refused map[string]int
+	readTexts     []corpusFinding
 }
 
 // Problem kinds, in table order. Tool errors are "tool error: NAME".
@@ -248,15 +254,17 @@ const (
 	kListTokens       = "list line > 120 tokens"
 	kGetTokens        = "get_message > 8000 tokens"
 	kThreadTokens     = "get_thread line > 40 tokens"
+	kReadFrame        = "read_attachment text outside its frame"
+	kReadTokens       = "read_attachment default window > 8000 tokens"
 )
 
 var corpusKindOrder = []string{kRefError, kAppend, kPageFailed, kNotListed, kBlank, kYear, kFFFDSubject, kFFFDFrom, kFFFDBody,
 	kBodyEmpty, kSubject, kFromListGet, kHasAtt, kThreadSelf, kWindow, kSearch, kDLFailed, kDLDiffers, kMissed, kExtra,
-	kExtraExpected, kBodyAsAttachment, kNormalized, kListLineGone, kListTokens, kGetTokens, kThreadTokens}
+	kExtraExpected, kBodyAsAttachment, kNormalized, kListLineGone, kListTokens, kGetTokens, kThreadTokens, kReadFrame, kReadTokens}
 
 // corpusAsserted are the kinds that must be empty outside corpusKnown.
 var corpusAsserted = []string{kRefError, kAppend, kPageFailed, kNotListed, kBlank, kYear, kFFFDSubject, kFFFDFrom, kFFFDBody,
-	kFromListGet, kHasAtt, kThreadSelf, kWindow, kSearch, kDLFailed, kDLDiffers, kMissed, kListLineGone, kListTokens, kGetTokens}
+	kFromListGet, kHasAtt, kThreadSelf, kWindow, kSearch, kDLFailed, kDLDiffers, kMissed, kListLineGone, kListTokens, kGetTokens, kReadFrame, kReadTokens, "tool error: read_attachment"}
 
 func (r *corpusRun) add(kind, file, format string, args ...any) {
 	r.mu.Lock()
@@ -480,6 +488,35 @@ func (r *corpusRun) perMessage() {
 	})
 }
 
+// readAttachment reads the text of a readable attachment and counts
+// the outcome. A refusal is a tool error that names the type and the
+// reason; only protocol errors and text outside the frame are findings.
+func (r *corpusRun) readAttachment(c *client.Client, m *corpusMessage, a mcp.AttachmentSummary, desc string) {
+	var got mcp.AttachmentText
+	text, err := r.callTool(c, "read_attachment", map[string]any{"folder": m.folder, "uid": m.uid, "part": a.Part}, &got)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stats.read == nil {
+		r.stats.read, r.stats.refused = map[string]int{}, map[string]int{}
+	}
+	switch {
+	case err != nil && strings.HasPrefix(err.Error(), "isError: "):
+		reason := text
+		if _, after, ok := strings.Cut(text, "could not be read: "); ok {
+			reason = after
+		}
+		r.stats.refused[a.ReadableAs+": "+truncate(reason, 90)]++
+	case err != nil:
+		r.findings["tool error: read_attachment"] = append(r.findings["tool error: read_attachment"], corpusFinding{m.ref.File, desc + ": " + err.Error()})
+	default:
+		r.stats.read[a.ReadableAs]++
+		if got.Text != "" && !strings.Contains(text, "<untrusted-email-attachment-text") {
+			r.findings[kReadFrame] = append(r.findings[kReadFrame], corpusFinding{m.ref.File, desc})
+		}
+		r.stats.readTexts = append(r.stats.readTexts, corpusFinding{m.ref.File, desc + "\x00" + text})
+	}
+}
+
 // subjectWord is the first ASCII word of four letters or more.
 func subjectWord(s string) string {
 	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) {
@@ -593,6 +630,9 @@ func (r *corpusRun) attachments(c *client.Client, httpc *http.Client, m *corpusM
 	}
 	for _, a := range m.get.Attachments {
 		desc := fmt.Sprintf("part %s %q (%s, %d bytes)", a.Part, a.Filename, a.ContentType, a.Size)
+		if a.ReadableAs != "" {
+			r.readAttachment(c, m, a, desc)
+		}
 		var res mcp.AttachmentResult
 		if _, ok := r.call(c, file, "get_attachment", map[string]any{"folder": m.folder, "uid": m.uid, "part": a.Part}, &res); !ok {
 			r.add(kDLFailed, file, "%s: get_attachment failed", desc)
@@ -720,6 +760,14 @@ func (r *corpusRun) analyse(enc tokenizer.Codec) {
 			r.t.Fatalf("tokenizer: %v", err)
 		}
 		return n
+	}
+	for _, rt := range r.stats.readTexts {
+		desc, text, _ := strings.Cut(rt.detail, "\x00")
+		n := count(text)
+		r.stats.readTokens = append(r.stats.readTokens, n)
+		if n > 8000 {
+			r.add(kReadTokens, rt.file, "%s: %d tokens", desc, n)
+		}
 	}
 	for _, m := range r.msgs {
 		if m.uid == 0 {
@@ -914,6 +962,8 @@ func (r *corpusRun) report() {
 	fmt.Fprintf(&tab, "tokens (o200k_base): list line p50 %d p99 %d max %d; get_message p50 %d max %d; get_thread per message p90 %d max %d\n",
 		percentile(s.listTokens, .5), percentile(s.listTokens, .99), maxOf(s.listTokens), percentile(s.getTokens, .5), maxOf(s.getTokens),
 		percentile(s.threadTokens, .9), maxOf(s.threadTokens))
+	fmt.Fprintf(&tab, "read_attachment: read %s; refused %s; default window tokens p50 %d max %d\n",
+		countList(s.read), countList(s.refused), percentile(s.readTokens, .5), maxOf(s.readTokens))
 	fmt.Fprintf(&tab, "%-58s %6s %6s  %s\n", "kind", "count", "files", "first files")
 	full.WriteString("MIME corpus report (mcp/corpus_test.go)\n" + tab.String() + "\n")
 	for _, k := range r.kinds() {
@@ -979,6 +1029,20 @@ func (r *corpusRun) assert() {
 	if p90 := percentile(s.threadTokens, .9); p90 > 40 {
 		t.Errorf("get_thread overview: p90 %d tokens per message (want ≤ 40); over 40: %s", p90, fileList(filesOf(r.findings[kThreadTokens])))
 	}
+}
+
+// countList shows counts by key, largest first.
+func countList(m map[string]int) string {
+	keys := slices.Collect(maps.Keys(m))
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // fileList names up to 40 files; the report file has them all.

@@ -280,6 +280,7 @@ type AttachmentSummary struct {
 	Size        int64  `json:"size"`
 	ContentID   string `json:"content_id,omitempty"`
 	Inline      bool   `json:"inline"`
+	ReadableAs  string `json:"readable_as,omitempty" jsonschema:"read_attachment can read this file's text, as this type (pdf, docx, …); absent when it cannot"`
 }
 
 func (s *Server) getMessage(ctx context.Context, acct *mail.Account, a messageArgs) (any, string, error) {
@@ -327,10 +328,14 @@ func (s *Server) getMessage(ctx context.Context, acct *mail.Account, a messageAr
 		name := capRunes(at.Filename, maxFilenameRunes)
 		if i < maxAttachJSON {
 			out.Attachments = append(out.Attachments, AttachmentSummary{Part: at.Part, Filename: name, ContentType: capRunes(at.ContentType, maxContentTypeRunes),
-				Size: at.Size, ContentID: capRunes(at.ContentID, maxAddressRunes), Inline: at.Inline})
+				Size: at.Size, ContentID: capRunes(at.ContentID, maxAddressRunes), Inline: at.Inline, ReadableAs: mail.ReadableAs(at.ContentType, at.Filename)})
 		}
 		if i < maxAttachText {
-			fmt.Fprintf(&h, "Attachment part=%s: %s (%s, %d bytes)\n", at.Part, orUnnamed(name), capRunes(at.ContentType, maxContentTypeRunes), at.Size)
+			readable := ""
+			if mail.ReadableAs(at.ContentType, at.Filename) != "" {
+				readable = " [read_attachment reads it]"
+			}
+			fmt.Fprintf(&h, "Attachment part=%s: %s (%s, %d bytes)%s\n", at.Part, orUnnamed(name), capRunes(at.ContentType, maxContentTypeRunes), at.Size, readable)
 		}
 	}
 	if n := len(m.Attachments); n > maxAttachText {

@@ -92,7 +92,7 @@ func New(o Options) *Server {
 		s.calls = newSharedLimiter(o.Counters, "calls", o.CallsPerMinute, time.Minute)
 		s.sends = newSharedLimiter(o.Counters, "sends", o.SendsPerHour, time.Hour)
 	}
-	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.newMailTools(), s.attachmentTools(), s.sendTools(), s.draftTools(), s.organizeTools()} {
+	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.newMailTools(), s.attachmentTools(), s.readAttachmentTools(), s.sendTools(), s.draftTools(), s.organizeTools()} {
 		s.tools = append(s.tools, group...)
 	}
 	for _, t := range s.tools {

@@ -1,0 +1,166 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/imap-mcp/imap-mcp/extract"
+)
+
+// Kinds of attachment read here rather than by package extract.
+const (
+	readHTML    extract.Kind = "html"
+	readMessage extract.Kind = "message"
+	readTNEF    extract.Kind = "tnef"
+)
+
+// ReadableAs names how ReadAttachment reads a file of this type and name
+// ("pdf", "docx", "html", "message", …), or "" when it cannot.
+func ReadableAs(contentType, filename string) string {
+	return string(readKind(contentType, filename))
+}
+
+func readKind(contentType, filename string) extract.Kind {
+	ct := strings.ToLower(contentType)
+	ext := strings.ToLower(path.Ext(filename))
+	switch {
+	case ct == "text/html" || ct == "application/xhtml+xml" || (ext == ".html" || ext == ".htm") && !strings.HasPrefix(ct, "image/"):
+		return readHTML
+	case ct == "message/rfc822" || ct == "message/global" || ext == ".eml":
+		return readMessage
+	case isTNEF(ct, filename):
+		return readTNEF
+	}
+	return extract.Detect(ct, filename)
+}
+
+// AttachmentText is a window of an attachment's text.
+type AttachmentText struct {
+	AttachmentInfo
+	// ReadAs is how the file was read (see ReadableAs).
+	ReadAs string
+	// Text is the window; Offset and Length are in characters (runes),
+	// Length counting the whole text.
+	Text           string
+	Offset, Length int
+	// Cut is set when the text was cut at extract.MaxOutput bytes.
+	Cut bool
+}
+
+// ReadableTypes lists what ReadAttachment reads, for messages.
+const ReadableTypes = "PDF, Word (DOCX), Excel (XLSX), PowerPoint (PPTX), OpenDocument (ODT, ODS, ODP), calendar (ICS), CSV, " +
+	"plain text, HTML, attached messages (EML) and winmail.dat (TNEF)"
+
+// errNotReadable stops the fetch of an attachment of a type
+// ReadAttachment does not read.
+var errNotReadable = errors.New("not a readable type")
+
+// ReadAttachment returns a window of the text of one attachment (part as
+// in Message.Attachments): the part is streamed from IMAP, at most
+// extract.MaxInput bytes of it, and read by its type (see ReadableAs).
+// A type it does not read, and a file too large or too broken to read,
+// yield an *extract.Error that says so; the connection is kept.
+func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder string, uid uint32, part string, opt GetOptions) (*AttachmentText, error) {
+	var buf bytes.Buffer
+	var kind extract.Kind
+	var refused error
+	info, err := e.GetAttachment(ctx, acct, folder, uid, part, func(a AttachmentInfo) io.Writer {
+		if kind = readKind(a.ContentType, a.Filename); kind == "" {
+			refused = &extract.Error{Type: a.ContentType, Reason: "read_attachment reads " + ReadableTypes + "; get_attachment gives a download link for the rest"}
+			return failWriter{}
+		}
+		return &limitWriter{w: &buf, left: extract.MaxInput}
+	})
+	switch {
+	case refused != nil:
+		return nil, refused
+	case errors.Is(err, errInputTooLarge):
+		return nil, &extract.Error{Kind: kind, Reason: fmt.Sprintf("it is larger than %d MB, the most read_attachment reads", extract.MaxInput>>20)}
+	case err != nil:
+		return nil, err
+	}
+	out := &AttachmentText{AttachmentInfo: info, ReadAs: string(kind)}
+	var text string
+	switch kind {
+	case readHTML:
+		text = htmlToText(decodeTextBytes(buf.Bytes()))
+	case readMessage:
+		text = messageText(buf.Bytes())
+	case readTNEF:
+		files, _ := tnefFiles(buf.Bytes())
+		if len(files) == 0 {
+			return nil, &extract.Error{Type: "TNEF (winmail.dat)", Reason: "it holds no files"}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "A winmail.dat (TNEF) holding %d file(s); read each by its own part (%s.1, %s.2, …):\n", len(files), part, part)
+		for i, f := range files {
+			fmt.Fprintf(&b, "%s.%d: %s (%s, %d bytes)\n", part, i+1, cleanLine(f.Name), f.ContentType, len(f.Data))
+		}
+		text = b.String()
+	default:
+		var cut bool
+		if text, cut, err = extract.Read(ctx, kind, buf.Bytes(), ""); err != nil {
+			return nil, err
+		}
+		out.Cut = cut
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, &extract.Error{Kind: kind, Reason: "it holds no text"}
+	}
+	out.Offset = opt.Offset
+	out.Text, out.Length = windowBytes(text, opt.Offset, opt.MaxChars, opt.MaxBytes)
+	return out, nil
+}
+
+// messageText shows an attached message: its main header fields, its
+// text, and its attachments by name.
+func messageText(raw []byte) string {
+	p := parseMessage(bytes.NewReader(raw))
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\nTo: %s\n", p.Header.From, strings.Join(p.Header.To, ", "))
+	if len(p.Header.Cc) > 0 {
+		fmt.Fprintf(&b, "Cc: %s\n", strings.Join(p.Header.Cc, ", "))
+	}
+	if p.Header.DateOK {
+		fmt.Fprintf(&b, "Date: %s\n", p.Header.Date.Format("Mon, 2 Jan 2006 15:04 -0700"))
+	}
+	fmt.Fprintf(&b, "Subject: %s\n\n%s\n", p.Header.Subject, p.Text)
+	for _, a := range p.Attachments {
+		fmt.Fprintf(&b, "[attachment: %s (%s, %d bytes)]\n", a.Filename, a.ContentType, a.Size)
+	}
+	return b.String()
+}
+
+// decodeTextBytes returns an HTML file's bytes as UTF-8 (its meta charset
+// is not followed: UTF-8 when valid, else Windows-1252).
+func decodeTextBytes(b []byte) string {
+	text, _, _ := extract.Read(context.Background(), extract.Text, b, "")
+	return text
+}
+
+var errInputTooLarge = errors.New("attachment larger than the read limit")
+
+// limitWriter fails once more than left bytes are written.
+type limitWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.left {
+		return 0, errInputTooLarge
+	}
+	l.left -= len(p)
+	return l.w.Write(p)
+}
+
+// failWriter refuses every write, which stops a fetch at once.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errNotReadable }
