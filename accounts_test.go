@@ -245,6 +245,10 @@ func TestConnectPage(t *testing.T) {
 			t.Errorf("/connect?tab=%s lacks %s", tab, want)
 		}
 	}
+	if page := b.get("/connect"); !strings.Contains(page, `data-testid="abilities"`) || !strings.Contains(page, "read the text inside attachments") ||
+		!strings.Contains(page, "save drafts") || !strings.Contains(page, "what arrived since it last looked") {
+		t.Error("/connect does not say what a connected client can do")
+	}
 	if strings.Contains(b.get("/connect"), `data-testid="reach-warning"`) || strings.Contains(b.get("/"), `data-testid="reach-warning"`) {
 		t.Error("a public https APP_URL is warned about")
 	}
