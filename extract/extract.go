@@ -126,6 +126,10 @@ func Read(ctx context.Context, k Kind, data []byte, charset string) (text string
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
+	if err := acquire(ctx, readers); err != nil {
+		return "", false, timeoutError(ctx, k)
+	}
+	defer func() { <-readers }()
 	out := &output{ctx: ctx, kind: k}
 	defer func() {
 		if r := recover(); r != nil {
@@ -171,6 +175,23 @@ func timeoutError(ctx context.Context, k Kind) error {
 		return refuse(k, "reading it took longer than %s", Timeout)
 	}
 	return ctx.Err()
+}
+
+// readers bounds the extractions running at once in this process, and
+// children the PDF child processes among them (each may use a gigabyte).
+var (
+	readers  = make(chan struct{}, 4)
+	children = make(chan struct{}, 2)
+)
+
+// acquire takes a slot of sem, waiting while ctx lasts.
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errFull is raised (as a panic, caught by Read) when the output is full.

@@ -43,9 +43,13 @@ func init() {
 
 // readPDF runs the child on data and returns its text.
 func readPDF(ctx context.Context, data []byte) (string, bool, error) {
-	self, err := os.Executable()
+	if err := acquire(ctx, children); err != nil {
+		return "", false, timeoutError(ctx, PDF)
+	}
+	defer func() { <-children }()
+	self, err := executable()
 	if err != nil {
-		return "", false, fmt.Errorf("extract: find own executable: %w", err)
+		return "", false, refuse(PDF, "the PDF reader could not be started")
 	}
 	cmd := exec.CommandContext(ctx, self)
 	cmd.Env = append(minimalEnv(), childEnv+"=pdf")
@@ -67,13 +71,22 @@ func readPDF(ctx context.Context, data []byte) (string, bool, error) {
 		// (CPU time limit).
 		return "", false, refuse(PDF, "its structure is too deeply nested, too large or broken to read safely")
 	case err != nil:
-		return "", false, fmt.Errorf("extract: run the PDF reader: %w", err)
+		return "", false, refuse(PDF, "the PDF reader could not be started")
 	}
 	text := stdout.String()
 	if len(text) > MaxOutput {
 		return text[:validPrefix(text, MaxOutput)], true, nil
 	}
 	return text, false, nil
+}
+
+// executable is this program: /proc/self/exe where there is one, which
+// still works after the file on disk was replaced by an upgrade.
+func executable() (string, error) {
+	if _, err := os.Stat("/proc/self/exe"); err == nil {
+		return "/proc/self/exe", nil
+	}
+	return os.Executable()
 }
 
 // minimalEnv passes the child only what the Go runtime may use.

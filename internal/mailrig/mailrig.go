@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -90,6 +91,18 @@ type Rig struct {
 // greets. It needs root. On error nothing started is left running and the
 // error includes the tail of the daemon logs.
 func Start() (*Rig, error) {
+	// The free ports are found by binding and releasing them, so another
+	// process may take one before a daemon binds it: start again on
+	// fresh ports when that happened.
+	for attempt := 1; ; attempt++ {
+		r, err := startOnce()
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			return r, err
+		}
+	}
+}
+
+func startOnce() (*Rig, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("mailrig: the rig needs root: Postfix cannot run unprivileged and Dovecot must switch to the mail user")
 	}
