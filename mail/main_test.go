@@ -79,3 +79,18 @@ func seedFolder(t testing.TB, rig *mailrig.Rig, user, prefix string, n int) (str
 
 // testRig returns the shared rig.
 func testRig(t testing.TB) *mailrig.Rig { return mailrig.Shared(t) }
+
+// recreateFolder deletes folder and returns an appender that creates it
+// anew (with a new UIDVALIDITY) on its first Append.
+func recreateFolder(t testing.TB, e *Engine, rig *mailrig.Rig, acct *Account, user, folder string) *mailrig.Appender {
+	t.Helper()
+	if err := e.DeleteFolder(testCtx(t), acct, folder); err != nil {
+		t.Fatal(err)
+	}
+	app, err := rig.Appender(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}

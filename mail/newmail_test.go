@@ -73,15 +73,7 @@ func TestNewMessagesAcrossDeliveriesFlagsAndReset(t *testing.T) {
 	}
 
 	// A recreated folder has a new UIDVALIDITY: the old mark is reset.
-	if err := e.DeleteFolder(ctx, acct, folder); err != nil {
-		t.Fatal(err)
-	}
-	app2, err := rig.Appender("carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app2.Close()
-	if _, err := app2.Append(folder, []byte("From: ann@example.org\r\nSubject: reborn\r\n\r\nx\r\n")); err != nil {
+	if _, err := recreateFolder(t, e, rig, acct, "carol", folder).Append(folder, []byte("From: ann@example.org\r\nSubject: reborn\r\n\r\nx\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	reset, err := e.NewMessages(ctx, acct, folder, got.Mark, 20)

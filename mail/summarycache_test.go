@@ -58,15 +58,7 @@ func TestListFromSummaryCache(t *testing.T) {
 		t.Errorf("flags: %v then %v", first.Messages[0].Flags, second.Messages[0].Flags)
 	}
 
-	if err := e.DeleteFolder(ctx, acct, folder); err != nil {
-		t.Fatal(err)
-	}
-	app2, err := rig.Appender("carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app2.Close()
-	app = app2
+	app = recreateFolder(t, e, rig, acct, "carol", folder)
 	fill("second")
 	third, _ := list()
 	if third.Messages[0].Subject != "second 29" || third.Messages[0].UID != first.Messages[0].UID {
