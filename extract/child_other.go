@@ -2,8 +2,6 @@
 
 package extract
 
-import "time"
-
-// limitCPU is a no-op where there are no resource limits: the parent's
-// timeout still kills the child.
-func limitCPU(time.Duration) {}
+// limitSystem is a no-op where there are no resource limits: the
+// parent's timeout and the heap watchdog still end the child.
+func limitSystem() {}

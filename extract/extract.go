@@ -119,17 +119,35 @@ func refuse(k Kind, format string, args ...any) error {
 
 // Read returns the text of data, a file of kind k, and whether it was cut
 // at MaxOutput. charset applies to text formats (empty means UTF-8 or
-// detected). Errors are *Error, or ctx's.
+// detected). Plain text is decoded here; every other format is parsed in
+// a child process (see child.go). Errors are *Error, or ctx's.
 func Read(ctx context.Context, k Kind, data []byte, charset string) (text string, cut bool, err error) {
 	if len(data) > MaxInput {
 		return "", false, refuse(k, "it is %.1f MB, and at most %d MB are read", float64(len(data))/(1<<20), MaxInput>>20)
 	}
+	switch k {
+	case Text:
+		text = decodeText(data, charset)
+		if len(text) > MaxOutput {
+			return text[:validPrefix(text, MaxOutput)], true, nil
+		}
+		return text, false, nil
+	case PDF, DOCX, XLSX, PPTX, ODF, Calendar, CSV:
+	default:
+		return "", false, refuse(k, "this type is not one read_attachment reads")
+	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	if err := acquire(ctx, readers); err != nil {
+	if err := acquire(ctx, children); err != nil {
 		return "", false, timeoutError(ctx, k)
 	}
-	defer func() { <-readers }()
+	defer func() { <-children }()
+	return readInChild(ctx, k, data, charset)
+}
+
+// parse reads data of kind k in this process: the child's work. Panics
+// of the parsers are recovered; the output stops at MaxOutput.
+func parse(ctx context.Context, k Kind, data []byte, charset string) (text string, cut bool, err error) {
 	out := &output{ctx: ctx, kind: k}
 	defer func() {
 		if r := recover(); r != nil {
@@ -146,7 +164,7 @@ func Read(ctx context.Context, k Kind, data []byte, charset string) (text string
 	}()
 	switch k {
 	case PDF:
-		return readPDF(ctx, data)
+		err = readPDF(out, data)
 	case DOCX:
 		err = readDOCX(out, data)
 	case XLSX:
@@ -159,10 +177,6 @@ func Read(ctx context.Context, k Kind, data []byte, charset string) (text string
 		err = readCalendar(out, data, charset)
 	case CSV:
 		err = readCSV(out, data, charset)
-	case Text:
-		out.WriteString(decodeText(data, charset))
-	default:
-		return "", false, refuse(k, "this type is not one read_attachment reads")
 	}
 	if err != nil {
 		return "", false, err
@@ -177,12 +191,9 @@ func timeoutError(ctx context.Context, k Kind) error {
 	return ctx.Err()
 }
 
-// readers bounds the extractions running at once in this process, and
-// children the PDF child processes among them (each may use a gigabyte).
-var (
-	readers  = make(chan struct{}, 4)
-	children = make(chan struct{}, 2)
-)
+// children bounds the child processes running at once (each may use
+// childHeap).
+var children = make(chan struct{}, 2)
 
 // acquire takes a slot of sem, waiting while ctx lasts.
 func acquire(ctx context.Context, sem chan struct{}) error {
@@ -209,14 +220,20 @@ type output struct {
 // WriteString adds s, panicking with errFull past MaxOutput and with the
 // context's error once it is done.
 func (o *output) WriteString(s string) (int, error) {
-	if o.n++; o.n%256 == 0 && o.ctx.Err() != nil {
-		panic(o.ctx.Err())
-	}
+	o.tick()
 	if o.Len()+len(s) > MaxOutput {
 		o.Builder.WriteString(s[:validPrefix(s, MaxOutput-o.Len())])
 		panic(errFull)
 	}
 	return o.Builder.WriteString(s)
+}
+
+// tick panics with the context's error, checked every 256 calls, once it
+// is done: parsers call it as they go, also where they write nothing.
+func (o *output) tick() {
+	if o.n++; o.n%256 == 0 && o.ctx.Err() != nil {
+		panic(o.ctx.Err())
+	}
 }
 
 // validPrefix returns a length of s at most n that does not split a UTF-8

@@ -16,13 +16,14 @@ import (
 // pkg is an opened zip package (OOXML or OpenDocument) whose parts share
 // one decompression budget.
 type pkg struct {
+	out   *output
 	kind  Kind
 	zr    *zip.Reader
 	left  int64 // bytes that may still be decompressed
 	files map[string]*zip.File
 }
 
-func openPackage(k Kind, data []byte) (*pkg, error) {
+func openPackage(out *output, k Kind, data []byte) (*pkg, error) {
 	if bytes.HasPrefix(data, []byte{0xD0, 0xCF, 0x11, 0xE0}) { // an OLE compound file
 		return nil, refuse(k, "it is password-protected, or in the old binary Office format (.doc, .xls, .ppt), which is not read")
 	}
@@ -30,7 +31,7 @@ func openPackage(k Kind, data []byte) (*pkg, error) {
 	if err != nil {
 		return nil, refuse(k, "it is not a valid %s package", k.Name())
 	}
-	p := &pkg{kind: k, zr: zr, left: MaxExpanded, files: make(map[string]*zip.File, len(zr.File))}
+	p := &pkg{out: out, kind: k, zr: zr, left: MaxExpanded, files: make(map[string]*zip.File, len(zr.File))}
 	for _, f := range zr.File {
 		p.files[strings.TrimPrefix(f.Name, "/")] = f
 	}
@@ -54,18 +55,22 @@ func (b *budgetReader) Read(buf []byte) (int, error) {
 }
 
 // walk streams the XML part name through fn, token by token; a missing
-// part is an error only when required.
-func (p *pkg) walk(name string, required bool, fn func(xml.Token)) error {
+// part is an error only when required. Messages name the part by label:
+// part names can come from the file and are never shown.
+func (p *pkg) walk(name, label string, required bool, fn func(xml.Token)) error {
 	f, ok := p.files[name]
 	if !ok {
 		if required {
-			return refuse(p.kind, "it has no %s part, so it is not a valid %s file", name, p.kind.Name())
+			return refuse(p.kind, "it has no %s, so it is not a valid %s file", label, p.kind.Name())
 		}
 		return nil
 	}
+	if f.UncompressedSize64 > uint64(max(p.left, 0)) {
+		return refuse(p.kind, "it decompresses to more than %d MB (a zip bomb?)", MaxExpanded>>20)
+	}
 	rc, err := f.Open()
 	if err != nil {
-		return refuse(p.kind, "its part %s cannot be opened", name)
+		return refuse(p.kind, "its %s cannot be opened", label)
 	}
 	defer rc.Close()
 	d := xml.NewDecoder(&budgetReader{r: rc, p: p})
@@ -78,8 +83,9 @@ func (p *pkg) walk(name string, required bool, fn func(xml.Token)) error {
 			return refuse(p.kind, "it decompresses to more than %d MB (a zip bomb?)", MaxExpanded>>20)
 		}
 		if err != nil {
-			return refuse(p.kind, "its part %s is not well-formed XML", name)
+			return refuse(p.kind, "its %s is not well-formed XML", label)
 		}
+		p.out.tick()
 		fn(tok)
 	}
 }
@@ -153,17 +159,17 @@ func (w *paragraphs) token(tok xml.Token) {
 
 // readDOCX reads word/document.xml: paragraphs, tabs, breaks, tables.
 func readDOCX(out *output, data []byte) error {
-	p, err := openPackage(DOCX, data)
+	p, err := openPackage(out, DOCX, data)
 	if err != nil {
 		return err
 	}
 	w := &paragraphs{out: out, text: "t", para: "p", cell: "tc", row: "tr", tab: []string{"tab"}, brk: []string{"br", "cr"}}
-	return p.walk("word/document.xml", true, w.token)
+	return p.walk("word/document.xml", "document part (word/document.xml)", true, w.token)
 }
 
 // readPPTX reads the slides in their order, each under a heading.
 func readPPTX(out *output, data []byte) error {
-	p, err := openPackage(PPTX, data)
+	p, err := openPackage(out, PPTX, data)
 	if err != nil {
 		return err
 	}
@@ -185,7 +191,7 @@ func readPPTX(out *output, data []byte) error {
 		}
 		out.WriteString(fmt.Sprintf("\n## Slide %d\n", i+1))
 		w := &paragraphs{out: out, text: "t", para: "p", cell: "tc", row: "tr", brk: []string{"br"}}
-		if err := p.walk(fmt.Sprintf("ppt/slides/slide%d.xml", n), true, w.token); err != nil {
+		if err := p.walk(fmt.Sprintf("ppt/slides/slide%d.xml", n), fmt.Sprintf("slide %d", i+1), true, w.token); err != nil {
 			return err
 		}
 	}
@@ -203,13 +209,13 @@ const (
 // presentation: paragraphs and headings, tables (sheets) and pages
 // (slides) under headings.
 func readODF(out *output, data []byte) error {
-	p, err := openPackage(ODF, data)
+	p, err := openPackage(out, ODF, data)
 	if err != nil {
 		return err
 	}
 	w := &paragraphs{out: out, para: "p", cell: "table-cell", row: "table-row", tab: []string{"tab"}, brk: []string{"line-break"},
 		skip: []string{"annotation", "tracked-changes"}}
-	return p.walk("content.xml", true, func(tok xml.Token) {
+	return p.walk("content.xml", "content part (content.xml)", true, func(tok xml.Token) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch {
@@ -246,12 +252,12 @@ func attr(e xml.StartElement, local string) string {
 // line per row with cells separated by " | " (empty cells kept so that
 // columns line up). Numbers are shown as stored (dates as serial numbers).
 func readXLSX(out *output, data []byte) error {
-	p, err := openPackage(XLSX, data)
+	p, err := openPackage(out, XLSX, data)
 	if err != nil {
 		return err
 	}
 	targets := map[string]string{}
-	err = p.walk("xl/_rels/workbook.xml.rels", true, func(tok xml.Token) {
+	err = p.walk("xl/_rels/workbook.xml.rels", "list of sheets (xl/_rels/workbook.xml.rels)", true, func(tok xml.Token) {
 		if t, ok := tok.(xml.StartElement); ok && t.Name.Local == "Relationship" {
 			target := attr(t, "Target")
 			if strings.HasPrefix(target, "/") {
@@ -267,7 +273,7 @@ func readXLSX(out *output, data []byte) error {
 	}
 	type sheet struct{ name, part string }
 	var sheets []sheet
-	if err := p.walk("xl/workbook.xml", true, func(tok xml.Token) {
+	if err := p.walk("xl/workbook.xml", "workbook part (xl/workbook.xml)", true, func(tok xml.Token) {
 		if t, ok := tok.(xml.StartElement); ok && t.Name.Local == "sheet" {
 			for _, a := range t.Attr {
 				if a.Name.Local == "id" && strings.Contains(a.Name.Space, "relationships") {
@@ -280,8 +286,8 @@ func readXLSX(out *output, data []byte) error {
 	}
 	var shared []string
 	var si strings.Builder
-	inT, phonetic := false, 0
-	if err := p.walk("xl/sharedStrings.xml", false, func(tok xml.Token) {
+	inT, phonetic, total := false, 0, 0
+	if err := p.walk("xl/sharedStrings.xml", "shared strings (xl/sharedStrings.xml)", false, func(tok xml.Token) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
@@ -295,7 +301,7 @@ func readXLSX(out *output, data []byte) error {
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
-				if si.Len()+len(shared) < MaxOutput {
+				if total += si.Len(); total <= MaxOutput {
 					shared = append(shared, si.String())
 				}
 			case "t":
@@ -304,8 +310,8 @@ func readXLSX(out *output, data []byte) error {
 				phonetic--
 			}
 		case xml.CharData:
-			if inT && phonetic == 0 && si.Len() < MaxOutput {
-				si.Write(t)
+			if inT && phonetic == 0 && si.Len() < maxCell {
+				si.Write(t[:min(len(t), maxCell-si.Len())])
 			}
 		}
 	}); err != nil {
@@ -317,28 +323,39 @@ func readXLSX(out *output, data []byte) error {
 			break
 		}
 		out.WriteString("\n## Sheet: " + sh.name + "\n")
-		if err := readSheet(p, out, sh.part, shared); err != nil {
+		if err := readSheet(p, out, sh.part, fmt.Sprintf("sheet %d", i+1), shared); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readSheet writes the rows of one worksheet part.
-func readSheet(p *pkg, out *output, part string, shared []string) error {
-	var row []string
+// Bounds of one spreadsheet row: Excel's own column limit, and the text
+// of one cell.
+const (
+	maxColumns = 16384
+	maxCell    = 32 << 10
+)
+
+// readSheet writes the rows of one worksheet part, cells separated by
+// " | " and empty cells kept so that columns line up; a row stops at
+// maxColumns cells.
+func readSheet(p *pkg, out *output, part, label string, shared []string) error {
+	var row strings.Builder
 	var cellType, value string
+	cells, pending := 0, 0 // cells written in this row, empty cells not yet written
 	col, inValue := 0, false
-	return p.walk(part, false, func(tok xml.Token) {
+	return p.walk(part, label, false, func(tok xml.Token) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "row":
-				row = row[:0]
+				row.Reset()
+				cells, pending = 0, 0
 			case "c":
 				cellType, value = attr(t, "t"), ""
-				col = len(row)
-				if c, ok := column(attr(t, "r")); ok && c >= len(row) && c < len(row)+1000 {
+				col = cells + pending
+				if c, ok := column(attr(t, "r")); ok && c > col && c < maxColumns {
 					col = c
 				}
 			case "v", "t":
@@ -349,6 +366,9 @@ func readSheet(p *pkg, out *output, part string, shared []string) error {
 			case "v", "t":
 				inValue = false
 			case "c":
+				if col >= maxColumns || row.Len() > MaxOutput {
+					return // the row is full: the rest is not shown
+				}
 				switch cellType {
 				case "s":
 					if i, err := strconv.Atoi(strings.TrimSpace(value)); err == nil && i >= 0 && i < len(shared) {
@@ -357,21 +377,30 @@ func readSheet(p *pkg, out *output, part string, shared []string) error {
 				case "b":
 					value = map[string]string{"1": "TRUE", "0": "FALSE"}[strings.TrimSpace(value)]
 				}
-				for len(row) < col {
-					row = append(row, "")
+				pending = col - cells
+				if value = strings.Join(strings.Fields(value), " "); value == "" {
+					pending++ // an empty cell is written only when a value follows it
+					return
 				}
-				row = append(row, strings.Join(strings.Fields(value), " "))
+				for ; pending > 0; pending-- {
+					if cells > 0 {
+						row.WriteString(" | ")
+					}
+					cells++
+				}
+				if cells > 0 {
+					row.WriteString(" | ")
+				}
+				row.WriteString(value)
+				cells++
 			case "row":
-				for len(row) > 0 && row[len(row)-1] == "" {
-					row = row[:len(row)-1]
-				}
-				if len(row) > 0 {
-					out.WriteString(strings.Join(row, " | ") + "\n")
+				if row.Len() > 0 {
+					out.WriteString(row.String() + "\n")
 				}
 			}
 		case xml.CharData:
-			if inValue && len(value) < 32<<10 {
-				value += string(t)
+			if inValue && len(value) < maxCell {
+				value += string(t[:min(len(t), maxCell-len(value))])
 			}
 		}
 	})

@@ -41,10 +41,20 @@ func decodeText(data []byte, cs string) string {
 	return string(s)
 }
 
+// maxCSVFields bounds the fields of one CSV line (as many as a
+// spreadsheet has columns).
+const maxCSVFields = 16384
+
 // readCSV writes each record as one line, fields separated by " | ".
 // A file that is not CSV after all is shown as the text it is.
 func readCSV(out *output, data []byte, cs string) error {
 	text := decodeText(data, cs)
+	for line := range strings.Lines(text) {
+		if strings.Count(line, ",")+strings.Count(line, ";") > maxCSVFields {
+			return refuse(CSV, "a line has more than %d fields", maxCSVFields)
+		}
+		out.tick()
+	}
 	r := csv.NewReader(strings.NewReader(text))
 	r.FieldsPerRecord, r.LazyQuotes, r.ReuseRecord = -1, true, true
 	if first, _, _ := strings.Cut(text, "\n"); strings.Count(first, ";") > strings.Count(first, ",") {
@@ -77,7 +87,12 @@ func readCSV(out *output, data []byte, cs string) error {
 // start and end as written with their time zone, organizer, attendees,
 // location, status, recurrence and description.
 func readCalendar(out *output, data []byte, cs string) error {
-	cal, err := ical.NewDecoder(strings.NewReader(decodeText(data, cs))).Decode()
+	text := decodeText(data, cs)
+	if nesting(text) > maxCalendarNesting {
+		// The decoder recurses once per BEGIN.
+		return refuse(Calendar, "its components are nested more than %d deep", maxCalendarNesting)
+	}
+	cal, err := ical.NewDecoder(strings.NewReader(text)).Decode()
 	if err != nil {
 		return refuse(Calendar, "it is not valid iCalendar")
 	}
@@ -130,6 +145,25 @@ func readCalendar(out *output, data []byte, cs string) error {
 		out.WriteString("The calendar holds no events.\n")
 	}
 	return nil
+}
+
+// maxCalendarNesting bounds BEGIN inside BEGIN (a calendar, an event, an
+// alarm: real files nest three or four deep).
+const maxCalendarNesting = 16
+
+// nesting returns the deepest BEGIN/END nesting of an iCalendar text.
+func nesting(text string) int {
+	depth, deepest := 0, 0
+	for line := range strings.Lines(text) {
+		switch {
+		case len(line) >= 6 && strings.EqualFold(line[:6], "BEGIN:"):
+			depth++
+			deepest = max(deepest, depth)
+		case len(line) >= 4 && strings.EqualFold(line[:4], "END:"):
+			depth--
+		}
+	}
+	return deepest
 }
 
 func propText(props ical.Props, name string) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,6 +92,13 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 	if err != nil {
 		return nil, err
 	}
+	if !d.flagged {
+		return nil, invalid("send draft", "message %d of %s is not a draft (it has no \\Draft flag): only drafts are sent as they are; "+
+			"send_message sends new mail", uid, drafts)
+	}
+	if from := addressOf(d.From); !acct.ownAddresses()[from] {
+		return nil, invalid("send draft", "the draft's From (%s) is not this account's address: update_draft writes it anew", from)
+	}
 	if len(d.rcpts) == 0 {
 		return nil, invalid("send draft", "the draft has no recipients: give it some with update_draft")
 	}
@@ -102,8 +110,8 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 	}
 	date := "Date: " + time.Now().Format(time.RFC1123Z) + "\r\n"
 	head := "Message-ID: <" + d.MessageID + ">\r\n" + date
-	raw := rewriteHeader(d.raw, head, "Bcc", "Date", "Message-ID")
-	filed := rewriteHeader(d.raw, head, "Date", "Message-ID")
+	raw := rewriteHeader(d.raw, head, func(name string) bool { return strings.EqualFold(name, "Bcc") || replacedOnSend(name) })
+	filed := rewriteHeader(d.raw, head, replacedOnSend)
 	res, err := e.deliver(ctx, acct, raw, filed, d.MessageID, d.rcpts)
 	if res == nil {
 		return nil, err
@@ -122,6 +130,28 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 		err = &Error{Kind: KindOf(ferr), Op: "after sending the draft", Err: ferr}
 	}
 	return res, err
+}
+
+// replacedOnSend names the fields a draft loses when it is sent: the two
+// set anew, and the trace and authentication fields a message collects
+// on its way in, which a draft of ours never has and a message copied
+// into Drafts would carry out again.
+func replacedOnSend(name string) bool {
+	switch strings.ToLower(name) {
+	case "date", "message-id", "sender", "received", "return-path", "delivered-to", "x-original-to", "authentication-results",
+		"received-spf", "dkim-signature", "x-google-dkim-signature", "x-received", "x-gm-message-state":
+		return true
+	}
+	lower := strings.ToLower(name)
+	return strings.HasPrefix(lower, "resent-") || strings.HasPrefix(lower, "arc-")
+}
+
+// addressOf returns the lower-case address of "Name <addr>" or "addr".
+func addressOf(a string) string {
+	if p, err := netmail.ParseAddress(a); err == nil {
+		return strings.ToLower(p.Address)
+	}
+	return strings.ToLower(strings.TrimSpace(a))
 }
 
 // draftsFolder returns the account's Drafts folder.
@@ -172,8 +202,9 @@ func (c *Conn) appendDraft(folder string, raw []byte, msgID string) (uint32, err
 // draft is a draft read back from the server.
 type draft struct {
 	Header
-	raw   []byte
-	rcpts []string // envelope addresses of To, Cc and Bcc
+	raw     []byte
+	rcpts   []string // envelope addresses of To, Cc and Bcc
+	flagged bool     // it has \Draft
 }
 
 // readDraft reads up to limit bytes of the draft uid in folder; a draft
@@ -204,6 +235,13 @@ func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
 	}
 	h, _ := readHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
 	d := &draft{Header: headerOf(h), raw: buf.Bytes()}
+	bufs, err := c.fetch("fetch draft flags", imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range bufs {
+		d.flagged = d.flagged || slices.Contains(m.Flags, imap.FlagDraft)
+	}
 	_, params := parseMediaType(h.Get("Content-Type"))
 	for _, field := range []string{"To", "Cc", "Bcc"} {
 		for _, a := range parseAddressList(h.Get(field), params["charset"]) {
@@ -231,10 +269,10 @@ func (c *Conn) markAnswered(msgID string) error {
 	return c.store(imap.UIDSetNum(found...), imap.StoreFlagsAdd, []imap.Flag{imap.FlagAnswered})
 }
 
-// rewriteHeader returns raw with the header fields named in drop removed
+// rewriteHeader returns raw with the header fields drop names removed
 // (with their continuation lines) and head put in front; the rest of the
 // message is kept byte for byte.
-func rewriteHeader(raw []byte, head string, drop ...string) []byte {
+func rewriteHeader(raw []byte, head string, drop func(name string) bool) []byte {
 	out := bytes.NewBuffer(make([]byte, 0, len(raw)+len(head)))
 	out.WriteString(head)
 	skipping := false
@@ -249,10 +287,7 @@ func rewriteHeader(raw []byte, head string, drop ...string) []byte {
 		}
 		if line[0] != ' ' && line[0] != '\t' {
 			name, _, _ := strings.Cut(string(line), ":")
-			skipping = false
-			for _, d := range drop {
-				skipping = skipping || strings.EqualFold(strings.TrimSpace(name), d)
-			}
+			skipping = drop(strings.TrimSpace(name))
 		}
 		if !skipping {
 			out.Write(line)

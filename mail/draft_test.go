@@ -124,7 +124,7 @@ func TestDraftsSaveReplaceSend(t *testing.T) {
 
 func TestRewriteHeader(t *testing.T) {
 	raw := "Bcc: a@example.org,\r\n b@example.org\r\nSubject: s\r\nDate: old\r\nX-Bcc: keep\r\n\r\nBcc: body line\r\n"
-	got := string(rewriteHeader([]byte(raw), "Date: new\r\n", "Bcc", "Date"))
+	got := string(rewriteHeader([]byte(raw), "Date: new\r\n", func(name string) bool { return name == "Bcc" || name == "Date" }))
 	want := "Date: new\r\nSubject: s\r\nX-Bcc: keep\r\n\r\nBcc: body line\r\n"
 	if got != want {
 		t.Fatalf("rewriteHeader = %q, want %q", got, want)
@@ -171,5 +171,70 @@ func TestGmailDrafts(t *testing.T) {
 	}
 	if m := findByMessageID(t, e, bob, "INBOX", res.MessageID); !strings.Contains(m.Text, "v2") {
 		t.Fatalf("delivered %q", m.Text)
+	}
+}
+
+// TestSendDraftSendsOnlyOwnDrafts: a message that reached Drafts
+// otherwise (copied from INBOX) is not a draft and is not sent; one that
+// carries \Draft but another From is not sent either; trace fields of a
+// draft do not go out.
+func TestSendDraftSendsOnlyOwnDrafts(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	alice := rigAccount(t, rig, "alice")
+	alice.ID = "own-drafts-alice"
+	bob := rigAccount(t, rig, "bob")
+	bob.ID = "own-drafts-bob"
+	ctx := testCtx(t)
+	app, err := rig.Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	subject := "Urgent wire " + uniqueFolder("x")
+	foreign := "Received: from evil.example by mx.evil.example\r\nFrom: \"The CEO\" <ceo@bank.example>\r\nReply-To: attacker@evil.example\r\n" +
+		"To: " + bob.Email + "\r\nSubject: " + subject + "\r\n\r\nPlease wire the money.\r\n"
+	uid, err := app.Append("INBOX", []byte(foreign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Copy(ctx, alice, "INBOX", []uint32{uid}, "Drafts"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.Search(ctx, alice, "Drafts", SearchQuery{Subject: subject})
+	if err != nil || page.Total != 1 {
+		t.Fatal(page, err)
+	}
+	copied := page.Messages[0].UID
+	if _, err := e.SendDraft(ctx, alice, copied); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "not a draft") {
+		t.Fatalf("sending a copied message: %v", err)
+	}
+	if err := e.SetFlags(ctx, alice, "Drafts", []uint32{copied}, []string{`\Draft`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SendDraft(ctx, alice, copied); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "ceo@bank.example") {
+		t.Fatalf("sending a draft from someone else: %v", err)
+	}
+
+	// A draft of alice's own that carries trace fields sends without them.
+	traced := "Received: from attacker.example\r\nDKIM-Signature: v=1; d=attacker.example\r\nAuthentication-Results: attacker.example\r\n" +
+		"Resent-From: attacker.example\r\nFrom: Alice <" + alice.Email + ">\r\nTo: " + bob.Email + "\r\nSubject: " + subject + " (own)\r\n\r\nFine.\r\n"
+	if _, err := app.Append("Drafts", []byte(traced)); err != nil {
+		t.Fatal(err)
+	}
+	page, err = e.Search(ctx, alice, "Drafts", SearchQuery{Subject: subject + " (own)"})
+	if err != nil || page.Total != 1 {
+		t.Fatal(page, err)
+	}
+	if err := e.SetFlags(ctx, alice, "Drafts", []uint32{page.Messages[0].UID}, []string{`\Draft`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.SendDraft(ctx, alice, page.Messages[0].UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := findByMessageID(t, e, bob, "INBOX", res.MessageID)
+	if raw := rawOf(t, e, bob, "INBOX", got.UID); bytes.Contains(raw, []byte("attacker.example")) {
+		t.Fatalf("trace fields went out:\n%s", raw)
 	}
 }

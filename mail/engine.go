@@ -5,9 +5,10 @@ package mail
 type Engine struct {
 	*Pool
 	threads *threadIndexes
+	texts   *lru[textKey, readText]
 }
 
 // New returns an engine with cfg; zero fields of cfg take defaults.
 func New(cfg Config) *Engine {
-	return &Engine{Pool: NewPool(cfg), threads: newThreadIndexes()}
+	return &Engine{Pool: NewPool(cfg), threads: newThreadIndexes(), texts: newLRU[textKey, readText](textCacheBytes)}
 }

@@ -62,6 +62,8 @@ func checkFlags(names []string) ([]imap.Flag, error) {
 			out = append(out, imap.FlagFlagged)
 		case `\answered`, "answered":
 			out = append(out, imap.FlagAnswered)
+		case `\draft`, "draft":
+			out = append(out, imap.FlagDraft)
 		default:
 			if n == "" || strings.ContainsAny(n, "\\ ()[]{}%*\"\r\n") || strings.ContainsFunc(n, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 				return nil, invalid("set flags", "%q is not a flag or keyword this tool can set", n)

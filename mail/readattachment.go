@@ -66,15 +66,38 @@ var errNotReadable = errors.New("not a readable type")
 // A type it does not read, and a file too large or too broken to read,
 // yield an *extract.Error that says so; the connection is kept.
 func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder string, uid uint32, part string, opt GetOptions) (*AttachmentText, error) {
+	if !partPattern.MatchString(part) {
+		return nil, invalid("read attachment", "part %q is not a section number such as 2 or 1.3", part)
+	}
 	var buf bytes.Buffer
 	var kind extract.Kind
 	var refused error
-	info, err := e.GetAttachment(ctx, acct, folder, uid, part, func(a AttachmentInfo) io.Writer {
-		if kind = readKind(a.ContentType, a.Filename); kind == "" {
-			refused = &extract.Error{Type: a.ContentType, Reason: "read_attachment reads " + ReadableTypes + "; get_attachment gives a download link for the rest"}
-			return failWriter{}
+	var key textKey
+	t, cached := readText{}, false
+	err := e.Do(ctx, acct, func(c *Conn) (err error) {
+		stale, err := c.openFolder(folder)
+		if err != nil {
+			return err
 		}
-		return &limitWriter{w: &buf, left: extract.MaxInput}
+		key = textKey{account: c.accountKey(), folder: folder, validity: c.selData.UIDValidity, uid: uid, part: part}
+		if t, cached = e.texts.get(key); cached {
+			// The message may have been expunged since.
+			_, err := c.sizeOf(uid)
+			if KindOf(err) == KindNotFound && stale {
+				if err = c.catchUp(); err == nil {
+					_, err = c.sizeOf(uid)
+				}
+			}
+			return err
+		}
+		t.info, err = c.getAttachment(folder, uid, part, func(a AttachmentInfo) io.Writer {
+			if kind = readKind(a.ContentType, a.Filename); kind == "" {
+				refused = &extract.Error{Type: a.ContentType, Reason: "read_attachment reads " + ReadableTypes + "; get_attachment gives a download link for the rest"}
+				return failWriter{}
+			}
+			return &limitWriter{w: &buf, left: extract.MaxInput}
+		})
+		return err
 	})
 	switch {
 	case refused != nil:
@@ -84,17 +107,47 @@ func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder strin
 	case err != nil:
 		return nil, err
 	}
-	out := &AttachmentText{AttachmentInfo: info, ReadAs: string(kind)}
-	var text string
+	if !cached {
+		t.kind = kind
+		if t.text, t.cut, err = textOf(ctx, kind, part, buf.Bytes()); err != nil {
+			return nil, err
+		}
+		e.texts.put(key, t, 256+len(t.text))
+	}
+	out := &AttachmentText{AttachmentInfo: t.info, ReadAs: string(t.kind), Cut: t.cut, Offset: opt.Offset}
+	out.Text, out.Length = windowBytes(t.text, opt.Offset, opt.MaxChars, opt.MaxBytes)
+	return out, nil
+}
+
+// readText is the text of an attachment as read; texts keeps it by
+// textKey, so that reading the next window costs no fetch and no parse.
+type readText struct {
+	info AttachmentInfo
+	kind extract.Kind
+	text string
+	cut  bool
+}
+
+type textKey struct {
+	account, folder string
+	validity, uid   uint32
+	part            string
+}
+
+// textCacheBytes bounds the texts kept.
+const textCacheBytes = 32 << 20
+
+// textOf reads data, an attachment of kind in part, as text.
+func textOf(ctx context.Context, kind extract.Kind, part string, data []byte) (text string, cut bool, err error) {
 	switch kind {
 	case readHTML:
-		text = htmlToText(decodeTextBytes(buf.Bytes()))
+		text = htmlToText(decodeTextBytes(data))
 	case readMessage:
-		text = messageText(buf.Bytes())
+		text = messageText(data)
 	case readTNEF:
-		files, _ := tnefFiles(buf.Bytes())
+		files, _ := tnefFiles(data)
 		if len(files) == 0 {
-			return nil, &extract.Error{Type: "TNEF (winmail.dat)", Reason: "it holds no files"}
+			return "", false, &extract.Error{Type: "TNEF (winmail.dat)", Reason: "it holds no files"}
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "A winmail.dat (TNEF) holding %d file(s); read each by its own part (%s.1, %s.2, …):\n", len(files), part, part)
@@ -103,19 +156,14 @@ func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder strin
 		}
 		text = b.String()
 	default:
-		var cut bool
-		if text, cut, err = extract.Read(ctx, kind, buf.Bytes(), ""); err != nil {
-			return nil, err
+		if text, cut, err = extract.Read(ctx, kind, data, ""); err != nil {
+			return "", false, err
 		}
-		out.Cut = cut
 	}
-	text = strings.TrimSpace(text)
-	if text == "" {
-		return nil, &extract.Error{Kind: kind, Reason: "it holds no text"}
+	if text = strings.TrimSpace(text); text == "" {
+		return "", false, &extract.Error{Kind: kind, Reason: "it holds no text"}
 	}
-	out.Offset = opt.Offset
-	out.Text, out.Length = windowBytes(text, opt.Offset, opt.MaxChars, opt.MaxBytes)
-	return out, nil
+	return text, cut, nil
 }
 
 // messageText shows an attached message: its main header fields, its

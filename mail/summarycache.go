@@ -1,9 +1,6 @@
 package mail
 
 import (
-	"container/list"
-	"sync"
-
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
@@ -13,13 +10,7 @@ import (
 // received date, structure. A list of messages seen before then asks the
 // server for their flags only, which spares both sides the headers and
 // BODYSTRUCTUREs of the page, the most expensive part of a list.
-type summaryCache struct {
-	mu    sync.Mutex
-	items map[summaryKey]*list.Element
-	lru   list.List // of *summaryItem, most recently used first
-	bytes int       // estimated size of the items
-	limit int
-}
+type summaryCache = lru[summaryKey, fetched]
 
 type summaryKey struct {
 	account  string // Conn.accountKey
@@ -28,31 +19,13 @@ type summaryKey struct {
 	uid      uint32
 }
 
-type summaryItem struct {
-	key  summaryKey
-	f    fetched // Flags not kept
-	size int
-}
-
 // summaryCacheBytes bounds the cache's estimated size.
 const summaryCacheBytes = 32 << 20
 
-func newSummaryCache() *summaryCache {
-	return &summaryCache{items: map[summaryKey]*list.Element{}, limit: summaryCacheBytes}
-}
+func newSummaryCache() *summaryCache { return newLRU[summaryKey, fetched](summaryCacheBytes) }
 
-func (sc *summaryCache) get(k summaryKey) (fetched, bool) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	e, ok := sc.items[k]
-	if !ok {
-		return fetched{}, false
-	}
-	sc.lru.MoveToFront(e)
-	return e.Value.(*summaryItem).f, true
-}
-
-func (sc *summaryCache) put(k summaryKey, f fetched) {
+// cacheSummary keeps f (without its flags, which change) under k.
+func cacheSummary(sc *summaryCache, k summaryKey, f fetched) {
 	f.Flags = nil
 	size := 512 + len(f.Subject) + len(f.From) + len(f.MessageID) + len(f.InReplyTo)
 	for _, l := range [][]string{f.To, f.Cc, f.ReplyTo, f.References} {
@@ -60,20 +33,7 @@ func (sc *summaryCache) put(k summaryKey, f fetched) {
 			size += len(s) + 16
 		}
 	}
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if e, ok := sc.items[k]; ok {
-		sc.bytes -= e.Value.(*summaryItem).size
-		sc.lru.Remove(e)
-	}
-	sc.items[k] = sc.lru.PushFront(&summaryItem{key: k, f: f, size: size})
-	sc.bytes += size
-	for sc.bytes > sc.limit && sc.lru.Len() > 1 {
-		old := sc.lru.Back().Value.(*summaryItem)
-		sc.lru.Remove(sc.lru.Back())
-		delete(sc.items, old.key)
-		sc.bytes -= old.size
-	}
+	sc.put(k, f, size)
 }
 
 // flagsFetch asks for what changes of a message: its flags.
@@ -116,7 +76,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 	for _, f := range fresh {
 		if f.Note == "" && asked[imap.UID(f.UID)] {
 			key.uid = f.UID
-			c.sumCache.put(key, f)
+			cacheSummary(c.sumCache, key, f)
 		}
 	}
 	return append(out, fresh...), nil

@@ -70,9 +70,9 @@ func TestSummaryCacheBound(t *testing.T) {
 	sc := newSummaryCache()
 	sc.limit = 3000
 	for uid := range uint32(10) {
-		sc.put(summaryKey{account: "a", folder: "INBOX", uid: uid}, fetched{Summary: Summary{UID: uid, Header: Header{Subject: "s"}}})
+		cacheSummary(sc, summaryKey{account: "a", folder: "INBOX", uid: uid}, fetched{Summary: Summary{UID: uid, Header: Header{Subject: "s"}}})
 	}
-	if sc.bytes > sc.limit || sc.lru.Len() != len(sc.items) || len(sc.items) == 0 {
+	if sc.bytes > sc.limit || sc.order.Len() != len(sc.items) || len(sc.items) == 0 {
 		t.Fatalf("%d bytes in %d items", sc.bytes, len(sc.items))
 	}
 	if _, ok := sc.get(summaryKey{account: "a", folder: "INBOX", uid: 9}); !ok {
