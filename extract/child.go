@@ -55,7 +55,7 @@ var charsetName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,40}$`)
 func readInChild(ctx context.Context, k Kind, data []byte, charset string) (string, bool, error) {
 	self, err := childProgram()
 	if err != nil {
-		return "", false, refuse(k, "the reader could not be started")
+		return "", false, &Error{Kind: k, Reason: "the reader could not be started", Passing: true}
 	}
 	cmd := exec.CommandContext(ctx, self)
 	cmd.Env = append(minimalEnv(), childEnv+"="+string(k))
@@ -78,7 +78,7 @@ func readInChild(ctx context.Context, k Kind, data []byte, charset string) (stri
 		// time limit).
 		return "", false, refuse(k, "its structure is too deeply nested, too large or too broken to read safely")
 	case err != nil:
-		return "", false, refuse(k, "the reader could not be started")
+		return "", false, &Error{Kind: k, Reason: "the reader could not be started", Passing: true}
 	}
 	answer := stdout.String()
 	switch {

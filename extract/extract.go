@@ -88,12 +88,18 @@ type Error struct {
 	// Kind.
 	Type   string
 	Reason string
+	// Passing is set when the refusal says nothing about the file (the
+	// server was busy): the same file may be read later.
+	Passing bool
 }
 
 func (e *Error) Error() string {
 	name := e.Type
 	if name == "" {
 		name = e.Kind.Name()
+	}
+	if name == "" {
+		return "this file could not be read: " + e.Reason
 	}
 	return fmt.Sprintf("this %s file could not be read: %s", name, e.Reason)
 }
@@ -129,19 +135,23 @@ func Read(ctx context.Context, k Kind, data []byte, charset string) (text string
 	case Text:
 		text = decodeText(data, charset)
 		if len(text) > MaxOutput {
-			return text[:validPrefix(text, MaxOutput)], true, nil
+			// A copy: the cut must not keep the whole decoded text alive.
+			return strings.Clone(text[:validPrefix(text, MaxOutput)]), true, nil
 		}
 		return text, false, nil
 	case PDF, DOCX, XLSX, PPTX, ODF, Calendar, CSV:
 	default:
 		return "", false, refuse(k, "this type is not one read_attachment reads")
 	}
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	if err := acquire(ctx, children); err != nil {
-		return "", false, timeoutError(ctx, k)
+	wait, stop := context.WithTimeout(ctx, Timeout)
+	err = acquire(wait, children)
+	stop()
+	if err != nil {
+		return "", false, &Error{Kind: k, Reason: "the server is busy reading other files: try again shortly", Passing: true}
 	}
 	defer func() { <-children }()
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
 	return readInChild(ctx, k, data, charset)
 }
 

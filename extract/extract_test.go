@@ -193,6 +193,7 @@ func TestDetect(t *testing.T) {
 func TestHostileFiles(t *testing.T) {
 	// go-ical recurses once per BEGIN.
 	refusal(t, Calendar, []byte("BEGIN:VCALENDAR\n"+strings.Repeat("BEGIN:X\n", 2_750_000)), "nested more than 16 deep")
+	refusal(t, Calendar, []byte("BEGIN:VCALENDAR\r\n"+strings.Repeat("BE\r\n GIN:X\r\n", 100)), "nested more than 16 deep") // folded
 
 	sheet := func(shared, cells string) []byte {
 		return testfiles.Zip(map[string]string{
@@ -260,5 +261,24 @@ func TestChildFailures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "DOCX") {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestBlankCellsAreCheap: a shared string of 32 KB of spaces shown by a
+// million cells was normalised once per cell, 30 GB of work for a 50 KB
+// file; it is normalised once.
+func TestBlankCellsAreCheap(t *testing.T) {
+	var rows strings.Builder
+	for range 60 {
+		rows.WriteString("<row>" + strings.Repeat(`<c t="s"><v>0</v></c>`, 16000) + "</row>")
+	}
+	data := testfiles.Zip(map[string]string{
+		"xl/_rels/workbook.xml.rels": `<Relationships><Relationship Id="r1" Target="worksheets/sheet1.xml"/></Relationships>`,
+		"xl/workbook.xml":            `<workbook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Blank" r:id="r1"/></sheets></workbook>`,
+		"xl/sharedStrings.xml":       `<sst><si><t>` + strings.Repeat(" ", 32<<10) + `</t></si></sst>`,
+		"xl/worksheets/sheet1.xml":   `<worksheet><sheetData>` + rows.String() + `</sheetData></worksheet>`,
+	})
+	if text := read(t, XLSX, data); text != "\n## Sheet: Blank\n" {
+		t.Fatalf("blank sheet: %q", text)
 	}
 }

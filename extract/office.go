@@ -301,8 +301,9 @@ func readXLSX(out *output, data []byte) error {
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
+				// Normalised once here, not for every cell that shows it.
 				if total += si.Len(); total <= MaxOutput {
-					shared = append(shared, si.String())
+					shared = append(shared, strings.Join(strings.Fields(si.String()), " "))
 				}
 			case "t":
 				inT = false
@@ -371,14 +372,18 @@ func readSheet(p *pkg, out *output, part, label string, shared []string) error {
 				}
 				switch cellType {
 				case "s":
-					if i, err := strconv.Atoi(strings.TrimSpace(value)); err == nil && i >= 0 && i < len(shared) {
+					i, err := strconv.Atoi(strings.TrimSpace(value))
+					value = ""
+					if err == nil && i >= 0 && i < len(shared) {
 						value = shared[i]
 					}
 				case "b":
 					value = map[string]string{"1": "TRUE", "0": "FALSE"}[strings.TrimSpace(value)]
+				default:
+					value = strings.Join(strings.Fields(value), " ")
 				}
 				pending = col - cells
-				if value = strings.Join(strings.Fields(value), " "); value == "" {
+				if value == "" {
 					pending++ // an empty cell is written only when a value follows it
 					return
 				}

@@ -88,7 +88,7 @@ func readCSV(out *output, data []byte, cs string) error {
 // location, status, recurrence and description.
 func readCalendar(out *output, data []byte, cs string) error {
 	text := decodeText(data, cs)
-	if nesting(text) > maxCalendarNesting {
+	if nesting(unfold.Replace(text)) > maxCalendarNesting {
 		// The decoder recurses once per BEGIN.
 		return refuse(Calendar, "its components are nested more than %d deep", maxCalendarNesting)
 	}
@@ -151,7 +151,11 @@ func readCalendar(out *output, data []byte, cs string) error {
 // alarm: real files nest three or four deep).
 const maxCalendarNesting = 16
 
-// nesting returns the deepest BEGIN/END nesting of an iCalendar text.
+// unfold joins folded iCalendar lines, as the decoder does.
+var unfold = strings.NewReplacer("\r\n ", "", "\r\n\t", "", "\n ", "", "\n\t", "")
+
+// nesting returns the deepest BEGIN/END nesting of an unfolded iCalendar
+// text.
 func nesting(text string) int {
 	depth, deepest := 0, 0
 	for line := range strings.Lines(text) {

@@ -96,8 +96,9 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 		return nil, invalid("send draft", "message %d of %s is not a draft (it has no \\Draft flag): only drafts are sent as they are; "+
 			"send_message sends new mail", uid, drafts)
 	}
-	if from := addressOf(d.From); !acct.ownAddresses()[from] {
-		return nil, invalid("send draft", "the draft's From (%s) is not this account's address: update_draft writes it anew", from)
+	from, err := draftFrom(acct, d.raw)
+	if err != nil {
+		return nil, err
 	}
 	if len(d.rcpts) == 0 {
 		return nil, invalid("send draft", "the draft has no recipients: give it some with update_draft")
@@ -109,7 +110,7 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 		d.MessageID = newMessageID(acct.Email)
 	}
 	date := "Date: " + time.Now().Format(time.RFC1123Z) + "\r\n"
-	head := "Message-ID: <" + d.MessageID + ">\r\n" + date
+	head := "From: " + from.String() + "\r\nMessage-ID: <" + d.MessageID + ">\r\n" + date
 	raw := rewriteHeader(d.raw, head, func(name string) bool { return strings.EqualFold(name, "Bcc") || replacedOnSend(name) })
 	filed := rewriteHeader(d.raw, head, replacedOnSend)
 	res, err := e.deliver(ctx, acct, raw, filed, d.MessageID, d.rcpts)
@@ -132,26 +133,79 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 	return res, err
 }
 
-// replacedOnSend names the fields a draft loses when it is sent: the two
-// set anew, and the trace and authentication fields a message collects
-// on its way in, which a draft of ours never has and a message copied
-// into Drafts would carry out again.
+// replacedOnSend names the fields a draft loses when it is sent: those
+// written anew (From, Date, Message-ID), the trace and authentication
+// fields a message collects on its way in, which a draft of ours never
+// has and a message copied into Drafts would carry out again, and what
+// mail apps keep in their drafts for themselves (Thunderbird's Fcc names
+// the IMAP login).
 func replacedOnSend(name string) bool {
 	switch strings.ToLower(name) {
-	case "date", "message-id", "sender", "received", "return-path", "delivered-to", "x-original-to", "authentication-results",
-		"received-spf", "dkim-signature", "x-google-dkim-signature", "x-received", "x-gm-message-state":
+	case "from", "sender", "date", "message-id", "received", "return-path", "delivered-to", "x-original-to", "authentication-results",
+		"received-spf", "dkim-signature", "x-google-dkim-signature", "x-received", "x-gm-message-state",
+		"fcc", "x-identity-key", "x-account-key", "x-uniform-type-identifier", "x-unsent", "x-universally-unique-identifier":
 		return true
 	}
 	lower := strings.ToLower(name)
-	return strings.HasPrefix(lower, "resent-") || strings.HasPrefix(lower, "arc-")
+	return strings.HasPrefix(lower, "resent-") || strings.HasPrefix(lower, "arc-") || strings.HasPrefix(lower, "x-mozilla-") ||
+		strings.HasPrefix(lower, "x-apple-")
 }
 
-// addressOf returns the lower-case address of "Name <addr>" or "addr".
-func addressOf(a string) string {
-	if p, err := netmail.ParseAddress(a); err == nil {
-		return strings.ToLower(p.Address)
+// draftFrom returns the sender of a draft: its one From field must hold
+// one mailbox, one of the account's own addresses. The draft is sent
+// with a From written from it (and no Sender), so what is checked is
+// what goes out.
+func draftFrom(acct *Account, raw []byte) (*netmail.Address, error) {
+	const op = "send draft"
+	froms, size := fieldValues(raw, "From")
+	switch {
+	case size > maxHeaderBlock:
+		return nil, invalid(op, "the draft's header is larger than %d KB", maxHeaderBlock>>10)
+	case len(froms) != 1:
+		return nil, invalid(op, "the draft has %d From fields, not one: update_draft writes it anew", len(froms))
 	}
-	return strings.ToLower(strings.TrimSpace(a))
+	list := parseAddressList(froms[0], "")
+	if len(list) != 1 {
+		return nil, invalid(op, "the draft's From holds %d addresses, not one: update_draft writes it anew", len(list))
+	}
+	p, err := netmail.ParseAddress(list[0])
+	if err != nil {
+		return nil, invalid(op, "the draft's From cannot be read: update_draft writes it anew")
+	}
+	if !acct.ownAddresses()[strings.ToLower(p.Address)] {
+		return nil, invalid(op, "the draft's From (%s) is not this account's address: update_draft writes it anew", cleanLine(p.Address[:min(len(p.Address), 100)]))
+	}
+	p.Name = cleanLine(p.Name)
+	return p, nil
+}
+
+// fieldValues returns the values of the header fields of raw named name
+// (unfolded, as rewriteHeader sees the fields), and the header's size.
+func fieldValues(raw []byte, name string) (values []string, size int) {
+	cur := -1
+	for rest := raw; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		size += len(line)
+		text := strings.TrimRight(string(line), "\r\n")
+		switch {
+		case text == "":
+			return values, size
+		case text[0] == ' ' || text[0] == '\t':
+			if cur >= 0 {
+				values[cur] += text
+			}
+		default:
+			cur = -1
+			if k, v, ok := strings.Cut(text, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+				values, cur = append(values, strings.TrimSpace(v)), len(values)
+			}
+		}
+	}
+	return values, size
 }
 
 // draftsFolder returns the account's Drafts folder.

@@ -238,3 +238,62 @@ func TestSendDraftSendsOnlyOwnDrafts(t *testing.T) {
 		t.Fatalf("trace fields went out:\n%s", raw)
 	}
 }
+
+// TestSendDraftFromIsWhatGoesOut: the From that is checked is the one
+// sent: a second address, a second From field, a From hidden past a
+// padded header or a group with a Sender are refused, and the draft's
+// client fields stay home.
+func TestSendDraftFromIsWhatGoesOut(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	alice := rigAccount(t, rig, "alice")
+	alice.ID = "draft-from-alice"
+	bob := rigAccount(t, rig, "bob")
+	bob.ID = "draft-from-bob"
+	ctx := testCtx(t)
+	app, err := rig.Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	saveDraft := func(subject, head string) uint32 {
+		t.Helper()
+		raw := "To: " + bob.Email + "\r\nSubject: " + subject + "\r\n" + head + "\r\nwire the money\r\n"
+		if _, err := app.Append("Drafts", []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		page, err := e.Search(ctx, alice, "Drafts", SearchQuery{Subject: subject})
+		if err != nil || page.Total != 1 {
+			t.Fatal(page, err)
+		}
+		uid := page.Messages[0].UID
+		if err := e.SetFlags(ctx, alice, "Drafts", []uint32{uid}, []string{`\Draft`}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return uid
+	}
+	pad := strings.Repeat("X-Pad: "+strings.Repeat("a", 1000)+"\r\n", 1100)
+	for name, c := range map[string]struct{ head, want string }{
+		"two addresses": {"From: " + alice.Email + ", \"The CEO\" <ceo@bank.example>\r\n", "holds 2 addresses"},
+		"two fields":    {"From: " + alice.Email + "\r\nFrom: \"The CEO\" <ceo@bank.example>\r\n", "2 From fields"},
+		"padded":        {"Sender: " + alice.Email + "\r\n" + pad + "From: \"The CEO\" <ceo@bank.example>\r\n", "larger than 1024 KB"},
+		"group":         {"Sender: " + alice.Email + "\r\nFrom: The CEO of Bank:;\r\n", "holds 0 addresses"},
+		"none":          {"Sender: " + alice.Email + "\r\n", "0 From fields"},
+	} {
+		uid := saveDraft(name+" "+uniqueFolder("f"), c.head)
+		if _, err := e.SendDraft(ctx, alice, uid); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+	uid := saveDraft("thunderbird "+uniqueFolder("f"), "From: =?utf-8?q?M=C3=BCller=2C_Hans?= <"+alice.Email+">\r\n"+
+		"Fcc: imap://alice%40example.test@imap.example.test/Sent\r\nX-Mozilla-Draft-Info: internal/draft; vcard=0\r\nX-Identity-Key: id1\r\n")
+	res, err := e.SendDraft(ctx, alice, uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := findByMessageID(t, e, bob, "INBOX", res.MessageID)
+	raw := string(rawOf(t, e, bob, "INBOX", got.UID))
+	if got.From != `"Müller, Hans" <`+alice.Email+">" || strings.Contains(raw, "imap://") || strings.Contains(raw, "X-Mozilla") || strings.Contains(raw, "X-Identity-Key") {
+		t.Fatalf("sent from %q:\n%s", got.From, raw)
+	}
+}

@@ -92,7 +92,9 @@ func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder strin
 		}
 		t.info, err = c.getAttachment(folder, uid, part, func(a AttachmentInfo) io.Writer {
 			if kind = readKind(a.ContentType, a.Filename); kind == "" {
-				refused = &extract.Error{Type: a.ContentType, Reason: "read_attachment reads " + ReadableTypes + "; get_attachment gives a download link for the rest"}
+				// The type is the sender's: get_message shows it, framed.
+				refused = &extract.Error{Reason: "its type is not one read_attachment reads: it reads " + ReadableTypes +
+					"; get_attachment gives a download link for the rest"}
 				return failWriter{}
 			}
 			return &limitWriter{w: &buf, left: extract.MaxInput}
@@ -109,23 +111,30 @@ func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder strin
 	}
 	if !cached {
 		t.kind = kind
-		if t.text, t.cut, err = textOf(ctx, kind, part, buf.Bytes()); err != nil {
-			return nil, err
+		t.text, t.cut, t.err = textOf(ctx, kind, part, buf.Bytes())
+		var refusal *extract.Error
+		if t.err != nil && !(errors.As(t.err, &refusal) && !refusal.Passing) {
+			return nil, t.err // the caller's context, or a passing refusal: not kept
 		}
 		e.texts.put(key, t, 256+len(t.text))
+	}
+	if t.err != nil {
+		return nil, t.err
 	}
 	out := &AttachmentText{AttachmentInfo: t.info, ReadAs: string(t.kind), Cut: t.cut, Offset: opt.Offset}
 	out.Text, out.Length = windowBytes(t.text, opt.Offset, opt.MaxChars, opt.MaxBytes)
 	return out, nil
 }
 
-// readText is the text of an attachment as read; texts keeps it by
-// textKey, so that reading the next window costs no fetch and no parse.
+// readText is the text of an attachment as read, or why it cannot be;
+// texts keeps it by textKey, so that reading the next window (or trying
+// a refused file again) costs no fetch and no parse.
 type readText struct {
 	info AttachmentInfo
 	kind extract.Kind
 	text string
 	cut  bool
+	err  error // the file's refusal, kept as its text would be
 }
 
 type textKey struct {
@@ -141,7 +150,11 @@ const textCacheBytes = 32 << 20
 func textOf(ctx context.Context, kind extract.Kind, part string, data []byte) (text string, cut bool, err error) {
 	switch kind {
 	case readHTML:
-		text = htmlToText(decodeTextBytes(data))
+		var html string
+		if html, cut, err = extract.Read(ctx, extract.Text, data, ""); err != nil {
+			return "", false, err
+		}
+		text = htmlToText(html)
 	case readMessage:
 		text = messageText(data)
 	case readTNEF:
@@ -183,13 +196,6 @@ func messageText(raw []byte) string {
 		fmt.Fprintf(&b, "[attachment: %s (%s, %d bytes)]\n", a.Filename, a.ContentType, a.Size)
 	}
 	return b.String()
-}
-
-// decodeTextBytes returns an HTML file's bytes as UTF-8 (its meta charset
-// is not followed: UTF-8 when valid, else Windows-1252).
-func decodeTextBytes(b []byte) string {
-	text, _, _ := extract.Read(context.Background(), extract.Text, b, "")
-	return text
 }
 
 var errInputTooLarge = errors.New("attachment larger than the read limit")

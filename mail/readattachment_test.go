@@ -1,9 +1,12 @@
 package mail
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/imap-mcp/imap-mcp/extract"
 )
 
 // TestReadAttachmentWindowsAndCache: the windows of an attachment's text
@@ -50,6 +53,23 @@ func TestReadAttachmentWindowsAndCache(t *testing.T) {
 	}
 	if more := proxy.down.Load() - downloaded; more > 2000 {
 		t.Errorf("later windows downloaded %d bytes again", more)
+	}
+
+	// A refused file is refused again without a second download.
+	broken := []byte("From: ann@example.org\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n--b\r\nContent-Type: application/pdf; name=x.pdf\r\n\r\n%PDF-1.4 " +
+		strings.Repeat("truncated ", 5000) + "\r\n--b--\r\n")
+	brokenFolder, brokenUID := appendOne(t, rig, "bob", "Read-broken", broken)
+	for i := range 2 {
+		before := proxy.down.Load()
+		_, err := e.ReadAttachment(ctx, acct, brokenFolder, brokenUID, "2", GetOptions{MaxChars: 1000})
+		var refusal *extract.Error
+		if !errors.As(err, &refusal) || !strings.Contains(err.Error(), "not a valid PDF") {
+			t.Fatalf("broken PDF: %v", err)
+		}
+		if got := proxy.down.Load() - before; i == 1 && got > 2000 {
+			t.Errorf("the refused file was downloaded again (%d bytes)", got)
+		}
 	}
 
 	// A new message under the same UID in the recreated folder reads as

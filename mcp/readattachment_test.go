@@ -129,7 +129,7 @@ func TestReadAttachment(t *testing.T) {
 	}
 
 	// Refusals name the type and what to do.
-	if msg := toolError(t, c, "read_attachment", map[string]any{"account_id": acct, "folder": folder, "uid": uid, "part": parts["photo.png"]}); !strings.Contains(msg, "image/png") || !strings.Contains(msg, "get_attachment") {
+	if msg := toolError(t, c, "read_attachment", map[string]any{"account_id": acct, "folder": folder, "uid": uid, "part": parts["photo.png"]}); !strings.Contains(msg, "its type is not one read_attachment reads") || !strings.Contains(msg, "get_attachment") || strings.Contains(msg, "image/png") {
 		t.Fatalf("an image: %s", msg)
 	}
 	if msg := toolError(t, c, "read_attachment", map[string]any{"account_id": acct, "folder": folder, "uid": uid, "part": parts["bomb.docx"]}); !strings.Contains(msg, "decompresses to more than") {
