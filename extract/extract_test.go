@@ -282,3 +282,24 @@ func TestBlankCellsAreCheap(t *testing.T) {
 		t.Fatalf("blank sheet: %q", text)
 	}
 }
+
+// BenchmarkReadPDF is one PDF read through the child process; against
+// BenchmarkParsePDF, the same parse in this process, it shows what the
+// sandbox costs per call.
+func BenchmarkReadPDF(b *testing.B) {
+	data := testfiles.PDF([]string{"BT /F1 12 Tf 72 720 Td (One) Tj ET", "BT /F1 12 Tf 72 720 Td (Two) Tj ET"}, "")
+	for b.Loop() {
+		if _, _, err := Read(context.Background(), PDF, data, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParsePDF(b *testing.B) {
+	data := testfiles.PDF([]string{"BT /F1 12 Tf 72 720 Td (One) Tj ET", "BT /F1 12 Tf 72 720 Td (Two) Tj ET"}, "")
+	for b.Loop() {
+		if _, _, err := parse(context.Background(), PDF, data, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
