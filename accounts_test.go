@@ -134,6 +134,28 @@ func TestAccountPages(t *testing.T) {
 	if pt, _ := keys.Open(got.IMAPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)); got.Label != "Office" || string(pt) != "app-pass-1" {
 		t.Fatalf("after edit: label %q password %q", got.Label, pt)
 	}
+	// The permission level: full for a new account, set on the edit page,
+	// shown on the list; an unknown level is refused and nothing changes.
+	if got.PermissionLevel != store.PermissionFull || !strings.Contains(edit, `name="permission_level" value="full" checked`) {
+		t.Fatalf("a new account's level is %q", got.PermissionLevel)
+	}
+	change.Set("permission_level", "read")
+	if status := b.post("/accounts/"+a.ID, change); status != 303 {
+		t.Fatalf("permission edit = %d", status)
+	}
+	if got, _ = st.GetAccount(context.Background(), u.ID, a.ID); got.PermissionLevel != store.PermissionRead ||
+		!strings.Contains(b.get("/accounts"), "AI clients: read only") {
+		t.Fatalf("after choosing read only: %q", got.PermissionLevel)
+	}
+	change.Set("permission_level", "admin")
+	if status, page := b.postPage("/accounts/"+a.ID, change); status != 422 || !strings.Contains(page, `data-testid="permission_level-error"`) {
+		t.Fatalf("an unknown level: %d", status)
+	}
+	if got, _ = st.GetAccount(context.Background(), u.ID, a.ID); got.PermissionLevel != store.PermissionRead {
+		t.Fatalf("a refused form changed the level to %q", got.PermissionLevel)
+	}
+	change.Set("permission_level", "full")
+
 	// Editing only the signature keeps the last connection test.
 	if err := st.RecordAccountTest(context.Background(), u.ID, a.ID, store.TestResult{IMAPOK: true, SMTPOK: true}); err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func (h *handler) accountsPage(c *fiber.Ctx) (views.AccountsPage, error) {
 	for _, a := range list {
 		card := views.AccountCard{ID: a.ID, Label: a.Label, Email: a.Email,
 			IMAP: net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
-			IsDefault: a.IsDefault, Test: testBadges(a), NeedsReauth: a.NeedsReauth}
+			IsDefault: a.IsDefault, Test: testBadges(a), NeedsReauth: a.NeedsReauth, Permission: a.PermissionLevel}
 		if pk := a.OAuthProvider(); pk != "" {
 			card.SignIn = providerName(pk)
 			_, card.CanReconnect = h.OAuth.Provider(pk)
@@ -238,8 +238,9 @@ func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
 		IMAPHost: a.IMAPHost, IMAPPort: a.IMAPPort, IMAPTLSMode: a.IMAPTLSMode, IMAPUser: a.IMAPUser,
 		SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLSMode: a.SMTPTLSMode, SMTPUser: a.SMTPUser,
 		SignatureHTML: a.SignatureHTML, SignatureSanitized: mail.SanitizeSignature(a.SignatureHTML), IsDefault: a.IsDefault,
-		IMAPWarnings: endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
-		SMTPWarnings: endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
+		PermissionLevel: a.PermissionLevel,
+		IMAPWarnings:    endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
+		SMTPWarnings:    endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
 }
 
 // applyForm validates the posted form into a and returns messages by
@@ -260,6 +261,7 @@ func (h *handler) applyForm(c *fiber.Ctx, a *store.MailAccount, creating bool) m
 	a.SignatureHTML = mail.SanitizeSignature(c.FormValue("signature_html"))
 	a.IsDefault = c.FormValue("is_default") != ""
 	checkSignature(c.FormValue("signature_html"), errs)
+	applyPermission(c, a, errs)
 
 	checkCommon(a, errs)
 	if addr, err := netmail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
@@ -324,7 +326,23 @@ func (h *handler) applyOAuthForm(c *fiber.Ctx, a *store.MailAccount) map[string]
 	a.IsDefault = c.FormValue("is_default") != ""
 	checkCommon(a, errs)
 	checkSignature(c.FormValue("signature_html"), errs)
+	applyPermission(c, a, errs)
 	return errs
+}
+
+// applyPermission sets the account's permission level from the form; a
+// form without the field keeps the level (full for a new account).
+func applyPermission(c *fiber.Ctx, a *store.MailAccount, errs map[string]string) {
+	switch v := c.FormValue("permission_level"); v {
+	case store.PermissionRead, store.PermissionOrganize, store.PermissionFull:
+		a.PermissionLevel = v
+	case "":
+		if a.PermissionLevel == "" {
+			a.PermissionLevel = store.PermissionFull
+		}
+	default:
+		errs["permission_level"] = "Choose what AI clients may do: read only, read and organize, or full."
+	}
 }
 
 // checkSignature refuses images pasted into a signature as data: URLs:

@@ -50,7 +50,46 @@ func (s *Server) account(ctx context.Context, id string) (*mail.Account, error) 
 			return nil, err
 		}
 	}
+	if err := s.permitted(ctx, a); err != nil {
+		return nil, err
+	}
 	return account.Open(a, s.o.Secrets, s.o.OAuth)
+}
+
+type toolScopeKey struct{}
+
+// withToolScope records the scope of the tool being called, for the
+// account's permission level to be checked against.
+func withToolScope(ctx context.Context, scope string) context.Context {
+	return context.WithValue(ctx, toolScopeKey{}, scope)
+}
+
+// permissionNames are the permission levels as the account page names
+// them.
+var permissionNames = map[string]string{store.PermissionRead: "read only", store.PermissionOrganize: "read and organize", store.PermissionFull: "full"}
+
+// levelAllows reports whether an account's permission level allows a
+// tool of scope.
+func levelAllows(level, scope string) bool {
+	switch scope {
+	case oauth.ScopeRead, "":
+		return true
+	case oauth.ScopeModify:
+		return level == store.PermissionOrganize || level == store.PermissionFull
+	}
+	return level == store.PermissionFull
+}
+
+// permitted refuses a call that the account's permission level, set by
+// its owner, does not allow, whatever the token's scopes.
+func (s *Server) permitted(ctx context.Context, a store.MailAccount) error {
+	scope, _ := ctx.Value(toolScopeKey{}).(string)
+	if levelAllows(a.PermissionLevel, scope) {
+		return nil
+	}
+	what := map[string]string{oauth.ScopeModify: "change mail (flags, folders, moves, deletes, drafts)", oauth.ScopeSend: "send mail"}[scope]
+	return fail("The user set the account %q to %q for AI clients in imap-mcp, which does not let this tool %s. Only the user can change it: "+
+		"%s/accounts/%s/edit, under \"What AI clients may do with this account\".", a.Label, permissionNames[a.PermissionLevel], what, s.o.AppURL, a.ID)
 }
 
 // result turns a handler's outcome into a tool result: structured content

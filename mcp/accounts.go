@@ -23,6 +23,7 @@ type AccountInfo struct {
 	IMAP         string `json:"imap" jsonschema:"host:port of the IMAP server"`
 	SMTP         string `json:"smtp" jsonschema:"host:port of the SMTP server"`
 	Status       string `json:"status" jsonschema:"ok, failing or untested: the last connection test from the web UI; needs_sign_in: the provider withdrew the account's sign-in and the user must press Reconnect on it in the web UI (Accounts)"`
+	Permission   string `json:"permission" jsonschema:"What the user lets AI clients do with this account: read (read only), organize (read and change, no sending) or full"`
 }
 
 // AccountList is the result of list_accounts.
@@ -61,7 +62,7 @@ func (s *Server) listAccounts(ctx context.Context, _ mcplib.CallToolRequest) (*m
 		info := AccountInfo{AccountID: a.ID, Label: a.Label, Email: a.Email, DisplayName: a.DisplayName, IsDefault: a.IsDefault,
 			HasSignature: strings.TrimSpace(a.SignatureHTML) != "",
 			IMAP:         net.JoinHostPort(a.IMAPHost, strconv.Itoa(a.IMAPPort)), SMTP: net.JoinHostPort(a.SMTPHost, strconv.Itoa(a.SMTPPort)),
-			Status: a.TestStatus()}
+			Status: a.TestStatus(), Permission: a.PermissionLevel}
 		if a.NeedsReauth {
 			info.Status = "needs_sign_in"
 		}
@@ -70,7 +71,8 @@ func (s *Server) listAccounts(ctx context.Context, _ mcplib.CallToolRequest) (*m
 		if a.IsDefault {
 			def = " (default)"
 		}
-		lines = append(lines, fmt.Sprintf("- %s <%s>%s account_id=%s status=%s signature=%v", a.Label, a.Email, def, a.ID, info.Status, info.HasSignature))
+		lines = append(lines, fmt.Sprintf("- %s <%s>%s account_id=%s status=%s permission=%s signature=%v", a.Label, a.Email, def, a.ID, info.Status,
+			info.Permission, info.HasSignature))
 	}
 	text := "No mail account is connected. Ask the user to add one in the imap-mcp web UI (Accounts)."
 	if len(lines) > 0 {

@@ -168,6 +168,7 @@ func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc 
 		if res := s.valid.check(req); res != nil {
 			return res, nil
 		}
+		ctx = withToolScope(ctx, s.scope[req.Params.Name])
 		p, _ := oauth.PrincipalFrom(ctx)
 		if wait, ok := s.calls.allow(p.UserID); !ok {
 			return mcplib.NewToolResultError(fmt.Sprintf("Too many tool calls. Retry in %d seconds.", int(wait.Seconds())+1)), nil

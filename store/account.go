@@ -43,10 +43,21 @@ type MailAccount struct {
 	OAuthSubject string `db:"oauth_subject"`
 	// NeedsReauth is set when the provider refused the refresh token:
 	// the person must sign in again.
-	NeedsReauth bool      `db:"needs_reauth"`
-	CreatedAt   time.Time `db:"created_at"`
-	UpdatedAt   time.Time `db:"updated_at"`
+	NeedsReauth bool `db:"needs_reauth"`
+	// PermissionLevel is what AI clients may do with the account, on top
+	// of their tokens' scopes: PermissionRead, PermissionOrganize or
+	// PermissionFull.
+	PermissionLevel string    `db:"permission_level"`
+	CreatedAt       time.Time `db:"created_at"`
+	UpdatedAt       time.Time `db:"updated_at"`
 }
+
+// Permission levels of a mail account.
+const (
+	PermissionRead     = "read"
+	PermissionOrganize = "organize"
+	PermissionFull     = "full"
+)
 
 // Sign-in kinds of a mail account.
 const (
@@ -84,7 +95,7 @@ const accountColumns = `id, user_id, label, email, display_name,
 	imap_host, imap_port, imap_tls_mode, imap_user, imap_password_enc,
 	smtp_host, smtp_port, smtp_tls_mode, smtp_user, smtp_password_enc,
 	signature_html, is_default, last_test_at, last_test_imap_ok, last_test_smtp_ok, last_test_error,
-	auth_kind, oauth_refresh_token_enc, oauth_subject, needs_reauth, created_at, updated_at`
+	auth_kind, oauth_refresh_token_enc, oauth_subject, needs_reauth, permission_level, created_at, updated_at`
 
 // CreateAccount stores a new account for a.UserID and fills in its ID and
 // timestamps. The user's first account becomes the default; a new account
@@ -106,6 +117,9 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 		if a.AuthKind == "" {
 			a.AuthKind = AuthPassword
 		}
+		if a.PermissionLevel == "" {
+			a.PermissionLevel = PermissionFull
+		}
 		a.CreatedAt = s.now()
 		a.UpdatedAt = a.CreatedAt
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO mail_accounts (`+accountColumns+`) VALUES (
@@ -113,7 +127,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 			:imap_host, :imap_port, :imap_tls_mode, :imap_user, :imap_password_enc,
 			:smtp_host, :smtp_port, :smtp_tls_mode, :smtp_user, :smtp_password_enc,
 			:signature_html, :is_default, :last_test_at, :last_test_imap_ok, :last_test_smtp_ok, :last_test_error,
-			:auth_kind, :oauth_refresh_token_enc, :oauth_subject, :needs_reauth, :created_at, :updated_at)`, a)
+			:auth_kind, :oauth_refresh_token_enc, :oauth_subject, :needs_reauth, :permission_level, :created_at, :updated_at)`, a)
 		return err
 	})
 	if err != nil {
@@ -169,7 +183,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 		imap_user = :imap_user, imap_password_enc = :imap_password_enc,
 		smtp_host = :smtp_host, smtp_port = :smtp_port, smtp_tls_mode = :smtp_tls_mode,
 		smtp_user = :smtp_user, smtp_password_enc = :smtp_password_enc,
-		signature_html = :signature_html, updated_at = :updated_at,
+		signature_html = :signature_html, permission_level = :permission_level, updated_at = :updated_at,
 		last_test_at = CASE WHEN `+connectionUnchanged+` THEN last_test_at END,
 		last_test_imap_ok = CASE WHEN `+connectionUnchanged+` THEN last_test_imap_ok END,
 		last_test_smtp_ok = CASE WHEN `+connectionUnchanged+` THEN last_test_smtp_ok END,

@@ -92,6 +92,23 @@ func TestAccounts(t *testing.T) {
 		if got.IMAPPort != 143 || got.IMAPTLSMode != "starttls" || got.LastTestAt != nil || got.LastTestIMAPOK != nil {
 			t.Fatalf("after UpdateAccount: port %d mode %s test %v", got.IMAPPort, got.IMAPTLSMode, got.LastTestAt)
 		}
+		// The permission level: full by default, kept as set, and only one
+		// of the three levels.
+		if got.PermissionLevel != store.PermissionFull {
+			t.Fatalf("default permission level %q", got.PermissionLevel)
+		}
+		got.PermissionLevel = store.PermissionOrganize
+		if err := s.UpdateAccount(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ = s.GetAccount(ctx, alice.ID, work.ID); got.PermissionLevel != store.PermissionOrganize {
+			t.Fatalf("permission level %q after update", got.PermissionLevel)
+		}
+		got.PermissionLevel = "admin"
+		if err := s.UpdateAccount(ctx, &got); err == nil {
+			t.Fatal("an unknown permission level was stored")
+		}
+		got, _ = s.GetAccount(ctx, alice.ID, work.ID)
 
 		if err := s.SetDefaultAccount(ctx, alice.ID, home.ID); err != nil {
 			t.Fatal(err)
