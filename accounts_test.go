@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imap-mcp/imap-mcp/handlers"
 	"github.com/imap-mcp/imap-mcp/internal/mailrig"
@@ -286,11 +287,32 @@ func TestHomeDashboard(t *testing.T) {
 		t.Fatal("no warning that Claude.ai cannot reach a localhost URL")
 	}
 	b.post("/accounts", b.accountForm())
-	authorizeLocal(t, inst.url, "http://localhost:0")
+	_, tok, _ := authorizeLocal(t, inst.url, "http://localhost:0")
 	home = b.get("/")
 	if !strings.Contains(home, "a@example.com") || !strings.Contains(home, `data-testid="home-status">untested<`) ||
-		!strings.Contains(home, "mcp-remote") || !strings.Contains(home, "not used yet") {
+		!strings.Contains(home, "mcp-remote") || !strings.Contains(home, "not used yet") || !strings.Contains(home, "What your clients do appears here") {
 		t.Fatalf("dashboard:\n%s", home)
+	}
+
+	// A tool call shows in the latest activity, on /activity with its
+	// client, and as the app's last activity; the filters narrow it.
+	toolCallAllowed(t, inst.url, tok.AccessToken)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(home, "listed the accounts"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tool call never reached the home page:\n%s", home)
+		}
+		home = b.get("/")
+	}
+	activity := b.get("/activity")
+	if !strings.Contains(activity, `data-testid="activity"`) || !strings.Contains(activity, "<td data-label=\"Client\">mcp-remote</td>") ||
+		!strings.Contains(activity, "listed the accounts") {
+		t.Fatalf("/activity:\n%s", activity)
+	}
+	if apps := b.get("/apps"); !strings.Contains(apps, `data-testid="last-activity"><a href="/activity?client=`) {
+		t.Fatalf("/apps lacks the last activity:\n%s", apps)
+	}
+	if none := b.get("/activity?account=00000000-0000-0000-0000-000000000000"); !strings.Contains(none, `data-testid="no-activity"`) {
+		t.Fatal("the account filter shows another account's activity")
 	}
 }
 

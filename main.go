@@ -276,6 +276,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	tools.Close() // writes the activity of the last calls
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -290,7 +291,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 // release it, the returned release does.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, hold func(*store.Store, context.Context) (func(), error)) (*store.Store, *secret.Keys, func(), error) {
 	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
-		MaxConns: cfg.DatabaseMaxConns, Logger: log})
+		MaxConns: cfg.DatabaseMaxConns, ActivityRetention: cfg.ActivityRetention, Logger: log})
 	if err != nil {
 		return nil, nil, nil, err
 	}

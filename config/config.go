@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MasterKeySize is the length in bytes of MCP_MASTER_KEY once decoded.
@@ -57,6 +58,9 @@ type Config struct {
 	// and sent messages, across every replica.
 	CallsPerMinute int
 	SendsPerHour   int
+	// ActivityRetention is how long the activity log keeps a tool call
+	// (ACTIVITY_RETENTION_DAYS, default 90).
+	ActivityRetention time.Duration
 
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
@@ -168,6 +172,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.SendsPerHour, err = limit("MCP_SENDS_PER_HOUR", getenv("MCP_SENDS_PER_HOUR"), 60); err != nil {
 		return Config{}, err
 	}
+	days, err := limit("ACTIVITY_RETENTION_DAYS", getenv("ACTIVITY_RETENTION_DAYS"), 90)
+	if err != nil || days > 3650 {
+		return Config{}, &Error{"ACTIVITY_RETENTION_DAYS", fmt.Sprintf("%q is not a number of days from 1 to 3650", getenv("ACTIVITY_RETENTION_DAYS"))}
+	}
+	c.ActivityRetention = time.Duration(days) * 24 * time.Hour
 	if err := c.LogLevel.UnmarshalText([]byte(orDefault(getenv("LOG_LEVEL"), "info"))); err != nil {
 		return Config{}, &Error{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", getenv("LOG_LEVEL"))}
 	}

@@ -50,7 +50,8 @@ func TestValues(t *testing.T) {
 		"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k", "CLERK_SECRET_KEY": "sk_test_abc",
 		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "TRUST_PROXY_HEADERS": "1",
 		"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "MCP_CALLS_PER_MINUTE": "300", "MCP_SENDS_PER_HOUR": "5",
-		"GOOGLE_OAUTH_CLIENT_ID": "gid", "GOOGLE_OAUTH_CLIENT_SECRET": "gsecret", "MICROSOFT_OAUTH_TENANT": "contoso.onmicrosoft.com",
+		"ACTIVITY_RETENTION_DAYS": "30",
+		"GOOGLE_OAUTH_CLIENT_ID":  "gid", "GOOGLE_OAUTH_CLIENT_SECRET": "gsecret", "MICROSOFT_OAUTH_TENANT": "contoso.onmicrosoft.com",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func TestValues(t *testing.T) {
 	if c.Port != 8080 || c.Host != "0.0.0.0" || c.AppURL != "https://mail.example.com" || c.DataDir != "/var/lib/imap-mcp" ||
 		c.Embedded() || !c.ClerkEnabled() || len(c.MasterKey) != 32 || c.MasterKey[31] != 31 || !c.MailAllowPrivateHosts ||
 		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" ||
-		c.CallsPerMinute != 300 || c.SendsPerHour != 5 {
+		c.CallsPerMinute != 300 || c.SendsPerHour != 5 || c.ActivityRetention != 30*24*time.Hour {
 		t.Fatalf("config = %+v", c)
 	}
 	if c.OAuth["google"] != (config.OAuthClient{ID: "gid", Secret: "gsecret"}) || len(c.OAuth) != 1 || c.MicrosoftTenant != "contoso.onmicrosoft.com" {
@@ -101,6 +102,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", "debug, info, warn, error"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text or json"},
 		{map[string]string{"MCP_CALLS_PER_MINUTE": "0"}, "MCP_CALLS_PER_MINUTE", "whole number from 1"},
+		{map[string]string{"ACTIVITY_RETENTION_DAYS": "5000"}, "ACTIVITY_RETENTION_DAYS", "days from 1 to 3650"},
 		{map[string]string{"MCP_SENDS_PER_HOUR": "lots"}, "MCP_SENDS_PER_HOUR", "whole number from 1"},
 		{map[string]string{"DATABASE_MAX_CONNS": "1"}, "DATABASE_MAX_CONNS", "at least 2"},
 		{map[string]string{"DATABASE_MAX_CONNS": "many"}, "DATABASE_MAX_CONNS", "whole number"},

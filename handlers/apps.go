@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -14,10 +15,13 @@ import (
 	"github.com/imap-mcp/imap-mcp/views"
 )
 
-// AppStore is what /apps needs from the store.
+// AppStore is what /apps, /activity and the home page need from the
+// store about connected clients.
 type AppStore interface {
 	ListConnectedApps(ctx context.Context, userID string) ([]store.ConnectedApp, error)
 	RevokeGrant(ctx context.Context, userID, grantID string) error
+	ListActivity(ctx context.Context, userID string, f store.ActivityFilter) ([]store.Activity, error)
+	LastActivityByClient(ctx context.Context, userID string) (map[string]store.Activity, error)
 }
 
 func (h *handler) apps(c *fiber.Ctx) error {
@@ -26,12 +30,67 @@ func (h *handler) apps(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	last, err := h.Apps.LastActivityByClient(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
 	p := views.AppsPage{Page: h.page(c, "Connected apps", "/apps"), Revoked: c.Query("revoked") != ""}
 	for _, a := range list {
-		p.Apps = append(p.Apps, views.App{GrantID: a.GrantID, Name: a.ClientName, RedirectHost: redirectHosts(a.RedirectURIs),
-			Scopes: strings.Fields(a.Scope), Created: a.CreatedAt, LastUsed: a.LastUsedAt})
+		app := views.App{GrantID: a.GrantID, ClientID: a.ClientID, Name: a.ClientName, RedirectHost: redirectHosts(a.RedirectURIs),
+			Scopes: strings.Fields(a.Scope), Created: a.CreatedAt, LastUsed: a.LastUsedAt}
+		if act, ok := last[a.ClientID]; ok {
+			app.LastActivity = activityView(act)
+		}
+		p.Apps = append(p.Apps, app)
 	}
 	return render(c, views.Apps(p))
+}
+
+// activity lists the tool calls of the person's clients, newest first,
+// filtered by client and account.
+func (h *handler) activity(c *fiber.Ctx) error {
+	u, _ := currentUser(c)
+	f := store.ActivityFilter{ClientID: c.Query("client"), AccountID: c.Query("account"), Limit: 200}
+	rows, err := h.Apps.ListActivity(c.UserContext(), u.ID, f)
+	if err != nil {
+		return err
+	}
+	p := views.ActivityPage{Page: h.page(c, "Activity", "/activity"), Client: f.ClientID, Account: f.AccountID}
+	for _, r := range rows {
+		p.Entries = append(p.Entries, *activityView(r))
+	}
+	// The filters offer every client and account the person has.
+	apps, err := h.Apps.ListConnectedApps(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		p.Clients = append(p.Clients, views.Choice{Value: a.ClientID, Label: appNameOf(a.ClientName)})
+	}
+	accounts, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		p.Accounts = append(p.Accounts, views.Choice{Value: a.ID, Label: a.Label})
+	}
+	return render(c, views.Activity(p))
+}
+
+func activityView(a store.Activity) *views.ActivityEntry {
+	client := a.ClientName
+	if client == "" {
+		client = a.ClientID
+	}
+	return &views.ActivityEntry{At: a.CreatedAt, Client: client, Account: a.AccountLabel, Tool: a.Tool, Summary: a.Summary,
+		Outcome: a.Outcome, Duration: time.Duration(a.DurationMS) * time.Millisecond}
+}
+
+func appNameOf(name string) string {
+	if name == "" {
+		return "Unnamed application"
+	}
+	return name
 }
 
 func (h *handler) revokeApp(c *fiber.Ctx) error {

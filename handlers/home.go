@@ -12,8 +12,11 @@ import (
 	"github.com/imap-mcp/imap-mcp/views"
 )
 
+// homeActivity is how many of the latest tool calls the home page shows.
+const homeActivity = 8
+
 // home is the dashboard: where to connect, the accounts with their
-// state, and the connected apps.
+// state, the connected apps and what they did last.
 func (h *handler) home(c *fiber.Ctx) error {
 	u, _ := currentUser(c)
 	p := views.HomePage{Page: h.page(c, "Home", "/"), MCPURL: h.MCPURL, Reach: reachability(h.MCPURL)}
@@ -34,6 +37,13 @@ func (h *handler) home(c *fiber.Ctx) error {
 	}
 	for _, a := range apps {
 		p.Apps = append(p.Apps, views.App{GrantID: a.GrantID, Name: a.ClientName, Created: a.CreatedAt, LastUsed: a.LastUsedAt})
+	}
+	recent, err := h.Apps.ListActivity(c.UserContext(), u.ID, store.ActivityFilter{Limit: homeActivity})
+	if err != nil {
+		return err
+	}
+	for _, r := range recent {
+		p.Activity = append(p.Activity, *activityView(r))
 	}
 	return render(c, views.Home(p))
 }

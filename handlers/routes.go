@@ -88,6 +88,7 @@ func New(d Deps) *fiber.App {
 	app.Get(OAuthCallbackPath, h.oauthCallback) // answers a signed-out person itself
 	app.Get("/connect", h.requireUser, h.connect)
 	app.Get("/apps", h.requireUser, h.apps)
+	app.Get("/activity", h.requireUser, h.activity)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })

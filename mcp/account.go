@@ -50,18 +50,12 @@ func (s *Server) account(ctx context.Context, id string) (*mail.Account, error) 
 			return nil, err
 		}
 	}
+	ci := callInfoFrom(ctx)
+	ci.accountID, ci.accountLbl = a.ID, a.Label
 	if err := s.permitted(ctx, a); err != nil {
 		return nil, err
 	}
 	return account.Open(a, s.o.Secrets, s.o.OAuth)
-}
-
-type toolScopeKey struct{}
-
-// withToolScope records the scope of the tool being called, for the
-// account's permission level to be checked against.
-func withToolScope(ctx context.Context, scope string) context.Context {
-	return context.WithValue(ctx, toolScopeKey{}, scope)
 }
 
 // permissionNames are the permission levels as the account page names
@@ -83,7 +77,7 @@ func levelAllows(level, scope string) bool {
 // permitted refuses a call that the account's permission level, set by
 // its owner, does not allow, whatever the token's scopes.
 func (s *Server) permitted(ctx context.Context, a store.MailAccount) error {
-	scope, _ := ctx.Value(toolScopeKey{}).(string)
+	scope := callInfoFrom(ctx).scope
 	if levelAllows(a.PermissionLevel, scope) {
 		return nil
 	}

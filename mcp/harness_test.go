@@ -41,6 +41,7 @@ func newHarness(t testing.TB, o mcp.Options) *harness {
 	o.Version = "test"
 	o.AppURL = ts.URL
 	srv := mcp.New(o)
+	t.Cleanup(srv.Close)
 	as := oauth.New(oauth.Options{Issuer: issuer, Resource: issuer + "/api/mcp", Store: st, Logger: o.Logger})
 	mux.Handle("/api/mcp", as.Bearer(srv.Handler()))
 	mux.Handle("GET /api/attachments/{token}", srv.AttachmentHandler())

@@ -22,6 +22,7 @@ import (
 
 // Store is what the tools need from the store.
 type Store interface {
+	ActivityStore
 	ListAccounts(ctx context.Context, userID string) ([]store.MailAccount, error)
 	GetAccount(ctx context.Context, userID, id string) (store.MailAccount, error)
 	Watermarks(ctx context.Context, userID, grantID, accountID string) (map[string]store.Watermark, error)
@@ -70,6 +71,7 @@ type Server struct {
 	requests *rateLimiter
 	large    *admission
 	valid    validator
+	activity *activityLog
 }
 
 // requestsPerCall is the MCP requests allowed per tool call allowed.
@@ -102,8 +104,16 @@ func New(o Options) *Server {
 	if s.valid, err = newValidator(s.tools); err != nil {
 		panic(err) // the schemas are ours: a test catches this
 	}
+	s.activity = newActivityLog(o.Store, o.Logger.Warn)
 	return s
 }
+
+// Flush writes the activity queued so far.
+func (s *Server) Flush() { s.activity.flush() }
+
+// Close writes the queued activity and stops its writer; call it once
+// the HTTP server has drained.
+func (s *Server) Close() { s.activity.close() }
 
 // Tools returns every tool, in registration order.
 func (s *Server) Tools() []Tool { return slices.Clone(s.tools) }
@@ -161,29 +171,34 @@ func (s *Server) filter(ctx context.Context, tools []mcplib.Tool) []mcplib.Tool 
 }
 
 // middleware checks arguments against the tool's schema (its limits are
-// enforced, not only advertised), rate-limits calls per user and logs
-// every call without its content.
+// enforced, not only advertised), rate-limits calls per user, and logs
+// and records in the activity log every call, without its content.
 func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
-	return func(ctx context.Context, req mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+	return func(ctx context.Context, req mcplib.CallToolRequest) (res *mcplib.CallToolResult, err error) {
+		start := time.Now()
+		ci := &callInfo{scope: s.scope[req.Params.Name]}
+		ctx = withCallInfo(ctx, ci)
+		p, _ := oauth.PrincipalFrom(ctx)
+		defer func() {
+			outcome := store.ActivityOK
+			switch {
+			case err != nil:
+				outcome = store.ActivityError
+			case res != nil && res.IsError:
+				outcome = store.ActivityRefused
+			}
+			s.o.Logger.Info("mcp tool call", "user", p.UserID, "client", p.ClientID, "tool", req.Params.Name,
+				"account", ci.accountID, "duration", time.Since(start), "outcome", outcome)
+			s.activity.add(store.Activity{UserID: p.UserID, ClientID: p.ClientID, Tool: req.Params.Name, AccountID: ci.accountID,
+				AccountLabel: ci.accountLbl, Summary: summarize(req.Params.Name, req.GetArguments()), Outcome: outcome,
+				DurationMS: time.Since(start).Milliseconds(), CreatedAt: start})
+		}()
 		if res := s.valid.check(req); res != nil {
 			return res, nil
 		}
-		ctx = withToolScope(ctx, s.scope[req.Params.Name])
-		p, _ := oauth.PrincipalFrom(ctx)
 		if wait, ok := s.calls.allow(p.UserID); !ok {
 			return mcplib.NewToolResultError(fmt.Sprintf("Too many tool calls. Retry in %d seconds.", int(wait.Seconds())+1)), nil
 		}
-		start := time.Now()
-		res, err := next(ctx, req)
-		outcome := "ok"
-		switch {
-		case err != nil:
-			outcome = "error"
-		case res != nil && res.IsError:
-			outcome = "tool_error"
-		}
-		s.o.Logger.Info("mcp tool call", "user", p.UserID, "client", p.ClientID, "tool", req.Params.Name,
-			"account", req.GetString("account_id", ""), "duration", time.Since(start), "outcome", outcome)
-		return res, err
+		return next(ctx, req)
 	}
 }

@@ -15,7 +15,8 @@ const rateRetention = 2 * time.Hour
 // Cleanup deletes rows that can no longer be used: registrations that
 // expired unused, codes a day after they expired, tokens whose refresh
 // token expired or that were revoked more than a day ago, and expired web
-// sessions, abandoned mail sign-ins and old rate counters. It returns how many rows went.
+// sessions, abandoned mail sign-ins, old rate counters and activity past
+// its retention. It returns how many rows went.
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	now := s.now()
 	dayAgo := now.Add(-codeRetention)
@@ -29,6 +30,7 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 		{`DELETE FROM web_sessions WHERE expires_at <= ?`, []any{now}},
 		{`DELETE FROM mail_oauth_states WHERE expires_at <= ?`, []any{now}},
 		{`DELETE FROM rate_counters WHERE window_start <= ?`, []any{now.Add(-rateRetention)}},
+		{`DELETE FROM activity WHERE created_at <= ?`, []any{now.Add(-s.activityRetention)}},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(q.query), q.args...)
 		if err != nil {

@@ -52,7 +52,10 @@ type Options struct {
 	// MaxConns bounds the PostgreSQL connections of this process
 	// (DATABASE_MAX_CONNS); 0 means DefaultMaxConns.
 	MaxConns int
-	Logger   *slog.Logger
+	// ActivityRetention is how long activity rows are kept; 0 means
+	// DefaultActivityRetention.
+	ActivityRetention time.Duration
+	Logger            *slog.Logger
 }
 
 // Connection pool bounds. SQLite in WAL mode has one writer at a time and
@@ -72,12 +75,17 @@ type Store struct {
 	now     func() time.Time
 	touched touchLog
 	stmts   sync.Map // query → *sqlx.Stmt; see prepared
+	// activityRetention: see Options.
+	activityRetention time.Duration
 }
 
 // Open connects to the database and checks that it answers. It does not
 // migrate: call Migrate.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	s := &Store{log: o.Logger, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{log: o.Logger, now: func() time.Time { return time.Now().UTC() }, activityRetention: o.ActivityRetention}
+	if s.activityRetention <= 0 {
+		s.activityRetention = DefaultActivityRetention
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,60 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+func TestActivityStore(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.UpsertClerkUser(ctx, "user_act", "act@example.test")
+		other, _ := s.UpsertClerkUser(ctx, "user_act_other", "other@example.test")
+		if err := s.CreateClient(ctx, &store.OAuthClient{ID: "act-client", ClientName: "Claude", RedirectURIs: `["http://localhost/cb"]`, TokenEndpointAuthMethod: "none"}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		batch := []store.Activity{
+			{UserID: u.ID, ClientID: "act-client", Tool: "list_accounts", Summary: "listed the accounts", Outcome: store.ActivityOK, CreatedAt: now.Add(-2 * time.Minute)},
+			{UserID: u.ID, ClientID: "act-client", Tool: "get_message", AccountID: "acct-1", AccountLabel: "Work", Summary: "read message 7 in INBOX",
+				Outcome: store.ActivityRefused, DurationMS: 12, CreatedAt: now.Add(-time.Minute)},
+			{UserID: u.ID, ClientID: "gone-client", Tool: "list_folders", AccountID: "acct-2", Summary: "listed the folders", Outcome: store.ActivityOK, CreatedAt: now},
+			{UserID: other.ID, ClientID: "act-client", Tool: "list_accounts", Summary: "listed the accounts", Outcome: store.ActivityOK, CreatedAt: now},
+			{UserID: u.ID, ClientID: "act-client", Tool: "list_accounts", Summary: "long ago", Outcome: store.ActivityOK, CreatedAt: now.Add(-100 * 24 * time.Hour)},
+		}
+		if err := s.AddActivity(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.ListActivity(ctx, u.ID, store.ActivityFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 4 || all[0].Tool != "list_folders" || all[0].ClientName != "" || all[1].ClientName != "Claude" || all[1].DurationMS != 12 ||
+			all[1].AccountLabel != "Work" || all[1].Outcome != store.ActivityRefused {
+			t.Fatalf("activity: %+v", all)
+		}
+		if f, _ := s.ListActivity(ctx, u.ID, store.ActivityFilter{ClientID: "act-client", AccountID: "acct-1"}); len(f) != 1 || f[0].Tool != "get_message" {
+			t.Fatalf("filtered: %+v", f)
+		}
+		last, err := s.LastActivityByClient(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(last) != 2 || last["act-client"].Tool != "get_message" || last["gone-client"].Tool != "list_folders" {
+			t.Fatalf("last by client: %+v", last)
+		}
+		// Past the retention (90 days by default) a row goes at cleanup.
+		if _, err := s.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if all, _ = s.ListActivity(ctx, u.ID, store.ActivityFilter{}); len(all) != 3 {
+			t.Fatalf("after cleanup %d rows, want 3", len(all))
+		}
+		if err := s.AddActivity(ctx, []store.Activity{{UserID: u.ID, ClientID: "c", Tool: "x", Summary: "x", Outcome: "maybe", CreatedAt: now}}); err == nil {
+			t.Fatal("an unknown outcome was stored")
+		}
+	})
+}
