@@ -244,7 +244,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	if !cfg.Embedded() {
 		counters = st // replicas share one PostgreSQL, so they share the limits
 	}
-	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, OAuth: mailOAuth, AttachmentKey: keys.AttachmentKey(),
+	tools := mcp.New(mcp.Options{Store: st, Mail: engine, Secrets: keys, Sealer: keys, OAuth: mailOAuth, AttachmentKey: keys.AttachmentKey(),
 		AppURL: cfg.AppURL, Logger: log, Version: version, CallsPerMinute: cfg.CallsPerMinute, SendsPerHour: cfg.SendsPerHour,
 		Counters: counters})
 	endpoint := http.MaxBytesHandler(authz.Bearer(tools.Handler()), mcp.MaxRequestBytes)
@@ -265,6 +265,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); tools.RunOutbox(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone }() // a message being sent is finished first
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

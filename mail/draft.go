@@ -80,6 +80,23 @@ func (e *Engine) SaveDraft(ctx context.Context, acct *Account, out Outgoing, rep
 // answers \Answered when that is in INBOX. As with Send, a non-nil
 // result with an error means the message was sent: do not send again.
 func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*SendResult, error) {
+	m, inReplyTo, err := e.ComposeDraft(ctx, acct, uid)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.deliver(ctx, acct, m)
+	if res == nil {
+		return nil, err
+	}
+	if ferr := e.DraftSent(ctx, acct, uid, inReplyTo); err == nil {
+		err = ferr
+	}
+	return res, err
+}
+
+// ComposeDraft reads the draft uid and returns it as SendDraft sends it,
+// with the Message-ID it answers. See SendDraft for what it refuses.
+func (e *Engine) ComposeDraft(ctx context.Context, acct *Account, uid uint32) (*Composed, string, error) {
 	var d *draft
 	var drafts string
 	err := e.Read(ctx, acct, func(c *Conn) (err error) {
@@ -90,21 +107,21 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !d.flagged {
-		return nil, invalid("send draft", "message %d of %s is not a draft (it has no \\Draft flag): only drafts are sent as they are; "+
+		return nil, "", invalid("send draft", "message %d of %s is not a draft (it has no \\Draft flag): only drafts are sent as they are; "+
 			"send_message sends new mail", uid, drafts)
 	}
 	from, err := draftFrom(acct, d.raw)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(d.rcpts) == 0 {
-		return nil, invalid("send draft", "the draft has no recipients: give it some with update_draft")
+		return nil, "", invalid("send draft", "the draft has no recipients: give it some with update_draft")
 	}
 	if len(d.rcpts) > MaxRecipients {
-		return nil, invalid("send draft", "%d recipients: at most %d per message", len(d.rcpts), MaxRecipients)
+		return nil, "", invalid("send draft", "%d recipients: at most %d per message", len(d.rcpts), MaxRecipients)
 	}
 	if d.MessageID == "" {
 		d.MessageID = newMessageID(acct.Email)
@@ -112,12 +129,17 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 	date := "Date: " + time.Now().Format(time.RFC1123Z) + "\r\n"
 	head := "From: " + from.String() + "\r\nMessage-ID: <" + d.MessageID + ">\r\n" + date
 	raw := rewriteHeader(d.raw, head, func(name string) bool { return strings.EqualFold(name, "Bcc") || replacedOnSend(name) })
-	filed := rewriteHeader(d.raw, head, replacedOnSend)
-	res, err := e.deliver(ctx, acct, raw, filed, d.MessageID, d.rcpts)
-	if res == nil {
-		return nil, err
-	}
-	ferr := e.Do(ctx, acct, func(c *Conn) error {
+	return &Composed{Raw: raw, Filed: sentCopy(raw, d.bcc), MessageID: d.MessageID, Rcpts: d.rcpts, Bcc: d.bcc, Subject: d.Subject}, d.InReplyTo, nil
+}
+
+// DraftSent removes the sent draft uid from Drafts and marks the message
+// of INBOX with the Message-ID inReplyTo \Answered.
+func (e *Engine) DraftSent(ctx context.Context, acct *Account, uid uint32, inReplyTo string) error {
+	err := e.Do(ctx, acct, func(c *Conn) error {
+		drafts, err := c.draftsFolder()
+		if err != nil {
+			return err
+		}
 		trash, err := c.roleFolder(RoleTrash)
 		if err != nil {
 			return err
@@ -125,12 +147,12 @@ func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*Sen
 		if err := c.deletePermanently(drafts, trash, uidSet([]uint32{uid})); err != nil {
 			return err
 		}
-		return c.markAnswered(d.InReplyTo)
+		return c.markAnswered(inReplyTo)
 	})
-	if err == nil && ferr != nil {
-		err = &Error{Kind: KindOf(ferr), Op: "after sending the draft", Err: ferr}
+	if err != nil {
+		return &Error{Kind: KindOf(err), Op: "after sending the draft", Err: err}
 	}
-	return res, err
+	return nil
 }
 
 // replacedOnSend names the fields a draft loses when it is sent: those
@@ -258,6 +280,7 @@ type draft struct {
 	Header
 	raw     []byte
 	rcpts   []string // envelope addresses of To, Cc and Bcc
+	bcc     []string // the Bcc recipients
 	flagged bool     // it has \Draft
 }
 
@@ -301,6 +324,9 @@ func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
 		for _, a := range parseAddressList(h.Get(field), params["charset"]) {
 			if p, err := netmail.ParseAddress(a); err == nil {
 				d.rcpts = append(d.rcpts, p.Address)
+				if field == "Bcc" {
+					d.bcc = append(d.bcc, p.String())
+				}
 			}
 		}
 	}

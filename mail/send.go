@@ -55,33 +55,86 @@ type SendResult struct {
 // (KindInvalid). When the message went out but saving the copy failed,
 // both the result and the error are returned: do not send again.
 func (e *Engine) Send(ctx context.Context, acct *Account, out Outgoing) (*SendResult, error) {
+	m, err := e.Compose(acct, out)
+	if err != nil {
+		return nil, err
+	}
+	return e.deliver(ctx, acct, m)
+}
+
+// Composed is a message ready to go: the bytes to submit, the bytes to
+// file in Sent (with the Bcc field), its Message-ID and envelope.
+type Composed struct {
+	Raw, Filed []byte
+	MessageID  string
+	Rcpts      []string
+	// Bcc are the blind recipients, which Filed names and Raw does not.
+	Bcc     []string
+	Subject string
+}
+
+// Compose renders out as Send would send it.
+func (e *Engine) Compose(acct *Account, out Outgoing) (*Composed, error) {
 	raw, msgID, rcpts, err := buildMessage(acct, out, false)
 	if err != nil {
 		return nil, err
 	}
-	return e.deliver(ctx, acct, raw, sentCopy(raw, out.Bcc), msgID, rcpts)
+	return &Composed{Raw: raw, Filed: sentCopy(raw, out.Bcc), MessageID: msgID, Rcpts: rcpts, Bcc: out.Bcc, Subject: out.Subject}, nil
 }
 
-// deliver submits raw to rcpts and files filed in Sent, as Send
-// describes.
-func (e *Engine) deliver(ctx context.Context, acct *Account, raw, filed []byte, msgID string, rcpts []string) (*SendResult, error) {
+// deliver submits m and files it in Sent, as Send describes.
+func (e *Engine) deliver(ctx context.Context, acct *Account, m *Composed) (*SendResult, error) {
+	if err := e.Submit(ctx, acct, m.Raw, m.Rcpts); err != nil {
+		return nil, err
+	}
+	return e.FileSent(ctx, acct, m.Filed, m.MessageID)
+}
+
+// Submit sends raw to rcpts over SMTP, from the account's address.
+func (e *Engine) Submit(ctx context.Context, acct *Account, raw []byte, rcpts []string) error {
 	sess, err := e.dial.dialSMTP(ctx, acct)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	err = sess.send(ctx, e.cfg.Submission, acct.Email, rcpts, raw)
 	sess.close()
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
+
+// FileSent appends filed, a message that was sent, to Sent with \Seen,
+// unless the provider keeps its own copy or Sent already holds msgID.
+// The result says where the copy is, also with an error.
+func (e *Engine) FileSent(ctx context.Context, acct *Account, filed []byte, msgID string) (*SendResult, error) {
 	res := &SendResult{MessageID: msgID}
 	if p, ok := accountPreset(acct); ok && p.KeepsSentCopy {
 		res.SentCopy = "provider keeps its own copy"
 		return res, nil
 	}
-	err = e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(filed, msgID, res) })
+	err := e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(filed, msgID, res) })
 	return res, err
 }
+
+// InSent reports whether the account's Sent folder holds msgID (always
+// false where the provider keeps its own copy and none is appended).
+func (e *Engine) InSent(ctx context.Context, acct *Account, msgID string) (bool, error) {
+	var found bool
+	err := e.Read(ctx, acct, func(c *Conn) error {
+		sent, err := c.roleFolder(RoleSent)
+		if err != nil || sent == "" {
+			return err
+		}
+		if _, err := c.selectFolder(sent); err != nil {
+			return err
+		}
+		uids, err := c.search(SearchQuery{}, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}})
+		found = len(uids) > 0
+		return err
+	})
+	return found, err
+}
+
+// FiledCopy is what Sent keeps of raw, sent also to bcc (see sentCopy).
+func FiledCopy(raw []byte, bcc []string) []byte { return sentCopy(raw, bcc) }
 
 // sentCopy is what Sent keeps: the bytes sent and, when there were blind
 // recipients, a Bcc field in front of them, as mail clients keep it, so

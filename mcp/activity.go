@@ -114,7 +114,10 @@ func (l *activityLog) close() {
 // row: the scope it needs, and the account it resolved.
 type callInfo struct {
 	scope                 string
+	clientID              string
 	accountID, accountLbl string
+	// stored is the account the call resolved, as stored.
+	stored store.MailAccount
 }
 
 type callInfoKey struct{}

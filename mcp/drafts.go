@@ -9,6 +9,7 @@ import (
 
 	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/oauth"
+	"github.com/imap-mcp/imap-mcp/store"
 )
 
 // DraftResult is the result of create_draft and update_draft.
@@ -60,7 +61,7 @@ func (s *Server) draftTools() []Tool {
 		{Scope: oauth.ScopeSend, Handler: handle(s, s.sendDraft), Def: tool[SentResult]("send_draft",
 			"Sends a draft of the Drafts folder as it is (dated now), files it in Sent and removes it from Drafts. "+
 				"Sending is irreversible: confirm with the user. Limited to "+sendLimitDescription+" with send_message.",
-			hints("Send draft", false, false, false, true), argAccount, argDraftUID)},
+			hints("Send draft", false, false, false, true), argAccount, argDraftUID, argIdem)},
 	}
 }
 
@@ -128,6 +129,10 @@ func (s *Server) sendDraft(ctx context.Context, acct *mail.Account, a draftArgs)
 	if err := s.allowSend(ctx); err != nil {
 		return nil, "", err
 	}
-	res, err := s.o.Mail.SendDraft(ctx, acct, a.UID)
-	return sent(res, err, fmt.Sprintf("Sent the draft uid=%d.", a.UID))
+	m, inReplyTo, err := s.o.Mail.ComposeDraft(ctx, acct, a.UID)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.enqueue(ctx, acct, outboxItem{kind: store.OutboxDraft, msg: m, draftUID: a.UID, inReplyTo: inReplyTo,
+		key: callKey(a.IdempotencyKey, "draft", acct.ID, a.UID, m.Rcpts, m.Subject)})
 }

@@ -38,8 +38,12 @@ func mailHarnessWith(t testing.TB, o mcp.Options) (*harness, *mailrig.Rig, *secr
 	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
 	t.Cleanup(func() { engine.Close() })
 	keys, _ := secret.New(secret.Generate())
-	o.Mail, o.Secrets, o.AttachmentKey = engine, keys, keys.AttachmentKey()
+	o.Mail, o.Secrets, o.Sealer, o.AttachmentKey = engine, keys, keys, keys.AttachmentKey()
 	h := newHarness(t, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.srv.RunOutbox(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return h, rig, keys
 }
 

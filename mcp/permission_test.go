@@ -66,8 +66,8 @@ func TestPermissionLevels(t *testing.T) {
 			t.Fatalf("list_accounts says %q, want %q", accounts.Accounts[0].Permission, level)
 		}
 		for _, tool := range h.srv.Tools() {
-			if tool.Def.Name == "list_accounts" {
-				continue
+			if _, ok := tool.Def.InputSchema.Properties["account_id"]; !ok {
+				continue // list_accounts; cancel_send and get_send_status act on what was already sent or queued
 			}
 			args := minimalArgs(tool)
 			for name, v := range map[string]any{"account_id": id, "folder": "No-such-folder-for-permissions"} {

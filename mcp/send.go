@@ -2,7 +2,9 @@ package mcp
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/oauth"
+	"github.com/imap-mcp/imap-mcp/store"
 )
 
 // Attachment limits of send_message and reply_message.
@@ -24,6 +27,9 @@ const (
 
 // SentResult is the result of send_message and reply_message.
 type SentResult struct {
+	OutboxID  string `json:"outbox_id" jsonschema:"For get_send_status and cancel_send"`
+	State     string `json:"state" jsonschema:"sent, sent_copy_failed (sent; the Sent copy failed), scheduled (goes at send_at unless cancelled), pending_approval (waits for the user), sending, failed or cancelled"`
+	SendAt    string `json:"send_at,omitempty" jsonschema:"When a scheduled message goes (RFC 3339)"`
 	MessageID string `json:"message_id"`
 	SentCopy  string `json:"sent_copy" jsonschema:"Where the sent copy is: appended to a Sent folder, kept by the provider, or none"`
 	Folder    string `json:"sent_folder,omitempty"`
@@ -50,6 +56,7 @@ type sendArgs struct {
 	UID              uint32          `json:"uid"`
 	ReplyAll         bool            `json:"reply_all"`
 	QuoteOriginal    *bool           `json:"quote_original"`
+	IdempotencyKey   string          `json:"idempotency_key"`
 }
 
 var (
@@ -63,7 +70,10 @@ var (
 	argBodyText = mcplib.WithString("body_text", mcplib.MaxLength(1<<20), mcplib.Description("Plain text body."))
 	argBodyHTML = mcplib.WithString("body_html", mcplib.MaxLength(2<<20), mcplib.Description("Optional HTML body, sent as an alternative to body_text."))
 	argSig      = mcplib.WithBoolean("include_signature", mcplib.DefaultBool(true), mcplib.Description("Append the account's signature (default true)."))
-	argAttach   = mcplib.WithArray("attachments", mcplib.MaxItems(maxAttachments), mcplib.Items(map[string]any{
+	argIdem     = mcplib.WithString("idempotency_key", mcplib.MaxLength(200), mcplib.Description(
+		"Optional key of this send: a second call with the same key within 10 minutes returns the first one's result instead of "+
+			"sending again (an identical call without a key is recognised too)."))
+	argAttach = mcplib.WithArray("attachments", mcplib.MaxItems(maxAttachments), mcplib.Items(map[string]any{
 		"type": "object", "required": []string{"filename", "content_base64"},
 		"properties": map[string]any{
 			"filename":       map[string]any{"type": "string", "maxLength": 255},
@@ -82,7 +92,7 @@ func (s *Server) sendTools() []Tool {
 			hints("Send email", false, false, false, true), argAccount,
 			addressList("to", "Recipients.", true), addressList("cc", "Cc recipients.", false), addressList("bcc", "Bcc recipients (hidden).", false),
 			mcplib.WithString("subject", mcplib.Required(), mcplib.MaxLength(998), mcplib.Description("Subject line.")),
-			argBodyText, argBodyHTML, argSig, argAttach)},
+			argBodyText, argBodyHTML, argSig, argAttach, argIdem)},
 		{Scope: oauth.ScopeSend, Handler: handle(s, s.reply), Def: tool[SentResult]("reply_message",
 			"Replies to a message: to its Reply-To or sender, or with reply_all to everyone on it except the user's own addresses. "+
 				"Keeps the conversation threaded (In-Reply-To, References, Re: subject), quotes the original unless quote_original is false, "+
@@ -90,7 +100,7 @@ func (s *Server) sendTools() []Tool {
 			hints("Reply to email", false, false, false, true), argAccount, argFolder, argUID, argBodyText, argBodyHTML,
 			mcplib.WithBoolean("reply_all", mcplib.Description("Reply to all recipients (default false).")),
 			mcplib.WithBoolean("quote_original", mcplib.DefaultBool(true), mcplib.Description("Quote the original message below the reply (default true).")),
-			addressList("cc", "Extra Cc recipients.", false), addressList("bcc", "Bcc recipients.", false), argSig, argAttach)},
+			addressList("cc", "Extra Cc recipients.", false), addressList("bcc", "Bcc recipients.", false), argSig, argAttach, argIdem)},
 	}
 }
 
@@ -108,9 +118,23 @@ func (s *Server) send(ctx context.Context, acct *mail.Account, a sendArgs) (any,
 	if err != nil {
 		return nil, "", err
 	}
-	res, err := s.o.Mail.Send(ctx, acct, mail.Outgoing{To: a.To, Cc: a.Cc, Bcc: a.Bcc, Subject: a.Subject, Text: a.BodyText,
+	m, err := s.o.Mail.Compose(acct, mail.Outgoing{To: a.To, Cc: a.Cc, Bcc: a.Bcc, Subject: a.Subject, Text: a.BodyText,
 		HTML: a.BodyHTML, IncludeSignature: boolOr(a.IncludeSignature, true), Attachments: files})
-	return sent(res, err, fmt.Sprintf("Sent %q to %s.", a.Subject, strings.Join(a.To, ", ")))
+	if err != nil {
+		return nil, "", err
+	}
+	return s.enqueue(ctx, acct, outboxItem{kind: store.OutboxSend, msg: m,
+		key: callKey(a.IdempotencyKey, "send", acct.ID, a.To, a.Cc, a.Bcc, a.Subject, a.BodyText, a.BodyHTML, filesHash(files))})
+}
+
+// filesHash identifies attachments by name, type and content.
+func filesHash(files []mail.OutgoingAttachment) string {
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00", f.Filename, f.ContentType, len(f.Data))
+		h.Write(f.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (s *Server) reply(ctx context.Context, acct *mail.Account, a sendArgs) (any, string, error) {
@@ -130,26 +154,18 @@ func (s *Server) reply(ctx context.Context, acct *mail.Account, a sendArgs) (any
 	if err != nil {
 		return nil, "", err
 	}
-	res, err := s.o.Mail.Reply(ctx, acct, mail.ReplyOptions{Folder: folderOr(a.Folder), UID: a.UID, ReplyAll: a.ReplyAll,
+	out, err := s.o.Mail.ReplyOutgoing(ctx, acct, mail.ReplyOptions{Folder: folderOr(a.Folder), UID: a.UID, ReplyAll: a.ReplyAll,
 		Quote: boolOr(a.QuoteOriginal, true), Text: a.BodyText, HTML: a.BodyHTML, Cc: a.Cc, Bcc: a.Bcc,
 		IncludeSignature: boolOr(a.IncludeSignature, true), Attachments: files})
-	return sent(res, err, fmt.Sprintf("Replied to message %d in %s.", a.UID, folderOr(a.Folder)))
-}
-
-// sent reports a send. A result with an error means the message went
-// out and a later step (the Sent copy, \Answered) failed: that is a
-// success with a warning, so that nobody sends it twice.
-func sent(res *mail.SendResult, err error, what string) (any, string, error) {
-	if res == nil {
+	if err != nil {
 		return nil, "", err
 	}
-	out := SentResult{MessageID: res.MessageID, SentCopy: res.SentCopy, Folder: res.SentFolder}
-	text := fmt.Sprintf("%s Message-ID <%s>; sent copy: %s.", what, res.MessageID, res.SentCopy)
+	m, err := s.o.Mail.Compose(acct, out)
 	if err != nil {
-		out.Warning = "The message was sent, but a step after sending failed (" + mail.KindOf(err).String() + "): do not send it again."
-		text += " " + out.Warning
+		return nil, "", err
 	}
-	return out, text, nil
+	return s.enqueue(ctx, acct, outboxItem{kind: store.OutboxReply, msg: m, replyFolder: folderOr(a.Folder), replyUID: a.UID,
+		key: callKey(a.IdempotencyKey, "reply", acct.ID, folderOr(a.Folder), a.UID, a.ReplyAll, a.Cc, a.Bcc, a.BodyText, a.BodyHTML, filesHash(files))})
 }
 
 // allowSend applies the stricter per-user limit on sending.

@@ -1,24 +1,31 @@
 package mcp
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/imap-mcp/imap-mcp/mail"
+	"github.com/imap-mcp/imap-mcp/store"
 )
 
-func TestSentAfterAFailedFollowUpIsASuccessWithAWarning(t *testing.T) {
-	saveFailed := &mail.Error{Kind: mail.KindTimeout, Op: "append to Sent", Err: errors.New("i/o timeout")}
-	out, text, err := sent(&mail.SendResult{MessageID: "m1@example.test"}, saveFailed, "Sent.")
-	if err != nil {
-		t.Fatalf("a sent message reported as failed: %v (the model would send it again)", err)
-	}
-	if r := out.(SentResult); r.MessageID != "m1@example.test" || !strings.Contains(r.Warning, "do not send it again") ||
-		!strings.Contains(text, "do not send it again") {
-		t.Fatalf("result = %+v, text %q", r, text)
-	}
-	if _, _, err := sent(nil, saveFailed, "Sent."); err == nil {
-		t.Fatal("a send that failed before submission reported success")
+// TestSentResultOfEveryState: a message sent whose Sent copy failed is a
+// success with a warning (the model must not send it again); the other
+// states say what happens next.
+func TestSentResultOfEveryState(t *testing.T) {
+	for state, want := range map[string]string{
+		store.OutboxSent:            "Sent",
+		store.OutboxSentCopyFailed:  "do not send it again",
+		store.OutboxScheduled:       "cancel_send with outbox_id=o1",
+		store.OutboxPendingApproval: "waiting for the user's approval",
+		store.OutboxSending:         "do not send it again",
+		store.OutboxCancelled:       "nothing was sent",
+		store.OutboxFailed:          "was not sent",
+	} {
+		out, text := sentResult(store.OutboxItem{ID: "o1", State: state, MessageID: "m1@example.test", Recipients: `["ann@example.org"]`, Subject: "Hi"})
+		if out.State != state || out.OutboxID != "o1" || !strings.Contains(text, want) || !strings.Contains(text, "ann@example.org") {
+			t.Errorf("%s: %+v %q", state, out, text)
+		}
+		if state == store.OutboxSentCopyFailed && !strings.Contains(out.Warning, "do not send it again") {
+			t.Errorf("no warning in %+v", out)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 // Store is what the tools need from the store.
 type Store interface {
 	ActivityStore
+	OutboxStore
 	ListAccounts(ctx context.Context, userID string) ([]store.MailAccount, error)
 	GetAccount(ctx context.Context, userID, id string) (store.MailAccount, error)
 	Watermarks(ctx context.Context, userID, grantID, accountID string) (map[string]store.Watermark, error)
@@ -35,6 +36,8 @@ type Options struct {
 	Mail  *mail.Engine
 	// Secrets opens the sealed mail passwords for the duration of a call.
 	Secrets account.Opener
+	// Sealer seals the messages waiting in the outbox.
+	Sealer Sealer
 	// OAuth keeps the access tokens of accounts that sign in with their
 	// provider; nil when none is configured.
 	OAuth *account.OAuth
@@ -72,6 +75,8 @@ type Server struct {
 	large    *admission
 	valid    validator
 	activity *activityLog
+	// owner names this process in outbox claims.
+	owner string
 }
 
 // requestsPerCall is the MCP requests allowed per tool call allowed.
@@ -94,7 +99,7 @@ func New(o Options) *Server {
 		s.calls = newSharedLimiter(o.Counters, "calls", o.CallsPerMinute, time.Minute)
 		s.sends = newSharedLimiter(o.Counters, "sends", o.SendsPerHour, time.Hour)
 	}
-	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.newMailTools(), s.attachmentTools(), s.readAttachmentTools(), s.sendTools(), s.draftTools(), s.organizeTools()} {
+	for _, group := range [][]Tool{s.accountTools(), s.folderTools(), s.messageTools(), s.newMailTools(), s.attachmentTools(), s.readAttachmentTools(), s.sendTools(), s.draftTools(), s.outboxTools(), s.organizeTools()} {
 		s.tools = append(s.tools, group...)
 	}
 	for _, t := range s.tools {
@@ -105,6 +110,7 @@ func New(o Options) *Server {
 		panic(err) // the schemas are ours: a test catches this
 	}
 	s.activity = newActivityLog(o.Store, o.Logger.Warn)
+	s.owner = newOwner()
 	return s
 }
 
@@ -176,9 +182,9 @@ func (s *Server) filter(ctx context.Context, tools []mcplib.Tool) []mcplib.Tool 
 func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (res *mcplib.CallToolResult, err error) {
 		start := time.Now()
-		ci := &callInfo{scope: s.scope[req.Params.Name]}
-		ctx = withCallInfo(ctx, ci)
 		p, _ := oauth.PrincipalFrom(ctx)
+		ci := &callInfo{scope: s.scope[req.Params.Name], clientID: p.ClientID}
+		ctx = withCallInfo(ctx, ci)
 		defer func() {
 			outcome := store.ActivityOK
 			switch {

@@ -47,9 +47,15 @@ type MailAccount struct {
 	// PermissionLevel is what AI clients may do with the account, on top
 	// of their tokens' scopes: PermissionRead, PermissionOrganize or
 	// PermissionFull.
-	PermissionLevel string    `db:"permission_level"`
-	CreatedAt       time.Time `db:"created_at"`
-	UpdatedAt       time.Time `db:"updated_at"`
+	PermissionLevel string `db:"permission_level"`
+	// SendDelayS holds mail from AI clients this many seconds (0-300)
+	// before it goes, so that the owner can undo it.
+	SendDelayS int `db:"send_delay_s"`
+	// SendRequiresApproval makes mail from AI clients wait in the outbox
+	// until the owner sends or discards it.
+	SendRequiresApproval bool      `db:"send_requires_approval"`
+	CreatedAt            time.Time `db:"created_at"`
+	UpdatedAt            time.Time `db:"updated_at"`
 }
 
 // Permission levels of a mail account.
@@ -95,7 +101,8 @@ const accountColumns = `id, user_id, label, email, display_name,
 	imap_host, imap_port, imap_tls_mode, imap_user, imap_password_enc,
 	smtp_host, smtp_port, smtp_tls_mode, smtp_user, smtp_password_enc,
 	signature_html, is_default, last_test_at, last_test_imap_ok, last_test_smtp_ok, last_test_error,
-	auth_kind, oauth_refresh_token_enc, oauth_subject, needs_reauth, permission_level, created_at, updated_at`
+	auth_kind, oauth_refresh_token_enc, oauth_subject, needs_reauth, permission_level, send_delay_s, send_requires_approval,
+	created_at, updated_at`
 
 // CreateAccount stores a new account for a.UserID and fills in its ID and
 // timestamps. The user's first account becomes the default; a new account
@@ -127,7 +134,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 			:imap_host, :imap_port, :imap_tls_mode, :imap_user, :imap_password_enc,
 			:smtp_host, :smtp_port, :smtp_tls_mode, :smtp_user, :smtp_password_enc,
 			:signature_html, :is_default, :last_test_at, :last_test_imap_ok, :last_test_smtp_ok, :last_test_error,
-			:auth_kind, :oauth_refresh_token_enc, :oauth_subject, :needs_reauth, :permission_level, :created_at, :updated_at)`, a)
+			:auth_kind, :oauth_refresh_token_enc, :oauth_subject, :needs_reauth, :permission_level, :send_delay_s, :send_requires_approval,
+			:created_at, :updated_at)`, a)
 		return err
 	})
 	if err != nil {
@@ -183,7 +191,8 @@ func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 		imap_user = :imap_user, imap_password_enc = :imap_password_enc,
 		smtp_host = :smtp_host, smtp_port = :smtp_port, smtp_tls_mode = :smtp_tls_mode,
 		smtp_user = :smtp_user, smtp_password_enc = :smtp_password_enc,
-		signature_html = :signature_html, permission_level = :permission_level, updated_at = :updated_at,
+		signature_html = :signature_html, permission_level = :permission_level, send_delay_s = :send_delay_s,
+		send_requires_approval = :send_requires_approval, updated_at = :updated_at,
 		last_test_at = CASE WHEN `+connectionUnchanged+` THEN last_test_at END,
 		last_test_imap_ok = CASE WHEN `+connectionUnchanged+` THEN last_test_imap_ok END,
 		last_test_smtp_ok = CASE WHEN `+connectionUnchanged+` THEN last_test_smtp_ok END,

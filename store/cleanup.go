@@ -16,7 +16,9 @@ const rateRetention = 2 * time.Hour
 // expired unused, codes a day after they expired, tokens whose refresh
 // token expired or that were revoked more than a day ago, and expired web
 // sessions, abandoned mail sign-ins, old rate counters and activity past
-// its retention. It returns how many rows went.
+// its retention, and the sealed bytes of messages that left the outbox
+// longer ago than its retention (the rows stay). It returns how many rows
+// went or changed.
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	now := s.now()
 	dayAgo := now.Add(-codeRetention)
@@ -31,6 +33,8 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 		{`DELETE FROM mail_oauth_states WHERE expires_at <= ?`, []any{now}},
 		{`DELETE FROM rate_counters WHERE window_start <= ?`, []any{now.Add(-rateRetention)}},
 		{`DELETE FROM activity WHERE created_at <= ?`, []any{now.Add(-s.activityRetention)}},
+		{`UPDATE outbox SET mime_enc = '' WHERE mime_enc <> '' AND state IN ('sent', 'sent_copy_failed', 'failed', 'cancelled')
+			AND updated_at <= ?`, []any{now.Add(-s.outboxRetention)}},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(q.query), q.args...)
 		if err != nil {

@@ -55,7 +55,10 @@ type Options struct {
 	// ActivityRetention is how long activity rows are kept; 0 means
 	// DefaultActivityRetention.
 	ActivityRetention time.Duration
-	Logger            *slog.Logger
+	// OutboxRetention is how long a sent message's sealed bytes are
+	// kept; 0 means DefaultOutboxRetention.
+	OutboxRetention time.Duration
+	Logger          *slog.Logger
 }
 
 // Connection pool bounds. SQLite in WAL mode has one writer at a time and
@@ -75,8 +78,8 @@ type Store struct {
 	now     func() time.Time
 	touched touchLog
 	stmts   sync.Map // query → *sqlx.Stmt; see prepared
-	// activityRetention: see Options.
-	activityRetention time.Duration
+	// activityRetention and outboxRetention: see Options.
+	activityRetention, outboxRetention time.Duration
 }
 
 // Open connects to the database and checks that it answers. It does not
@@ -85,6 +88,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{log: o.Logger, now: func() time.Time { return time.Now().UTC() }, activityRetention: o.ActivityRetention}
 	if s.activityRetention <= 0 {
 		s.activityRetention = DefaultActivityRetention
+	}
+	if s.outboxRetention = o.OutboxRetention; s.outboxRetention <= 0 {
+		s.outboxRetention = DefaultOutboxRetention
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

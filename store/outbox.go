@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// OutboxItem is one message on its way out (see the outbox table).
+type OutboxItem struct {
+	ID          string     `db:"id"`
+	UserID      string     `db:"user_id"`
+	AccountID   string     `db:"account_id"`
+	ClientID    string     `db:"client_id"`
+	Kind        string     `db:"kind"` // OutboxSend, OutboxReply or OutboxDraft
+	MessageID   string     `db:"message_id"`
+	Recipients  string     `db:"recipients"` // JSON list of envelope addresses
+	Bcc         string     `db:"bcc"`        // JSON list, for the Sent copy
+	Subject     string     `db:"subject"`
+	MIMEEnc     string     `db:"mime_enc"` // sealed under OutboxSecretContext; "" once purged
+	ReplyFolder string     `db:"reply_folder"`
+	ReplyUID    int64      `db:"reply_uid"`
+	DraftUID    int64      `db:"draft_uid"`
+	InReplyTo   string     `db:"in_reply_to"` // of a draft: the Message-ID it answers
+	IdemKey     string     `db:"idem_key"`
+	State       string     `db:"state"`
+	SendAt      time.Time  `db:"send_at"`
+	Attempts    int        `db:"attempts"`
+	SMTPStarted *time.Time `db:"smtp_started_at"`
+	SMTPDone    *time.Time `db:"smtp_done_at"`
+	SentFolder  string     `db:"sent_folder"`
+	SentCopy    string     `db:"sent_copy"`
+	Outcome     string     `db:"outcome"`
+	ClaimedBy   string     `db:"claimed_by"`
+	LeaseUntil  *time.Time `db:"lease_until"`
+	CreatedAt   time.Time  `db:"created_at"`
+	UpdatedAt   time.Time  `db:"updated_at"`
+}
+
+// Kinds and states of outbox items.
+const (
+	OutboxSend  = "send"
+	OutboxReply = "reply"
+	OutboxDraft = "draft"
+
+	OutboxPendingApproval = "pending_approval"
+	OutboxScheduled       = "scheduled"
+	OutboxSending         = "sending"
+	OutboxSent            = "sent"
+	OutboxSentCopyFailed  = "sent_copy_failed"
+	OutboxFailed          = "failed"
+	OutboxCancelled       = "cancelled"
+)
+
+// DefaultOutboxRetention is how long a sent message's sealed bytes are
+// kept unless configured (OUTBOX_RETENTION_DAYS).
+const DefaultOutboxRetention = 7 * 24 * time.Hour
+
+// OutboxSecretContext binds a sealed message to its row.
+func OutboxSecretContext(id string) string { return "outbox:" + id + ":mime_enc" }
+
+const outboxColumns = `id, user_id, account_id, client_id, kind, message_id, recipients, bcc, subject, mime_enc, reply_folder, reply_uid,
+	draft_uid, in_reply_to, idem_key, state, send_at, attempts, smtp_started_at, smtp_done_at, sent_folder, sent_copy, outcome, claimed_by, lease_until,
+	created_at, updated_at`
+
+// AddOutbox stores a new item; its ID must be set (the sealed message is
+// bound to it).
+func (s *Store) AddOutbox(ctx context.Context, it *OutboxItem) error {
+	it.CreatedAt = s.now()
+	it.UpdatedAt = it.CreatedAt
+	it.SendAt = it.SendAt.UTC()
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (:id, :user_id, :account_id, :client_id, :kind,
+		:message_id, :recipients, :bcc, :subject, :mime_enc, :reply_folder, :reply_uid, :draft_uid, :in_reply_to, :idem_key, :state, :send_at, :attempts,
+		:smtp_started_at, :smtp_done_at, :sent_folder, :sent_copy, :outcome, :claimed_by, :lease_until, :created_at, :updated_at)`, it)
+	if err != nil {
+		return fmt.Errorf("store: add outbox item: %w", err)
+	}
+	return nil
+}
+
+// GetOutbox returns the user's item id, or ErrNotFound.
+func (s *Store) GetOutbox(ctx context.Context, userID, id string) (OutboxItem, error) {
+	var it OutboxItem
+	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, fmt.Errorf("store: outbox item %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return it, fmt.Errorf("store: outbox item %s: %w", id, err)
+	}
+	return it, nil
+}
+
+// OutcomeInterrupted begins the outcome of a send that was interrupted
+// after its SMTP session began and before it was seen to end: it may or
+// may not have gone out.
+const OutcomeInterrupted = "interrupted while the message was being handed to the mail server"
+
+// RecentOutbox returns the newest item of the user's account with key
+// created after since that a repeat of the call must not send again:
+// every one but those cancelled or failed for sure (a failure after an
+// interruption is not sure), or ErrNotFound.
+func (s *Store) RecentOutbox(ctx context.Context, userID, accountID, key string, since time.Time) (OutboxItem, error) {
+	var it OutboxItem
+	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE user_id = ? AND account_id = ? AND idem_key = ?
+		AND created_at > ? AND state <> 'cancelled' AND NOT (state = 'failed' AND outcome NOT LIKE ?)
+		ORDER BY created_at DESC LIMIT 1`), userID, accountID, key, since.UTC(), OutcomeInterrupted+"%")
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, ErrNotFound
+	}
+	if err != nil {
+		return it, fmt.Errorf("store: recent outbox item: %w", err)
+	}
+	return it, nil
+}
+
+// ListOutbox returns the user's items, newest first.
+func (s *Store) ListOutbox(ctx context.Context, userID string, limit int) ([]OutboxItem, error) {
+	out := []OutboxItem{}
+	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list outbox: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimOutbox claims, for owner until lease, up to limit items that are
+// due: scheduled ones whose time has come, and ones left sending by an
+// owner whose lease ran out. Each is claimed by one caller only, on
+// PostgreSQL across replicas (FOR UPDATE SKIP LOCKED).
+func (s *Store) ClaimOutbox(ctx context.Context, owner string, lease time.Time, limit int) ([]OutboxItem, error) {
+	now := s.now()
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	out := []OutboxItem{}
+	err := s.db.SelectContext(ctx, &out, s.q(`UPDATE outbox SET state = 'sending', claimed_by = ?, lease_until = ?, attempts = attempts + 1,
+		updated_at = ? WHERE id IN (SELECT id FROM outbox WHERE (state = 'scheduled' AND send_at <= ?) OR (state = 'sending' AND lease_until < ?)
+		ORDER BY send_at LIMIT ?`+lock+`) RETURNING `+outboxColumns), owner, lease.UTC(), now, now, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	return out, nil
+}
+
+// RenewOutboxLease extends owner's claim on id.
+func (s *Store) RenewOutboxLease(ctx context.Context, id, owner string, lease time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET lease_until = ? WHERE id = ? AND claimed_by = ? AND state = 'sending'`), lease.UTC(), id, owner)
+	return err
+}
+
+// ExpireOutboxLeases ends every claim but owner's: for a process that is
+// the only one serving its database (SQLite), at start, so that what a
+// killed process was sending is taken up at once.
+func (s *Store) ExpireOutboxLeases(ctx context.Context, owner string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET lease_until = ? WHERE state = 'sending' AND claimed_by <> ?`), s.now().Add(-time.Second), owner)
+	return err
+}
+
+// OutboxStep records a step of owner's send of id: the SMTP session
+// begun or done (field smtp_started_at or smtp_done_at).
+func (s *Store) OutboxStep(ctx context.Context, id, owner, field string) error {
+	if field != "smtp_started_at" && field != "smtp_done_at" {
+		return fmt.Errorf("store: outbox step %q", field)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET `+field+` = ?, updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'sending'`),
+		s.now(), s.now(), id, owner)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("store: outbox step %s of %s: %w", field, id, err)
+	}
+	return nil
+}
+
+// FinishOutbox ends owner's send of id in state (sent, sent_copy_failed,
+// failed, or scheduled again at sendAt for another attempt).
+func (s *Store) FinishOutbox(ctx context.Context, id, owner, state, outcome, sentFolder, sentCopy string, sendAt time.Time) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET state = ?, outcome = ?, sent_folder = ?, sent_copy = ?, send_at = ?, claimed_by = '',
+		lease_until = NULL, updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'sending'`),
+		state, outcome, sentFolder, sentCopy, sendAt.UTC(), s.now(), id, owner)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("store: finish outbox item %s: %w", id, err)
+	}
+	return nil
+}
+
+// MoveOutbox changes the user's item id from state from to state to,
+// due at sendAt: approving (pending_approval → scheduled), cancelling
+// (pending_approval or scheduled → cancelled). ErrConflict, wrapped,
+// means the item has moved on; ErrNotFound that it is not the user's.
+func (s *Store) MoveOutbox(ctx context.Context, userID, id string, from []string, to string, sendAt time.Time, outcome string) (OutboxItem, error) {
+	it, err := s.GetOutbox(ctx, userID, id)
+	if err != nil {
+		return it, err
+	}
+	for _, f := range from {
+		res, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET state = ?, send_at = ?, outcome = ?, updated_at = ?
+			WHERE id = ? AND user_id = ? AND state = ?`), to, sendAt.UTC(), outcome, s.now(), id, userID, f)
+		if err != nil {
+			return it, fmt.Errorf("store: move outbox item %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return s.GetOutbox(ctx, userID, id)
+		}
+	}
+	if it, err = s.GetOutbox(ctx, userID, id); err != nil {
+		return it, err
+	}
+	return it, fmt.Errorf("store: outbox item %s is %s: %w", id, it.State, ErrConflict)
+}
