@@ -156,6 +156,21 @@ func TestAccountPages(t *testing.T) {
 		t.Fatalf("a refused form changed the level to %q", got.PermissionLevel)
 	}
 	change.Set("permission_level", "full")
+	// The undo window and approval.
+	change.Set("send_delay_s", "20")
+	change.Set("send_requires_approval", "1")
+	if status := b.post("/accounts/"+a.ID, change); status != 303 {
+		t.Fatalf("sending settings = %d", status)
+	}
+	if got, _ = st.GetAccount(context.Background(), u.ID, a.ID); got.SendDelayS != 20 || !got.SendRequiresApproval {
+		t.Fatalf("sending settings stored as %d %v", got.SendDelayS, got.SendRequiresApproval)
+	}
+	change.Set("send_delay_s", "301")
+	if status, page := b.postPage("/accounts/"+a.ID, change); status != 422 || !strings.Contains(page, "from 0 to 300") {
+		t.Fatalf("a delay of 301 s = %d", status)
+	}
+	change.Set("send_delay_s", "0")
+	change.Del("send_requires_approval")
 
 	// Editing only the signature keeps the last connection test.
 	if err := st.RecordAccountTest(context.Background(), u.ID, a.ID, store.TestResult{IMAPOK: true, SMTPOK: true}); err != nil {

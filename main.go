@@ -215,7 +215,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 
 	https := strings.HasPrefix(cfg.AppURL, "https://")
 	deps := handlers.Deps{
-		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st, Accounts: st, Sealer: keys, Secrets: keys, Mail: engine,
+		Logger: log, MCPURL: cfg.Resource(), Version: version, Apps: st, Outbox: st, Accounts: st, Sealer: keys, Secrets: keys, Mail: engine,
 		OAuth: mailOAuth, OAuthStates: st,
 		CSRF: auth.NewCSRF(keys.CookieKey(), cfg.AppURL), SecureCookies: https, TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}

@@ -238,9 +238,9 @@ func formFromAccount(page views.Page, a store.MailAccount) views.AccountForm {
 		IMAPHost: a.IMAPHost, IMAPPort: a.IMAPPort, IMAPTLSMode: a.IMAPTLSMode, IMAPUser: a.IMAPUser,
 		SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLSMode: a.SMTPTLSMode, SMTPUser: a.SMTPUser,
 		SignatureHTML: a.SignatureHTML, SignatureSanitized: mail.SanitizeSignature(a.SignatureHTML), IsDefault: a.IsDefault,
-		PermissionLevel: a.PermissionLevel,
-		IMAPWarnings:    endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
-		SMTPWarnings:    endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
+		PermissionLevel: a.PermissionLevel, SendDelayS: a.SendDelayS, SendRequiresApproval: a.SendRequiresApproval,
+		IMAPWarnings: endpointWarnings("imap", a.IMAPHost, strconv.Itoa(a.IMAPPort), a.IMAPTLSMode),
+		SMTPWarnings: endpointWarnings("smtp", a.SMTPHost, strconv.Itoa(a.SMTPPort), a.SMTPTLSMode)}
 }
 
 // applyForm validates the posted form into a and returns messages by
@@ -330,9 +330,18 @@ func (h *handler) applyOAuthForm(c *fiber.Ctx, a *store.MailAccount) map[string]
 	return errs
 }
 
-// applyPermission sets the account's permission level from the form; a
-// form without the field keeps the level (full for a new account).
+// applyPermission sets what AI clients may do with the account from the
+// form: its permission level (a form without the field keeps it, full
+// for a new account), the undo window and approval.
 func applyPermission(c *fiber.Ctx, a *store.MailAccount, errs map[string]string) {
+	if v := strings.TrimSpace(c.FormValue("send_delay_s")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 300 {
+			errs["send_delay_s"] = "Enter a number of seconds from 0 to 300 (0 sends at once)."
+		}
+		a.SendDelayS = n
+	}
+	a.SendRequiresApproval = c.FormValue("send_requires_approval") != ""
 	switch v := c.FormValue("permission_level"); v {
 	case store.PermissionRead, store.PermissionOrganize, store.PermissionFull:
 		a.PermissionLevel = v

@@ -90,6 +90,12 @@ func (h *handler) page(c *fiber.Ctx, title, nav string) views.Page {
 	}
 	p := h.Page(title, user, csrf)
 	p.Nav = nav
+	if user != nil && h.Outbox != nil {
+		// The header's badge: messages waiting for the person.
+		if n, err := h.Outbox.CountOutbox(c.UserContext(), user.ID, store.OutboxPendingApproval); err == nil {
+			p.Waiting = n
+		}
+	}
 	return p
 }
 

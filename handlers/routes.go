@@ -36,6 +36,9 @@ type Deps struct {
 	CSRF                *auth.CSRF
 	// Apps lists and revokes the signed-in person's connected MCP clients.
 	Apps AppStore
+	// Outbox shows the messages AI clients handed over, for approval and
+	// undo.
+	Outbox OutboxStore
 	// Accounts, Sealer and Secrets back the account pages; Mail tests
 	// an account's connection.
 	Accounts AccountStore
@@ -89,6 +92,10 @@ func New(d Deps) *fiber.App {
 	app.Get("/connect", h.requireUser, h.connect)
 	app.Get("/apps", h.requireUser, h.apps)
 	app.Get("/activity", h.requireUser, h.activity)
+	app.Get("/outbox", h.requireUser, h.outbox)
+	app.Post("/outbox/:id/send", h.requireUser, h.outboxSend)
+	app.Post("/outbox/:id/discard", h.requireUser, h.outboxDiscard)
+	app.Post("/outbox/:id/undo", h.requireUser, h.outboxUndo)
 	app.Post("/apps/:grant/revoke", h.requireUser, h.revokeApp)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -205,4 +206,13 @@ func (a *armedReader) Read(p []byte) (int, error) {
 		a.c.arm(a.c.cfg.Command)
 	}
 	return n, err
+}
+
+// ReadRaw reads a whole message held in memory (one waiting in the
+// outbox) as GetMessage reads one from the server: header, text,
+// sanitized HTML and attachments.
+func ReadRaw(raw []byte) *Message {
+	p := parseMessage(bytes.NewReader(raw))
+	return &Message{Header: p.Header, Size: int64(len(raw)), Text: p.Text, TextLength: utf8.RuneCountInString(p.Text),
+		HTML: sanitizeHTML(p.HTML), Attachments: p.Attachments}
 }

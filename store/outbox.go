@@ -210,3 +210,13 @@ func (s *Store) MoveOutbox(ctx context.Context, userID, id string, from []string
 	}
 	return it, fmt.Errorf("store: outbox item %s is %s: %w", id, it.State, ErrConflict)
 }
+
+// CountOutbox counts the user's items in state.
+func (s *Store) CountOutbox(ctx context.Context, userID, state string) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM outbox WHERE user_id = ? AND state = ?`), userID, state)
+	if err != nil {
+		return 0, fmt.Errorf("store: count outbox: %w", err)
+	}
+	return n, nil
+}
