@@ -698,7 +698,7 @@ func TestBrowserAppsOnAPhone(t *testing.T) {
 	screenshot(t, ctx, "apps-390")
 }
 
-// TestBrowserPagesFitAPhone: home, accounts, connect and apps have no
+// TestBrowserPagesFitAPhone: home, accounts, connect, apps, activity and outbox have no
 // horizontal scrolling at 390 px, with an account and an app present.
 func TestBrowserPagesFitAPhone(t *testing.T) {
 	base := startOnFreePort(t, map[string]string{"DATA_DIR": t.TempDir(), "LOCAL_ADMIN_PASSWORD": "local-secret"})
@@ -717,7 +717,7 @@ func TestBrowserPagesFitAPhone(t *testing.T) {
 			Width: width, Height: 844, DeviceScaleFactor: 1, Mobile: width < 600}); err != nil {
 			t.Fatal(err)
 		}
-		for _, path := range []string{"/", "/accounts", "/accounts/new", "/connect", "/apps"} {
+		for _, path := range []string{"/", "/accounts", "/accounts/new", "/connect", "/apps", "/activity", "/outbox"} {
 			do(chromedp.Navigate(base+path), chromedp.WaitReady(css("main")))
 			if w, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`)); w > float64(width) {
 				t.Errorf("%s is %v px wide at %d px", path, w, width)
