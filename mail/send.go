@@ -84,19 +84,23 @@ func (e *Engine) Compose(acct *Account, out Outgoing) (*Composed, error) {
 
 // deliver submits m and files it in Sent, as Send describes.
 func (e *Engine) deliver(ctx context.Context, acct *Account, m *Composed) (*SendResult, error) {
-	if err := e.Submit(ctx, acct, m.Raw, m.Rcpts); err != nil {
+	if err := e.Submit(ctx, acct, m.Raw, m.Rcpts, nil); err != nil {
 		return nil, err
 	}
 	return e.FileSent(ctx, acct, m.Filed, m.MessageID)
 }
 
 // Submit sends raw to rcpts over SMTP, from the account's address.
-func (e *Engine) Submit(ctx context.Context, acct *Account, raw []byte, rcpts []string) error {
+// committing, when set, is called once the message has been written,
+// just before the end of DATA that makes the server take it: from then
+// on it may have been delivered, whatever happens next; an error from
+// committing aborts the session with nothing delivered.
+func (e *Engine) Submit(ctx context.Context, acct *Account, raw []byte, rcpts []string, committing func() error) error {
 	sess, err := e.dial.dialSMTP(ctx, acct)
 	if err != nil {
 		return err
 	}
-	err = sess.send(ctx, e.cfg.Submission, acct.Email, rcpts, raw)
+	err = sess.send(ctx, e.cfg.Submission, acct.Email, rcpts, raw, committing)
 	sess.close()
 	return err
 }

@@ -78,7 +78,7 @@ func (d dialer) openSMTP(ctx context.Context, acct *Account, tok string) (*smtpS
 }
 
 // send submits raw to rcpts under the submission timeout.
-func (s *smtpSession) send(ctx context.Context, timeout time.Duration, from string, rcpts []string, raw []byte) error {
+func (s *smtpSession) send(ctx context.Context, timeout time.Duration, from string, rcpts []string, raw []byte, committing func() error) error {
 	s.dc.setLimit(deadline(ctx, timeout))
 	if err := s.client.Mail(from); err != nil {
 		return wrap("smtp mail from", s.addr, err)
@@ -94,6 +94,13 @@ func (s *smtpSession) send(ctx context.Context, timeout time.Duration, from stri
 	}
 	if _, err := w.Write(raw); err != nil {
 		return wrap("smtp data", s.addr, err)
+	}
+	if committing != nil {
+		// The server takes the message only at the end of DATA: until
+		// then an abort leaves nothing delivered.
+		if err := committing(); err != nil {
+			return err
+		}
 	}
 	return wrap("smtp data", s.addr, w.Close())
 }

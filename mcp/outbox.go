@@ -176,10 +176,12 @@ func sentResult(it store.OutboxItem) (SentResult, string) {
 
 // deliver sends a claimed item: SMTP unless that was done already, the
 // Sent copy, then what the kind needs after sending. Each step is
-// recorded before the next begins; an item whose SMTP session began but
-// was never seen to end is not sent again but reported (it may have gone
-// out), unless its copy in Sent shows it did. The item is returned as it
-// ended.
+// recorded before the next begins: the end of DATA (from then on the
+// server may have taken it), the server's answer, the copy. An item
+// interrupted between the first two is not sent again but reported (it
+// may have gone out), unless its copy in Sent shows it did; one
+// interrupted before the end of DATA is sent again, since nothing was
+// delivered. The item is returned as it ended.
 func (s *Server) deliver(ctx context.Context, it store.OutboxItem, acct *mail.Account, raw []byte) store.OutboxItem {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 	defer cancel()
@@ -204,14 +206,21 @@ func (s *Server) deliver(ctx context.Context, it store.OutboxItem, acct *mail.Ac
 			}
 			return s.afterSend(ctx, it, acct, finish, "already in Sent", "")
 		}
-		if err := s.o.Store.OutboxStep(ctx, it.ID, s.owner, "smtp_started_at"); err != nil {
-			return finish(store.OutboxFailed, "the send could not be recorded, so it was not attempted", "", "")
-		}
 		var rcpts []string
 		_ = json.Unmarshal([]byte(it.Recipients), &rcpts)
-		if err := s.o.Mail.Submit(ctx, acct, raw, rcpts); err != nil {
+		committed := false
+		committing := func() error {
+			err := s.o.Store.OutboxStep(ctx, it.ID, s.owner, "smtp_started_at")
+			committed = err == nil
+			return err
+		}
+		if err := s.o.Mail.Submit(ctx, acct, raw, rcpts, committing); err != nil {
+			if committed { // the end of DATA was sent, and no answer came
+				return finish(store.OutboxFailed, store.OutcomeInterrupted+": it may or may not have been delivered; check with the "+
+					"recipients or in Sent before sending it again", "", "")
+			}
 			msg, _ := errorText(err, acct)
-			return finish(store.OutboxFailed, orDefault(msg, "the mail server did not take the message"), "", "")
+			return finish(store.OutboxFailed, orDefault(msg, "the mail server did not take the message, or the send could not be recorded"), "", "")
 		}
 		if err := s.o.Store.OutboxStep(ctx, it.ID, s.owner, "smtp_done_at"); err != nil {
 			s.o.Logger.Error("outbox: record a finished SMTP session", "outbox", it.ID, "err", err)
