@@ -26,7 +26,10 @@ import (
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
-func TestMain(m *testing.M) { os.Exit(mailrig.Main(m)) }
+func TestMain(m *testing.M) {
+	serveAsChild()
+	os.Exit(mailrig.Main(m))
+}
 
 // instance is one running `imap-mcp serve`.
 type instance struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,6 +116,46 @@ func (e *Engine) FileSent(ctx context.Context, acct *Account, filed []byte, msgI
 		return res, nil
 	}
 	err := e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(filed, msgID, res) })
+	return res, err
+}
+
+// FileSentAgain is FileSent for a copy whose first append may have been
+// cut short, or may still be arriving over a slow link from a process
+// that stopped: it waits up to wait for that copy to show before it
+// appends, and keeps only the first of the copies it then finds.
+func (e *Engine) FileSentAgain(ctx context.Context, acct *Account, filed []byte, msgID string, wait time.Duration) (*SendResult, error) {
+	for deadline := time.Now().Add(wait); ; {
+		found, err := e.InSent(ctx, acct, msgID)
+		if err != nil {
+			return &SendResult{MessageID: msgID}, err
+		}
+		if found {
+			return &SendResult{MessageID: msgID, SentCopy: "already in Sent"}, nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return &SendResult{MessageID: msgID}, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	res, err := e.FileSent(ctx, acct, filed, msgID)
+	if err != nil || res.SentFolder == "" {
+		return res, err
+	}
+	err = e.Do(ctx, acct, func(c *Conn) error {
+		if _, err := c.selectFolder(res.SentFolder); err != nil {
+			return err
+		}
+		uids, err := c.search(SearchQuery{}, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}})
+		if err != nil || len(uids) < 2 {
+			return err
+		}
+		slices.Sort(uids)
+		return c.expunge(imap.UIDSetNum(uids[1:]...)) // the first copy stays
+	})
 	return res, err
 }
 

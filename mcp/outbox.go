@@ -61,6 +61,9 @@ const (
 	outboxPoll = time.Second
 	// sendTimeout bounds the sending of one message, all steps.
 	sendTimeout = 3 * time.Minute
+	// copyGrace is how long a send taken up after SMTP waits for a Sent
+	// copy that an interrupted append may still complete.
+	copyGrace = 10 * time.Second
 )
 
 // outboxItem is what a send tool hands to the outbox.
@@ -226,7 +229,14 @@ func (s *Server) deliver(ctx context.Context, it store.OutboxItem, acct *mail.Ac
 			s.o.Logger.Error("outbox: record a finished SMTP session", "outbox", it.ID, "err", err)
 		}
 	}
-	res, err := s.o.Mail.FileSent(ctx, acct, mail.FiledCopy(raw, bcc), it.MessageID)
+	file := s.o.Mail.FileSent
+	if it.Attempts > 1 && it.SMTPDone != nil {
+		// Taken up after an interruption: the copy may be on its way.
+		file = func(ctx context.Context, acct *mail.Account, filed []byte, msgID string) (*mail.SendResult, error) {
+			return s.o.Mail.FileSentAgain(ctx, acct, filed, msgID, copyGrace)
+		}
+	}
+	res, err := file(ctx, acct, mail.FiledCopy(raw, bcc), it.MessageID)
 	if err != nil {
 		return finish(store.OutboxSentCopyFailed, mail.KindOf(err).String(), res.SentFolder, res.SentCopy)
 	}
