@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/internal/dbtest"
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
+	"github.com/imap-mcp/imap-mcp/mail"
+	"github.com/imap-mcp/imap-mcp/store"
+)
+
+// TestOutboxReplicas: two server processes on one PostgreSQL drain one
+// outbox (the messages wait out an undo window, so that both workers
+// find them due): every message is delivered exactly once.
+func TestOutboxReplicas(t *testing.T) {
+	rig := mailrig.Shared(t)
+	ca := filepath.Join(t.TempDir(), "rig-ca.pem")
+	if err := os.WriteFile(ca, rig.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := "http://" + front.Addr().String()
+	key := make([]byte, 32)
+	rand.Read(key)
+	pg := dbtest.PostgresURL(t)
+	env := func() map[string]string {
+		return map[string]string{"DATA_DIR": t.TempDir(), "DATABASE_URL": pg, "APP_URL": appURL, "MCP_MASTER_KEY": base64.StdEncoding.EncodeToString(key),
+			"LOCAL_ADMIN_PASSWORD": "local-secret", "MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "MCP_SENDS_PER_HOUR": "1000"}
+	}
+	a, b := start(t, env()), start(t, env())
+	rr := &roundRobin{backends: []string{a.url, b.url}}
+	rr.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	srv := &http.Server{Handler: rr}
+	go srv.Serve(front)
+	t.Cleanup(func() { srv.Close() })
+	_, tok, _ := authorizeLocal(t, appURL, appURL)
+
+	st, keys := openForTest(t, env())
+	defer st.Close()
+	ctx := context.Background()
+	u, _ := st.EnsureLocalUser(ctx)
+	alice, _ := rig.User("alice")
+	acct := &store.MailAccount{UserID: u.ID, Label: "alice", Email: alice.Email, IMAPHost: "127.0.0.1", IMAPPort: portOf(rig.IMAPAddr()),
+		IMAPTLSMode: "starttls", IMAPUser: alice.Email, IMAPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
+		SMTPHost: "127.0.0.1", SMTPPort: portOf(rig.SubmissionAddr()), SMTPTLSMode: "starttls", SMTPUser: alice.Email,
+		SMTPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)), SendDelayS: 1}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 20
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			callToolRaw(appURL, tok.AccessToken, "send_message",
+				fmt.Sprintf(`{"to":[%q],"subject":"Replica %s %02d","body_text":"once"}`, rig.Users[1].Email, stamp, i))
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		list, _ := st.ListOutbox(ctx, u.ID, 100)
+		done := 0
+		for _, it := range list {
+			if it.State == store.OutboxSent {
+				done++
+			}
+		}
+		if done == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sent", done, n)
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(rig.CAPEM)
+	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
+	defer engine.Close()
+	bobUser, _ := rig.User("bob")
+	bob := &mail.Account{ID: "replicas-bob", IMAP: mail.Endpoint{Host: "127.0.0.1", Port: portOf(rig.IMAPSAddr()), TLS: mail.TLSImplicit},
+		Username: bobUser.Email, Password: bobUser.Password, Email: bobUser.Email}
+	time.Sleep(time.Second) // a second copy would arrive by now
+	for i := range n {
+		page, err := engine.Search(ctx, bob, "INBOX", mail.SearchQuery{Subject: fmt.Sprintf("Replica %s %02d", stamp, i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != 1 {
+			t.Errorf("message %d delivered %d times", i, page.Total)
+		}
+	}
+}
