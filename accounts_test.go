@@ -284,7 +284,7 @@ func TestConnectPage(t *testing.T) {
 		}
 	}
 	if page := b.get("/connect"); !strings.Contains(page, `data-testid="abilities"`) || !strings.Contains(page, "read the text inside attachments") ||
-		!strings.Contains(page, "save drafts") || !strings.Contains(page, "what arrived since it last looked") {
+		!strings.Contains(page, "save drafts") || !strings.Contains(page, "what arrived since it last looked") || !strings.Contains(page, "so that you can undo it on the Outbox page") {
 		t.Error("/connect does not say what a connected client can do")
 	}
 	if strings.Contains(b.get("/connect"), `data-testid="reach-warning"`) || strings.Contains(b.get("/"), `data-testid="reach-warning"`) {

@@ -295,7 +295,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 // release it, the returned release does.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, hold func(*store.Store, context.Context) (func(), error)) (*store.Store, *secret.Keys, func(), error) {
 	st, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, SQLitePath: cfg.SQLitePath(),
-		MaxConns: cfg.DatabaseMaxConns, ActivityRetention: cfg.ActivityRetention, Logger: log})
+		MaxConns: cfg.DatabaseMaxConns, ActivityRetention: cfg.ActivityRetention, OutboxRetention: cfg.OutboxRetention, Logger: log})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -59,8 +59,10 @@ type Config struct {
 	CallsPerMinute int
 	SendsPerHour   int
 	// ActivityRetention is how long the activity log keeps a tool call
-	// (ACTIVITY_RETENTION_DAYS, default 90).
-	ActivityRetention time.Duration
+	// (ACTIVITY_RETENTION_DAYS, default 90); OutboxRetention how long a
+	// sent message's bytes stay in the outbox (OUTBOX_RETENTION_DAYS,
+	// default 7).
+	ActivityRetention, OutboxRetention time.Duration
 
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
@@ -177,6 +179,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, &Error{"ACTIVITY_RETENTION_DAYS", fmt.Sprintf("%q is not a number of days from 1 to 3650", getenv("ACTIVITY_RETENTION_DAYS"))}
 	}
 	c.ActivityRetention = time.Duration(days) * 24 * time.Hour
+	days, err = limit("OUTBOX_RETENTION_DAYS", getenv("OUTBOX_RETENTION_DAYS"), 7)
+	if err != nil || days > 3650 {
+		return Config{}, &Error{"OUTBOX_RETENTION_DAYS", fmt.Sprintf("%q is not a number of days from 1 to 3650", getenv("OUTBOX_RETENTION_DAYS"))}
+	}
+	c.OutboxRetention = time.Duration(days) * 24 * time.Hour
 	if err := c.LogLevel.UnmarshalText([]byte(orDefault(getenv("LOG_LEVEL"), "info"))); err != nil {
 		return Config{}, &Error{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", getenv("LOG_LEVEL"))}
 	}

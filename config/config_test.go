@@ -50,8 +50,8 @@ func TestValues(t *testing.T) {
 		"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k", "CLERK_SECRET_KEY": "sk_test_abc",
 		"MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca, "TRUST_PROXY_HEADERS": "1",
 		"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "MCP_CALLS_PER_MINUTE": "300", "MCP_SENDS_PER_HOUR": "5",
-		"ACTIVITY_RETENTION_DAYS": "30",
-		"GOOGLE_OAUTH_CLIENT_ID":  "gid", "GOOGLE_OAUTH_CLIENT_SECRET": "gsecret", "MICROSOFT_OAUTH_TENANT": "contoso.onmicrosoft.com",
+		"ACTIVITY_RETENTION_DAYS": "30", "OUTBOX_RETENTION_DAYS": "2",
+		"GOOGLE_OAUTH_CLIENT_ID": "gid", "GOOGLE_OAUTH_CLIENT_SECRET": "gsecret", "MICROSOFT_OAUTH_TENANT": "contoso.onmicrosoft.com",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestValues(t *testing.T) {
 	if c.Port != 8080 || c.Host != "0.0.0.0" || c.AppURL != "https://mail.example.com" || c.DataDir != "/var/lib/imap-mcp" ||
 		c.Embedded() || !c.ClerkEnabled() || len(c.MasterKey) != 32 || c.MasterKey[31] != 31 || !c.MailAllowPrivateHosts ||
 		c.MailCAFile != ca || !c.TrustProxyHeaders || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" ||
-		c.CallsPerMinute != 300 || c.SendsPerHour != 5 || c.ActivityRetention != 30*24*time.Hour {
+		c.CallsPerMinute != 300 || c.SendsPerHour != 5 || c.ActivityRetention != 30*24*time.Hour || c.OutboxRetention != 48*time.Hour {
 		t.Fatalf("config = %+v", c)
 	}
 	if c.OAuth["google"] != (config.OAuthClient{ID: "gid", Secret: "gsecret"}) || len(c.OAuth) != 1 || c.MicrosoftTenant != "contoso.onmicrosoft.com" {

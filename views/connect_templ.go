@@ -195,7 +195,7 @@ func abilities() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<section class=\"card\" data-testid=\"abilities\"><h2>What a connected client can do</h2><dl class=\"abilities\"><dt>Read mail</dt><dd>List, search and read messages and whole conversations; read the text inside attachments (PDF, Word, Excel, PowerPoint, OpenDocument, calendar invitations, CSV); and ask what arrived since it last looked, each client keeping its own place. Reading never marks mail as read.</dd><dt>Organize mail</dt><dd>Mark read or flagged, move, copy and delete messages, manage folders, and save drafts to your Drafts folder for you to review in your own mail app.</dd><dt>Send mail</dt><dd>Send new messages, replies and drafts from your accounts, with a copy in Sent; limited per hour.</dd></dl><p class=\"muted small\">You grant these when a client signs in. Each account can narrow them further for every client: read only, or read and organize without sending (Accounts → Edit).</p></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<section class=\"card\" data-testid=\"abilities\"><h2>What a connected client can do</h2><dl class=\"abilities\"><dt>Read mail</dt><dd>List, search and read messages and whole conversations; read the text inside attachments (PDF, Word, Excel, PowerPoint, OpenDocument, calendar invitations, CSV); and ask what arrived since it last looked, each client keeping its own place. Reading never marks mail as read.</dd><dt>Organize mail</dt><dd>Mark read or flagged, move, copy and delete messages, manage folders, and save drafts to your Drafts folder for you to review in your own mail app.</dd><dt>Send mail</dt><dd>Send new messages, replies and drafts from your accounts, with a copy in Sent; limited per hour.</dd></dl><p class=\"muted small\">You grant these when a client signs in. Each account can narrow them further for every client: read only, or read and organize without sending (Accounts → Edit).</p><p class=\"muted small\" data-testid=\"undo-approval\">Each account can also hold what a client sends for a few seconds, so that you can undo it on the Outbox page, or keep it there until you approve it (Accounts → Edit → Sending by AI clients). Everything a client does is listed under Activity.</p></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -227,7 +227,7 @@ func tab(id, label, current string) templ.Component {
 		var templ_7745c5c3_Var8 string
 		templ_7745c5c3_Var8, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL("/connect?tab=" + id)).ResolveURL(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 75, Col: 44}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 76, Col: 44}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var8)
 		if templ_7745c5c3_Err != nil {
@@ -250,7 +250,7 @@ func tab(id, label, current string) templ.Component {
 		var templ_7745c5c3_Var9 string
 		templ_7745c5c3_Var9, templ_7745c5c3_Err = templruntime.NewAttributeExpression("/connect?tab=" + id).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 79, Col: 31}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 80, Col: 31}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var9)
 		if templ_7745c5c3_Err != nil {
@@ -263,7 +263,7 @@ func tab(id, label, current string) templ.Component {
 		var templ_7745c5c3_Var10 string
 		templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 84, Col: 9}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 85, Col: 9}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 		if templ_7745c5c3_Err != nil {
@@ -301,7 +301,7 @@ func copyButton(target string) templ.Component {
 		var templ_7745c5c3_Var12 string
 		templ_7745c5c3_Var12, templ_7745c5c3_Err = templruntime.NewAttributeExpression(target).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 88, Col: 72}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/connect.templ`, Line: 89, Col: 72}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var12)
 		if templ_7745c5c3_Err != nil {
