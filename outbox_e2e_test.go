@@ -11,9 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/imap-mcp/imap-mcp/internal/dbtest"
 	"github.com/imap-mcp/imap-mcp/internal/mailrig"
@@ -104,5 +107,82 @@ func TestOutboxReplicas(t *testing.T) {
 		if page.Total != 1 {
 			t.Errorf("message %d delivered %d times", i, page.Total)
 		}
+	}
+}
+
+// TestBrowserOutboxApproval: on an account that requires approval, two
+// messages from an AI client wait on /outbox in Chromium with their
+// content; Send delivers the first, Discard drops the second.
+func TestBrowserOutboxApproval(t *testing.T) {
+	rig := mailrig.Shared(t)
+	ca := filepath.Join(t.TempDir(), "rig-ca.pem")
+	if err := os.WriteFile(ca, rig.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := map[string]string{"DATA_DIR": dir, "LOCAL_ADMIN_PASSWORD": "local-secret", "MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca}
+	base := startOnFreePort(t, env)
+	_, tok, _ := authorizeLocal(t, base, base)
+	st, keys := openForTest(t, env)
+	defer st.Close()
+	ctx := context.Background()
+	u, _ := st.EnsureLocalUser(ctx)
+	alice, _ := rig.User("alice")
+	acct := &store.MailAccount{UserID: u.ID, Label: "alice", Email: alice.Email, IMAPHost: "127.0.0.1", IMAPPort: portOf(rig.IMAPAddr()),
+		IMAPTLSMode: "starttls", IMAPUser: alice.Email, IMAPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
+		SMTPHost: "127.0.0.1", SMTPPort: portOf(rig.SubmissionAddr()), SMTPTLSMode: "starttls", SMTPUser: alice.Email,
+		SMTPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)), SendRequiresApproval: true}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	keep, drop := "Approve me "+stamp, "Discard me "+stamp
+	for _, subject := range []string{keep, drop} {
+		callToolRaw(base, tok.AccessToken, "send_message", fmt.Sprintf(`{"to":[%q],"subject":%q,"body_text":"Text of %s"}`, rig.Users[1].Email, subject, subject))
+	}
+
+	bctx, problems := chromium(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	do := stepper(t, bctx, problems)
+	do(signInAt(base, "/outbox", "local-secret"), chromedp.WaitVisible(css(`[data-testid="outbox-waiting"]`)))
+	text, _ := chromedp.Run(bctx, chromedp.Evaluate[string]("document.body.innerText"))
+	if !strings.Contains(text, "2 waiting") || !strings.Contains(text, "Text of "+keep) || !strings.Contains(text, "Text of "+drop) {
+		t.Fatalf("/outbox shows:\n%s", text)
+	}
+	item := func(subject string) string {
+		list, _ := st.ListOutbox(ctx, u.ID, 10)
+		for _, it := range list {
+			if it.Subject == subject {
+				return "#outbox-" + it.ID
+			}
+		}
+		t.Fatalf("no outbox item %q", subject)
+		return ""
+	}
+	do(chromedp.Click(css(item(keep)+` [data-testid="outbox-send"]`)), chromedp.WaitVisible(css(`[data-testid="outbox-notice"]`)))
+	do(chromedp.Click(css(item(drop)+` [data-testid="outbox-discard"]`)), chromedp.WaitVisible(css(`[data-testid="outbox-notice"]`)))
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(rig.CAPEM)
+	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
+	defer engine.Close()
+	bobUser, _ := rig.User("bob")
+	bob := &mail.Account{ID: "approval-bob", IMAP: mail.Endpoint{Host: "127.0.0.1", Port: portOf(rig.IMAPSAddr()), TLS: mail.TLSImplicit},
+		Username: bobUser.Email, Password: bobUser.Password, Email: bobUser.Email}
+	count := func(subject string) int {
+		page, err := engine.Search(ctx, bob, "INBOX", mail.SearchQuery{Subject: subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Total
+	}
+	for deadline := time.Now().Add(15 * time.Second); count(keep) == 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the approved message never arrived")
+		}
+	}
+	time.Sleep(time.Second)
+	if count(keep) != 1 || count(drop) != 0 {
+		t.Fatalf("delivered: approved %d, discarded %d", count(keep), count(drop))
 	}
 }
