@@ -118,6 +118,9 @@ type callInfo struct {
 	accountID, accountLbl string
 	// stored is the account the call resolved, as stored.
 	stored store.MailAccount
+	// summary, when a tool sets it, replaces the one written from the
+	// arguments (a send says what became of the message).
+	summary string
 }
 
 type callInfoKey struct{}
@@ -228,6 +231,10 @@ func summarize(tool string, args map[string]any) string {
 		return "replaced draft " + num("uid")
 	case "send_draft":
 		return "sent draft " + num("uid")
+	case "cancel_send":
+		return "cancelled outbox message " + str("outbox_id")
+	case "get_send_status":
+		return "checked outbox message " + str("outbox_id")
 	case "mark_read":
 		return "marked " + messages(count("uids")) + " read in " + folder("folder")
 	case "mark_unread":

@@ -41,7 +41,7 @@ func TestActivityLog(t *testing.T) {
 		{"get_message", "read message 999999 in Sent", store.ActivityRefused},
 		{"create_draft", `saved a draft "Plan"`, store.ActivityOK},
 		{"search_messages", "searched Sent by body", store.ActivityOK},
-		{"send_message", `sent "` + subject + `" to ` + bobAddr.Email, store.ActivityOK},
+		{"send_message", `sent a message to ` + bobAddr.Email + `: ` + subject, store.ActivityOK},
 		{"list_accounts", "listed the accounts", store.ActivityOK},
 	}
 	if len(rows) != len(want) {

@@ -143,10 +143,27 @@ func (s *Server) enqueue(ctx context.Context, acct *mail.Account, in outboxItem)
 		it = s.deliver(ctx, it, acct, in.msg.Raw)
 	}
 	out, text := sentResult(it)
+	ci.summary = outboxSummary(it)
 	if it.State == store.OutboxFailed {
 		return nil, "", fail("%s (outbox_id=%s)", text, it.ID) // a tool error, as a failed send always was
 	}
 	return out, text, nil
+}
+
+// outboxSummary says in the activity log what became of a message: "sent
+// a reply to ann@example.org: Re: Budget", "queued …", "held for
+// approval …".
+func outboxSummary(it store.OutboxItem) string {
+	var to []string
+	_ = json.Unmarshal([]byte(it.Recipients), &to)
+	what := map[string]string{store.OutboxSend: "a message", store.OutboxReply: "a reply", store.OutboxDraft: "a draft"}[it.Kind]
+	verb := map[string]string{store.OutboxSent: "sent", store.OutboxSentCopyFailed: "sent (no Sent copy)", store.OutboxScheduled: "queued",
+		store.OutboxPendingApproval: "held for approval", store.OutboxSending: "is sending", store.OutboxFailed: "failed to send"}[it.State]
+	list := strings.Join(to[:min(len(to), 3)], ", ")
+	if len(to) > 3 {
+		list += fmt.Sprintf(" +%d more", len(to)-3)
+	}
+	return fmt.Sprintf("%s %s to %s: %s", verb, what, capRunes(cleanSummary(list), 2*summaryField), capRunes(cleanSummary(it.Subject), summaryField))
 }
 
 // sentResult is what a send tool answers about an outbox item.

@@ -118,6 +118,20 @@ func TestOutboxStore(t *testing.T) {
 			t.Fatalf("another user cancelled: %v", err)
 		}
 
+		// Past the retention, a message that left keeps its row, not its bytes.
+		if err := s.ExecForTest(ctx, "UPDATE outbox SET updated_at = '2000-01-01 00:00:00+00:00' WHERE id = '"+id+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetOutbox(ctx, u.ID, id); got.MIMEEnc != "" || got.State != store.OutboxSent {
+			t.Fatalf("after the retention: %q %s", got.MIMEEnc, got.State)
+		}
+		if got, _ := s.GetOutbox(ctx, u.ID, pending); got.MIMEEnc == "" {
+			t.Fatal("a message still waiting lost its bytes")
+		}
+
 		// A repeated call finds the first item, but not a cancelled one.
 		if it, err := s.RecentOutbox(ctx, u.ID, acct.ID, "key0", now.Add(-time.Minute)); err != nil || it.IdemKey != "key0" {
 			t.Fatalf("recent: %+v %v", it, err)
