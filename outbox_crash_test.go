@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +19,6 @@ import (
 	"time"
 
 	"github.com/imap-mcp/imap-mcp/internal/mailrig"
-	"github.com/imap-mcp/imap-mcp/mail"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -159,10 +156,7 @@ func (p *serverProcess) kill(sig syscall.Signal) {
 // restarted server: delivered once and filed in Sent once.
 func TestOutboxSurvivesKillAndTerm(t *testing.T) {
 	rig := mailrig.Shared(t)
-	ca := filepath.Join(t.TempDir(), "rig-ca.pem")
-	if err := os.WriteFile(ca, rig.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := rigCAFile(t, rig)
 	imapGate, smtpGate := newGate(t, rig.IMAPAddr()), newGate(t, rig.SubmissionAddr())
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -178,31 +172,9 @@ func TestOutboxSurvivesKillAndTerm(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	u, _ := st.EnsureLocalUser(ctx)
-	alice, _ := rig.User("alice")
-	acct := &store.MailAccount{UserID: u.ID, Label: "alice", Email: alice.Email, IMAPHost: "127.0.0.1", IMAPPort: imapGate.port(),
-		IMAPTLSMode: "starttls", IMAPUser: alice.Email, IMAPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
-		SMTPHost: "127.0.0.1", SMTPPort: smtpGate.port(), SMTPTLSMode: "starttls", SMTPUser: alice.Email,
-		SMTPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(rig.CAPEM)
-	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
-	defer engine.Close()
-	direct := func(name string) *mail.Account {
-		ru, _ := rig.User(name)
-		return &mail.Account{ID: "crash-" + name, IMAP: mail.Endpoint{Host: "127.0.0.1", Port: portOf(rig.IMAPSAddr()), TLS: mail.TLSImplicit},
-			Username: ru.Email, Password: ru.Password, Email: ru.Email}
-	}
-	bob, aliceDirect := direct("bob"), direct("alice")
-	count := func(a *mail.Account, folder, subject string) int {
-		page, err := engine.Search(ctx, a, folder, mail.SearchQuery{Subject: subject})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return page.Total
-	}
+	addSender(t, st, keys, u, imapGate.port(), smtpGate.port(), nil)
+	counter := mailCounter(t, rig)
+	count := func(user, folder, subject string) int { return counter(user, folder, subject) }
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
@@ -243,9 +215,9 @@ func TestOutboxSurvivesKillAndTerm(t *testing.T) {
 				waitFor("the outbox row", func() bool { return row(subject).State == store.OutboxSending })
 				time.Sleep(300 * time.Millisecond) // the SMTP connection is held at the gate
 			case "after SMTP":
-				waitFor("the delivery", func() bool { return count(bob, "INBOX", subject) == 1 && row(subject).SMTPDone != nil })
+				waitFor("the delivery", func() bool { return count("bob", "INBOX", subject) == 1 && row(subject).SMTPDone != nil })
 			case "during the append":
-				waitFor("the delivery", func() bool { return count(bob, "INBOX", subject) == 1 && row(subject).SMTPDone != nil })
+				waitFor("the delivery", func() bool { return count("bob", "INBOX", subject) == 1 && row(subject).SMTPDone != nil })
 				time.Sleep(time.Second) // part of the Sent copy is through; the rest, already sent, arrives later
 			}
 			if sig == syscall.SIGTERM {
@@ -266,9 +238,9 @@ func TestOutboxSurvivesKillAndTerm(t *testing.T) {
 			if it := row(subject); it.State != store.OutboxSent {
 				t.Errorf("%s %s: ended %s (%s)", sig, step, it.State, it.Outcome)
 			}
-			waitFor("the Sent copy", func() bool { return count(aliceDirect, "Sent", subject) >= 1 })
+			waitFor("the Sent copy", func() bool { return count("alice", "Sent", subject) >= 1 })
 			time.Sleep(500 * time.Millisecond) // a second delivery or copy would show by now
-			if d, c := count(bob, "INBOX", subject), count(aliceDirect, "Sent", subject); d != 1 || c != 1 {
+			if d, c := count("bob", "INBOX", subject), count("alice", "Sent", subject); d != 1 || c != 1 {
 				t.Errorf("%s %s: delivered %d times, filed in Sent %d times, want 1 and 1", sig, step, d, c)
 			} else {
 				t.Logf("%s %s: delivered once, filed once", sig, step)

@@ -21,6 +21,7 @@ import (
 	"github.com/imap-mcp/imap-mcp/internal/dbtest"
 	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 	"github.com/imap-mcp/imap-mcp/mail"
+	"github.com/imap-mcp/imap-mcp/secret"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -29,10 +30,7 @@ import (
 // find them due): every message is delivered exactly once.
 func TestOutboxReplicas(t *testing.T) {
 	rig := mailrig.Shared(t)
-	ca := filepath.Join(t.TempDir(), "rig-ca.pem")
-	if err := os.WriteFile(ca, rig.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := rigCAFile(t, rig)
 	front, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,14 +55,7 @@ func TestOutboxReplicas(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	u, _ := st.EnsureLocalUser(ctx)
-	alice, _ := rig.User("alice")
-	acct := &store.MailAccount{UserID: u.ID, Label: "alice", Email: alice.Email, IMAPHost: "127.0.0.1", IMAPPort: portOf(rig.IMAPAddr()),
-		IMAPTLSMode: "starttls", IMAPUser: alice.Email, IMAPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
-		SMTPHost: "127.0.0.1", SMTPPort: portOf(rig.SubmissionAddr()), SMTPTLSMode: "starttls", SMTPUser: alice.Email,
-		SMTPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)), SendDelayS: 1}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
+	addSender(t, st, keys, u, portOf(rig.IMAPAddr()), portOf(rig.SubmissionAddr()), func(a *store.MailAccount) { a.SendDelayS = 1 })
 
 	const n = 20
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -91,21 +82,11 @@ func TestOutboxReplicas(t *testing.T) {
 			t.Fatalf("%d of %d sent", done, n)
 		}
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(rig.CAPEM)
-	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
-	defer engine.Close()
-	bobUser, _ := rig.User("bob")
-	bob := &mail.Account{ID: "replicas-bob", IMAP: mail.Endpoint{Host: "127.0.0.1", Port: portOf(rig.IMAPSAddr()), TLS: mail.TLSImplicit},
-		Username: bobUser.Email, Password: bobUser.Password, Email: bobUser.Email}
+	count := mailCounter(t, rig)
 	time.Sleep(time.Second) // a second copy would arrive by now
 	for i := range n {
-		page, err := engine.Search(ctx, bob, "INBOX", mail.SearchQuery{Subject: fmt.Sprintf("Replica %s %02d", stamp, i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if page.Total != 1 {
-			t.Errorf("message %d delivered %d times", i, page.Total)
+		if got := count("bob", "INBOX", fmt.Sprintf("Replica %s %02d", stamp, i)); got != 1 {
+			t.Errorf("message %d delivered %d times", i, got)
 		}
 	}
 }
@@ -115,10 +96,7 @@ func TestOutboxReplicas(t *testing.T) {
 // content; Send delivers the first, Discard drops the second.
 func TestBrowserOutboxApproval(t *testing.T) {
 	rig := mailrig.Shared(t)
-	ca := filepath.Join(t.TempDir(), "rig-ca.pem")
-	if err := os.WriteFile(ca, rig.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := rigCAFile(t, rig)
 	dir := t.TempDir()
 	env := map[string]string{"DATA_DIR": dir, "LOCAL_ADMIN_PASSWORD": "local-secret", "MAIL_ALLOW_PRIVATE_HOSTS": "true", "MAIL_CA_FILE": ca}
 	base := startOnFreePort(t, env)
@@ -127,14 +105,7 @@ func TestBrowserOutboxApproval(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	u, _ := st.EnsureLocalUser(ctx)
-	alice, _ := rig.User("alice")
-	acct := &store.MailAccount{UserID: u.ID, Label: "alice", Email: alice.Email, IMAPHost: "127.0.0.1", IMAPPort: portOf(rig.IMAPAddr()),
-		IMAPTLSMode: "starttls", IMAPUser: alice.Email, IMAPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
-		SMTPHost: "127.0.0.1", SMTPPort: portOf(rig.SubmissionAddr()), SMTPTLSMode: "starttls", SMTPUser: alice.Email,
-		SMTPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword)), SendRequiresApproval: true}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
+	addSender(t, st, keys, u, portOf(rig.IMAPAddr()), portOf(rig.SubmissionAddr()), func(a *store.MailAccount) { a.SendRequiresApproval = true })
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	keep, drop := "Approve me "+stamp, "Discard me "+stamp
 	for _, subject := range []string{keep, drop} {
@@ -162,20 +133,8 @@ func TestBrowserOutboxApproval(t *testing.T) {
 	do(chromedp.Click(css(item(keep)+` [data-testid="outbox-send"]`)), chromedp.WaitVisible(css(`[data-testid="outbox-notice"]`)))
 	do(chromedp.Click(css(item(drop)+` [data-testid="outbox-discard"]`)), chromedp.WaitVisible(css(`[data-testid="outbox-notice"]`)))
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(rig.CAPEM)
-	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
-	defer engine.Close()
-	bobUser, _ := rig.User("bob")
-	bob := &mail.Account{ID: "approval-bob", IMAP: mail.Endpoint{Host: "127.0.0.1", Port: portOf(rig.IMAPSAddr()), TLS: mail.TLSImplicit},
-		Username: bobUser.Email, Password: bobUser.Password, Email: bobUser.Email}
-	count := func(subject string) int {
-		page, err := engine.Search(ctx, bob, "INBOX", mail.SearchQuery{Subject: subject})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return page.Total
-	}
+	counter := mailCounter(t, rig)
+	count := func(subject string) int { return counter("bob", "INBOX", subject) }
 	for deadline := time.Now().Add(15 * time.Second); count(keep) == 0; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the approved message never arrived")
@@ -184,5 +143,54 @@ func TestBrowserOutboxApproval(t *testing.T) {
 	time.Sleep(time.Second)
 	if count(keep) != 1 || count(drop) != 0 {
 		t.Fatalf("delivered: approved %d, discarded %d", count(keep), count(drop))
+	}
+}
+
+// rigCAFile writes the rig's CA certificate for MAIL_CA_FILE.
+func rigCAFile(t *testing.T, rig *mailrig.Rig) string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "rig-ca.pem")
+	if err := os.WriteFile(ca, rig.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// addSender stores the rig user alice's account for u, reached over
+// STARTTLS at imapPort and smtpPort (the rig's own, or a gate's), with
+// settings changed by tweak.
+func addSender(t *testing.T, st *store.Store, keys *secret.Keys, u store.User, imapPort, smtpPort int, tweak func(*store.MailAccount)) *store.MailAccount {
+	t.Helper()
+	alice, _ := mailrig.Shared(t).User("alice")
+	acct := &store.MailAccount{UserID: u.ID, Label: "alice", Email: alice.Email, IMAPHost: "127.0.0.1", IMAPPort: imapPort,
+		IMAPTLSMode: "starttls", IMAPUser: alice.Email, IMAPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
+		SMTPHost: "127.0.0.1", SMTPPort: smtpPort, SMTPTLSMode: "starttls", SMTPUser: alice.Email,
+		SMTPPasswordEnc: keys.Seal([]byte(alice.Password), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))}
+	if tweak != nil {
+		tweak(acct)
+	}
+	if err := st.CreateAccount(context.Background(), acct); err != nil {
+		t.Fatal(err)
+	}
+	return acct
+}
+
+// mailCounter counts, by subject, the messages of a rig user's folder,
+// read directly (not through the server under test).
+func mailCounter(t *testing.T, rig *mailrig.Rig) func(user, folder, subject string) int {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(rig.CAPEM)
+	engine := mail.New(mail.Config{AllowPrivateHosts: true, RootCAs: pool})
+	t.Cleanup(func() { engine.Close() })
+	return func(user, folder, subject string) int {
+		t.Helper()
+		ru, _ := rig.User(user)
+		a := &mail.Account{ID: "counter-" + user, IMAP: mail.Endpoint{Host: "127.0.0.1", Port: portOf(rig.IMAPSAddr()), TLS: mail.TLSImplicit},
+			Username: ru.Email, Password: ru.Password, Email: ru.Email}
+		page, err := engine.Search(context.Background(), a, folder, mail.SearchQuery{Subject: subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Total
 	}
 }
