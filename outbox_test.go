@@ -37,8 +37,8 @@ func TestOutboxPage(t *testing.T) {
 	add := func(id, userID, accountID, state string, at time.Time) string {
 		t.Helper()
 		it := &store.OutboxItem{ID: id, UserID: userID, AccountID: accountID, Kind: store.OutboxSend, MessageID: id + "@example.com",
-			Recipients: `["bob@example.org"]`, Bcc: "[]", Subject: "Budget " + id[:4], IdemKey: id, State: state, SendAt: at,
-			MIMEEnc: keys.Seal([]byte(raw), store.OutboxSecretContext(id))}
+			Recipients: `["bob@example.org"]`, Bcc: "[]", Subject: "Budget " + id[:4], IdemKey: id, State: state, SendAt: at}
+		it.MIMEEnc = keys.Seal([]byte(raw), store.OutboxSecretContext(*it))
 		if err := st.AddOutbox(ctx, it); err != nil {
 			t.Fatal(err)
 		}

@@ -47,8 +47,11 @@ func (h *handler) outbox(c *fiber.Ctx) error {
 		e := views.OutboxEntry{ID: it.ID, Account: labels[it.AccountID], Subject: it.Subject, State: it.State, Outcome: it.Outcome,
 			Created: it.CreatedAt, SendAt: it.SendAt}
 		_ = json.Unmarshal([]byte(it.Recipients), &e.To)
-		if it.State == store.OutboxPendingApproval && it.MIMEEnc != "" {
-			if raw, err := h.Secrets.Open(it.MIMEEnc, store.OutboxSecretContext(it.ID)); err == nil {
+		if it.State == store.OutboxPendingApproval {
+			if it, err = h.Outbox.GetOutbox(c.UserContext(), u.ID, it.ID); err != nil {
+				return err
+			}
+			if raw, err := h.Secrets.Open(it.MIMEEnc, store.OutboxSecretContext(it)); err == nil {
 				m := mail.ReadRaw(raw)
 				e.From, e.Text, e.HTML = m.From, m.Text, m.HTML
 				for _, a := range m.Attachments {
@@ -66,7 +69,7 @@ var outboxNotices = map[string]string{"sent": "Approved: the message goes now.",
 
 // outboxSend approves a waiting message: it goes at once.
 func (h *handler) outboxSend(c *fiber.Ctx) error {
-	return h.moveOutbox(c, []string{store.OutboxPendingApproval}, store.OutboxScheduled, "approved by the user", "sent")
+	return h.moveOutbox(c, []string{store.OutboxPendingApproval}, store.OutboxScheduled, store.OutcomeApproved, "sent")
 }
 
 // outboxDiscard drops a waiting message.

@@ -134,5 +134,5 @@ func (s *Server) sendDraft(ctx context.Context, acct *mail.Account, a draftArgs)
 		return nil, "", err
 	}
 	return s.enqueue(ctx, acct, outboxItem{kind: store.OutboxDraft, msg: m, draftUID: a.UID, inReplyTo: inReplyTo,
-		key: callKey(a.IdempotencyKey, "draft", acct.ID, a.UID, m.Rcpts, m.Subject)})
+		key: callKey(a.IdempotencyKey, store.OutboxDraft, acct.ID, a.UID, m.Rcpts, m.Subject)})
 }

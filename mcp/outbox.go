@@ -40,6 +40,7 @@ type OutboxStore interface {
 	OutboxStep(ctx context.Context, id, owner, field string) error
 	FinishOutbox(ctx context.Context, id, owner, state, outcome, sentFolder, sentCopy string, sendAt time.Time) error
 	MoveOutbox(ctx context.Context, userID, id string, from []string, to string, sendAt time.Time, outcome string) (store.OutboxItem, error)
+	CountOutbox(ctx context.Context, userID, state string) (int, error)
 	Dialect() string
 }
 
@@ -61,6 +62,8 @@ const (
 	outboxPoll = time.Second
 	// sendTimeout bounds the sending of one message, all steps.
 	sendTimeout = 3 * time.Minute
+	// maxWaiting bounds the messages one person has waiting for approval.
+	maxWaiting = 50
 	// copyGrace is how long a send taken up after SMTP waits for a Sent
 	// copy that an interrupted append may still complete.
 	copyGrace = 10 * time.Second
@@ -78,11 +81,12 @@ type outboxItem struct {
 	key string
 }
 
-// callKey hashes what makes two send calls the same: the tool, the
-// account and the parts given (an explicit idempotency key stands for
-// all of them).
-func callKey(explicit string, parts ...any) string {
+// callKey hashes what makes two send calls the same: the kind of send,
+// and the account and the parts given (an explicit idempotency key
+// stands for those).
+func callKey(explicit, kind string, parts ...any) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", kind)
 	if explicit != "" {
 		fmt.Fprintf(h, "key\x00%s", explicit)
 	} else {
@@ -112,6 +116,7 @@ func (s *Server) enqueue(ctx context.Context, acct *mail.Account, in outboxItem)
 		out, text := sentResult(prev)
 		text = fmt.Sprintf("The same message was already handed over %s ago (outbox_id=%s); nothing was sent again. %s",
 			time.Since(prev.CreatedAt).Round(time.Second), prev.ID, text)
+		ci.summary = "sent nothing again (a repeat of an earlier call): " + outboxSummary(prev)
 		if prev.State == store.OutboxFailed {
 			return nil, "", fail("%s", text)
 		}
@@ -119,13 +124,20 @@ func (s *Server) enqueue(ctx context.Context, acct *mail.Account, in outboxItem)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, "", err
 	}
+	if a.SendRequiresApproval {
+		if n, err := s.o.Store.CountOutbox(ctx, a.UserID, store.OutboxPendingApproval); err != nil {
+			return nil, "", err
+		} else if n >= maxWaiting {
+			return nil, "", fail("%d messages already wait for the user's approval in imap-mcp (Outbox): ask the user to send or discard them first.", n)
+		}
+	}
 	now := time.Now()
 	rcpts, _ := json.Marshal(in.msg.Rcpts)
 	bcc, _ := json.Marshal(nonNil(in.msg.Bcc))
 	it := store.OutboxItem{ID: uuid.NewString(), UserID: a.UserID, AccountID: a.ID, ClientID: ci.clientID, Kind: in.kind,
 		MessageID: in.msg.MessageID, Recipients: string(rcpts), Bcc: string(bcc), Subject: capRunes(in.msg.Subject, 300),
 		ReplyFolder: in.replyFolder, ReplyUID: int64(in.replyUID), DraftUID: int64(in.draftUID), InReplyTo: in.inReplyTo, IdemKey: in.key, SendAt: now}
-	it.MIMEEnc = s.o.Sealer.Seal(in.msg.Raw, store.OutboxSecretContext(it.ID))
+	it.MIMEEnc = s.o.Sealer.Seal(in.msg.Raw, store.OutboxSecretContext(it))
 	inline := false
 	switch {
 	case a.SendRequiresApproval:
@@ -158,7 +170,8 @@ func outboxSummary(it store.OutboxItem) string {
 	_ = json.Unmarshal([]byte(it.Recipients), &to)
 	what := map[string]string{store.OutboxSend: "a message", store.OutboxReply: "a reply", store.OutboxDraft: "a draft"}[it.Kind]
 	verb := map[string]string{store.OutboxSent: "sent", store.OutboxSentCopyFailed: "sent (no Sent copy)", store.OutboxScheduled: "queued",
-		store.OutboxPendingApproval: "held for approval", store.OutboxSending: "is sending", store.OutboxFailed: "failed to send"}[it.State]
+		store.OutboxPendingApproval: "held for approval", store.OutboxSending: "is sending", store.OutboxFailed: "failed to send",
+		store.OutboxCancelled: "cancelled"}[it.State]
 	list := strings.Join(to[:min(len(to), 3)], ", ")
 	if len(to) > 3 {
 		list += fmt.Sprintf(" +%d more", len(to)-3)
@@ -331,26 +344,56 @@ func (s *Server) RunOutbox(ctx context.Context) {
 }
 
 // sendClaimed opens the account and the sealed message of a claimed
-// item and sends it.
+// item and sends it, unless the account changed since the item was
+// queued: an account that no longer lets AI clients send cancels it, one
+// that now requires approval holds it (unless the person approved this
+// one). A failure that says nothing about the item (the process
+// stopping, the database) hands the claim back, so that it is sent
+// later; an item with SMTP steps behind it is never ended as failed for
+// sure.
 func (s *Server) sendClaimed(ctx context.Context, it store.OutboxItem) {
-	fail := func(outcome string) {
-		if err := s.o.Store.FinishOutbox(context.WithoutCancel(ctx), it.ID, s.owner, store.OutboxFailed, outcome, "", "", it.SendAt); err != nil {
-			s.o.Logger.Error("outbox: record a failed send", "outbox", it.ID, "err", err)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	end := func(state, outcome string) {
+		if state == store.OutboxFailed && (it.SMTPStarted != nil || it.SMTPDone != nil) {
+			outcome = store.OutcomeInterrupted + ": it may or may not have been delivered (" + outcome + ")"
+		}
+		if err := s.o.Store.FinishOutbox(bg, it.ID, s.owner, state, outcome, "", "", it.SendAt); err != nil {
+			s.o.Logger.Error("outbox: record the end of a send", "outbox", it.ID, "state", state, "err", err)
 		}
 	}
-	a, err := s.o.Store.GetAccount(ctx, it.UserID, it.AccountID)
-	if err != nil {
-		fail("the account is no longer available")
+	if ctx.Err() != nil {
+		end(store.OutboxScheduled, it.Outcome) // stopping: sent by the next process
 		return
+	}
+	a, err := s.o.Store.GetAccount(bg, it.UserID, it.AccountID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		end(store.OutboxFailed, "the account is no longer available")
+		return
+	case err != nil:
+		s.o.Logger.Warn("outbox: read the account", "outbox", it.ID, "err", err)
+		end(store.OutboxScheduled, it.Outcome)
+		return
+	}
+	if it.SMTPStarted == nil && it.SMTPDone == nil {
+		switch {
+		case !levelAllows(a.PermissionLevel, oauth.ScopeSend):
+			end(store.OutboxCancelled, "cancelled: the user no longer lets AI clients send from this account")
+			return
+		case a.SendRequiresApproval && it.Outcome != store.OutcomeApproved:
+			end(store.OutboxPendingApproval, "held: the account now requires the user's approval")
+			return
+		}
 	}
 	acct, err := account.Open(a, s.o.Secrets, s.o.OAuth)
 	if err != nil {
-		fail("the account's sign-in could not be opened: the user should check it in imap-mcp (Accounts)")
+		end(store.OutboxFailed, "the account's sign-in could not be opened: the user should check it in imap-mcp (Accounts)")
 		return
 	}
-	raw, err := s.o.Sealer.Open(it.MIMEEnc, store.OutboxSecretContext(it.ID))
+	raw, err := s.o.Sealer.Open(it.MIMEEnc, store.OutboxSecretContext(it))
 	if err != nil {
-		fail("the stored message could not be opened")
+		end(store.OutboxFailed, "the stored message could not be opened")
 		return
 	}
 	it = s.deliver(ctx, it, acct, raw)

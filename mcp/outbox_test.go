@@ -97,7 +97,7 @@ func TestOutbox(t *testing.T) {
 		t.Fatalf("waiting: %+v %+v", wait, drop)
 	}
 	delivered(approved, 0, time.Second)
-	if _, err := h.st.MoveOutbox(ctx, u.ID, wait.OutboxID, []string{store.OutboxPendingApproval}, store.OutboxScheduled, time.Now(), ""); err != nil {
+	if _, err := h.st.MoveOutbox(ctx, u.ID, wait.OutboxID, []string{store.OutboxPendingApproval}, store.OutboxScheduled, time.Now(), store.OutcomeApproved); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.st.MoveOutbox(ctx, u.ID, drop.OutboxID, []string{store.OutboxPendingApproval}, store.OutboxCancelled, time.Now(), "discarded"); err != nil {

@@ -124,7 +124,7 @@ func (s *Server) send(ctx context.Context, acct *mail.Account, a sendArgs) (any,
 		return nil, "", err
 	}
 	return s.enqueue(ctx, acct, outboxItem{kind: store.OutboxSend, msg: m,
-		key: callKey(a.IdempotencyKey, "send", acct.ID, a.To, a.Cc, a.Bcc, a.Subject, a.BodyText, a.BodyHTML, filesHash(files))})
+		key: callKey(a.IdempotencyKey, store.OutboxSend, acct.ID, a.To, a.Cc, a.Bcc, a.Subject, a.BodyText, a.BodyHTML, a.IncludeSignature, filesHash(files))})
 }
 
 // filesHash identifies attachments by name, type and content.
@@ -165,7 +165,8 @@ func (s *Server) reply(ctx context.Context, acct *mail.Account, a sendArgs) (any
 		return nil, "", err
 	}
 	return s.enqueue(ctx, acct, outboxItem{kind: store.OutboxReply, msg: m, replyFolder: folderOr(a.Folder), replyUID: a.UID,
-		key: callKey(a.IdempotencyKey, "reply", acct.ID, folderOr(a.Folder), a.UID, a.ReplyAll, a.Cc, a.Bcc, a.BodyText, a.BodyHTML, filesHash(files))})
+		key: callKey(a.IdempotencyKey, store.OutboxReply, acct.ID, folderOr(a.Folder), a.UID, a.ReplyAll, a.Cc, a.Bcc, a.BodyText, a.BodyHTML,
+			a.IncludeSignature, a.QuoteOriginal, filesHash(files))})
 }
 
 // allowSend applies the stricter per-user limit on sending.

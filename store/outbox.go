@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -58,8 +61,16 @@ const (
 // kept unless configured (OUTBOX_RETENTION_DAYS).
 const DefaultOutboxRetention = 7 * 24 * time.Hour
 
-// OutboxSecretContext binds a sealed message to its row.
-func OutboxSecretContext(id string) string { return "outbox:" + id + ":mime_enc" }
+// OutcomeApproved is the outcome of an item the person approved.
+const OutcomeApproved = "approved by the user"
+
+// OutboxSecretContext binds a sealed message to its row: its id, owner,
+// account and envelope, so that a sealed message moved to another row,
+// or a row whose recipients were changed, does not open.
+func OutboxSecretContext(it OutboxItem) string {
+	sum := sha256.Sum256([]byte(it.Recipients + "\x00" + it.Bcc))
+	return "outbox:" + it.ID + ":" + it.UserID + ":" + it.AccountID + ":" + hex.EncodeToString(sum[:]) + ":mime_enc"
+}
 
 const outboxColumns = `id, user_id, account_id, client_id, kind, message_id, recipients, bcc, subject, mime_enc, reply_folder, reply_uid,
 	draft_uid, in_reply_to, idem_key, state, send_at, attempts, smtp_started_at, smtp_done_at, sent_folder, sent_copy, outcome, claimed_by, lease_until,
@@ -116,10 +127,12 @@ func (s *Store) RecentOutbox(ctx context.Context, userID, accountID, key string,
 	return it, nil
 }
 
-// ListOutbox returns the user's items, newest first.
+// ListOutbox returns the user's items, newest first, without their
+// sealed messages (GetOutbox has them).
 func (s *Store) ListOutbox(ctx context.Context, userID string, limit int) ([]OutboxItem, error) {
 	out := []OutboxItem{}
-	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
+	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+strings.Replace(outboxColumns, "mime_enc", "'' AS mime_enc", 1)+
+		` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list outbox: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,6 +131,27 @@ func TestOutboxStore(t *testing.T) {
 		}
 		if got, _ := s.GetOutbox(ctx, u.ID, pending); got.MIMEEnc == "" {
 			t.Fatal("a message still waiting lost its bytes")
+		}
+
+		// One waiting for approval longer than the retention expires.
+		if err := s.ExecForTest(ctx, "UPDATE outbox SET state = 'pending_approval', created_at = '2000-01-01 00:00:00+00:00' WHERE id = '"+pending+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetOutbox(ctx, u.ID, pending); got.State != store.OutboxCancelled || !strings.Contains(got.Outcome, "expired") {
+			t.Fatalf("a message waiting since 2000: %s %q", got.State, got.Outcome)
+		}
+		// Lists carry no sealed messages; the sealing context names the
+		// envelope, so changed recipients do not open.
+		if list, _ := s.ListOutbox(ctx, u.ID, 5); len(list) == 0 || list[0].MIMEEnc != "" {
+			t.Fatal("a list carries sealed messages")
+		}
+		a, b := *item(1, "", now), *item(1, "", now)
+		b.Recipients = `["mallory@example.test"]`
+		if store.OutboxSecretContext(a) == store.OutboxSecretContext(b) {
+			t.Fatal("the sealing context ignores the recipients")
 		}
 
 		// A repeated call finds the first item, but not a cancelled one.

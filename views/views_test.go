@@ -122,3 +122,22 @@ func TestConsentPage(t *testing.T) {
 		t.Error("a hidden value escaped into markup")
 	}
 }
+
+// TestOutboxPreviewCannotRearrangeThePage: the HTML of a waiting message,
+// stray closing tags and all, stays inside its sandboxed frame; the
+// recipients, attachments and buttons stay where the page puts them.
+func TestOutboxPreviewCannotRearrangeThePage(t *testing.T) {
+	html := `<p>See you at noon.</p></div></details></div></section><p id="outbox-x" data-testid="outbox-send">INJECTED</p><details><div>`
+	doc := render(t, views.Outbox(views.OutboxPage{Items: []views.OutboxEntry{{ID: "o1", State: "pending_approval", Subject: "Lunch",
+		To: []string{"ann@example.org"}, Text: "See you at noon.", HTML: html, Attachments: []views.OutboxAttachment{{Name: "passwords.csv", Type: "text/csv", Size: 9}}}}}))
+	frame := byTestID(doc, "outbox-html")
+	if frame.Length() != 1 || frame.AttrOr("sandbox", "x") != "" || frame.AttrOr("srcdoc", "") != html {
+		t.Fatalf("the HTML is not in a sandboxed frame: %d %q", frame.Length(), frame.AttrOr("srcdoc", ""))
+	}
+	if strings.Contains(doc.Text(), "INJECTED") || byTestID(doc, "outbox-send").Length() != 1 {
+		t.Fatal("the message's HTML reached the page")
+	}
+	if att := byTestID(doc, "outbox-attachments"); att.Length() != 1 || att.ParentsFiltered("details").Length() != 0 || !strings.Contains(att.Text(), "passwords.csv") {
+		t.Fatal("the attachments are not listed in the open")
+	}
+}
