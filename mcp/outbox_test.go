@@ -105,6 +105,19 @@ func TestOutbox(t *testing.T) {
 	}
 	delivered(approved, 1, 5*time.Second)
 	delivered(discarded, 0, time.Second)
+	// Sent, but the copy cannot be filed (the IMAP server is gone): a
+	// success with a warning, never to be sent again.
+	setAccount(0, false)
+	a, _ := h.st.GetAccount(ctx, u.ID, alice)
+	a.IMAPPort = 1 // nothing listens there
+	if err := h.st.UpdateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	noCopy := "No copy " + stamp
+	if got := send(noCopy); got.State != store.OutboxSentCopyFailed || !strings.Contains(got.Warning, "do not send it again") {
+		t.Fatalf("sent without a copy: %+v", got)
+	}
+	delivered(noCopy, 1, 5*time.Second)
 	if msg := toolError(t, c, "get_send_status", map[string]any{"outbox_id": "00000000-0000-0000-0000-000000000000"}); !strings.Contains(msg, "Unknown outbox_id") {
 		t.Fatalf("unknown id: %s", msg)
 	}
