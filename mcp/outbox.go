@@ -444,6 +444,9 @@ func (s *Server) outboxHandler(f func(ctx context.Context, it store.OutboxItem) 
 		}
 		ci := callInfoFrom(ctx)
 		ci.accountID = it.AccountID
+		if a, err := s.o.Store.GetAccount(ctx, p.UserID, it.AccountID); err == nil {
+			ci.accountLbl = a.Label
+		}
 		out, text, err := f(ctx, it)
 		return result(out, text, err, nil)
 	}
