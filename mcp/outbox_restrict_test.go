@@ -101,4 +101,16 @@ func TestOutboxFollowsTheAccount(t *testing.T) {
 		t.Fatalf("a stopping worker ended the message %s (%s)", it.State, it.Outcome)
 	}
 	waitState(later, store.OutboxSent)
+
+	// Disconnecting the client cancels what it queued.
+	update(func(a *store.MailAccount) { a.SendDelayS = 1 })
+	orphan := send("Orphan")
+	apps, err := h.st.ListConnectedApps(ctx, u.ID)
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("apps: %v %v", apps, err)
+	}
+	if err := h.st.RevokeGrant(ctx, u.ID, apps[0].GrantID); err != nil {
+		t.Fatal(err)
+	}
+	waitState(orphan, store.OutboxCancelled)
 }

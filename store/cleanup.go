@@ -34,7 +34,7 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 		{`DELETE FROM rate_counters WHERE window_start <= ?`, []any{now.Add(-rateRetention)}},
 		{`DELETE FROM activity WHERE created_at <= ?`, []any{now.Add(-s.activityRetention)}},
 		{`UPDATE outbox SET state = 'cancelled', outcome = 'expired: it waited for approval longer than the outbox keeps messages',
-			updated_at = ? WHERE state = 'pending_approval' AND created_at <= ?`, []any{now, now.Add(-s.outboxRetention)}},
+			mime_enc = '', updated_at = ? WHERE state = 'pending_approval' AND created_at <= ?`, []any{now, now.Add(-s.outboxRetention)}},
 		{`UPDATE outbox SET mime_enc = '' WHERE mime_enc <> '' AND state IN ('sent', 'sent_copy_failed', 'failed', 'cancelled')
 			AND updated_at <= ?`, []any{now.Add(-s.outboxRetention)}},
 	} {

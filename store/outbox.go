@@ -233,3 +233,14 @@ func (s *Store) CountOutbox(ctx context.Context, userID, state string) (int, err
 	}
 	return n, nil
 }
+
+// ClientConnected reports whether the user's client still holds a live
+// grant (an item queued by a client that was since revoked is not sent).
+func (s *Store) ClientConnected(ctx context.Context, userID, clientID string) (bool, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM oauth_grants WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL`), userID, clientID)
+	if err != nil {
+		return false, fmt.Errorf("store: client connected: %w", err)
+	}
+	return n > 0, nil
+}
