@@ -26,7 +26,7 @@ type DraftResult struct {
 // largest attachments the tools accept, base64-encoded, fits).
 const maxDraftBytes = 40 << 20
 
-// SaveDraft renders out as Send would (signature included, Bcc kept in
+// SaveDraft renders out as Compose does (signature included, Bcc kept in
 // the header as mail clients keep it in drafts) and appends it to the
 // Drafts folder with \Draft and \Seen. With replace set, the draft with
 // that UID is removed afterwards, by UID only, once the new one is
@@ -52,7 +52,7 @@ func (e *Engine) SaveDraft(ctx context.Context, acct *Account, out Outgoing, rep
 		if err != nil {
 			return err
 		}
-		uid, err := c.appendDraft(drafts, sentCopy(raw, out.Bcc), msgID)
+		uid, err := c.appendDraft(drafts, FiledCopy(raw, out.Bcc), msgID)
 		if err != nil {
 			return err
 		}
@@ -73,29 +73,12 @@ func (e *Engine) SaveDraft(ctx context.Context, acct *Account, out Outgoing, rep
 	return res, err
 }
 
-// SendDraft sends the draft uid of the Drafts folder as it is, dated
-// now and without its Bcc field (Bcc recipients get it all the same),
-// files it in Sent as Send does, and then removes the draft (on Gmail
-// through Trash, as Gmail's own discard does) and marks the message it
-// answers \Answered when that is in INBOX. As with Send, a non-nil
-// result with an error means the message was sent: do not send again.
-func (e *Engine) SendDraft(ctx context.Context, acct *Account, uid uint32) (*SendResult, error) {
-	m, inReplyTo, err := e.ComposeDraft(ctx, acct, uid)
-	if err != nil {
-		return nil, err
-	}
-	res, err := e.deliver(ctx, acct, m)
-	if res == nil {
-		return nil, err
-	}
-	if ferr := e.DraftSent(ctx, acct, uid, inReplyTo); err == nil {
-		err = ferr
-	}
-	return res, err
-}
-
-// ComposeDraft reads the draft uid and returns it as SendDraft sends it,
-// with the Message-ID it answers. See SendDraft for what it refuses.
+// ComposeDraft reads the draft uid of the Drafts folder and returns it
+// as it is sent: as it is, dated now and without its Bcc field (Bcc
+// recipients get it all the same), with the Message-ID it answers. Only
+// a message with \Draft and one From field holding one of the account's
+// own addresses is sent; the From that goes out is written from that
+// address, and trace and mail-app fields are dropped (replacedOnSend).
 func (e *Engine) ComposeDraft(ctx context.Context, acct *Account, uid uint32) (*Composed, string, error) {
 	var d *draft
 	var drafts string
@@ -129,10 +112,11 @@ func (e *Engine) ComposeDraft(ctx context.Context, acct *Account, uid uint32) (*
 	date := "Date: " + time.Now().Format(time.RFC1123Z) + "\r\n"
 	head := "From: " + from.String() + "\r\nMessage-ID: <" + d.MessageID + ">\r\n" + date
 	raw := rewriteHeader(d.raw, head, func(name string) bool { return strings.EqualFold(name, "Bcc") || replacedOnSend(name) })
-	return &Composed{Raw: raw, Filed: sentCopy(raw, d.bcc), MessageID: d.MessageID, Rcpts: d.rcpts, Bcc: d.bcc, Subject: d.Subject}, d.InReplyTo, nil
+	return &Composed{Raw: raw, MessageID: d.MessageID, Rcpts: d.rcpts, Bcc: d.bcc, Subject: d.Subject}, d.InReplyTo, nil
 }
 
-// DraftSent removes the sent draft uid from Drafts and marks the message
+// DraftSent removes the sent draft uid from Drafts (on Gmail through
+// Trash, as Gmail's own discard does) and marks the message
 // of INBOX with the Message-ID inReplyTo \Answered.
 func (e *Engine) DraftSent(ctx context.Context, acct *Account, uid uint32, inReplyTo string) error {
 	err := e.Do(ctx, acct, func(c *Conn) error {

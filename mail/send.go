@@ -39,7 +39,7 @@ type OutgoingAttachment struct {
 	Data        []byte
 }
 
-// SendResult reports what Send did.
+// SendResult reports where a sent message was filed (see FileSent).
 type SendResult struct {
 	MessageID string // without angle brackets
 	// SentFolder is the folder the copy was appended to, "" when none was
@@ -48,47 +48,25 @@ type SendResult struct {
 	SentCopy   string // "appended", "provider keeps its own copy", "already in Sent", "no Sent folder"
 }
 
-// Send builds the MIME once, submits exactly those bytes over SMTP and
-// appends the same bytes (with the Bcc field, see sentCopy) to Sent with
-// \Seen, unless the provider keeps
-// its own copy (Gmail, Outlook/Microsoft 365) or a message with the same
-// Message-ID is already in Sent. Header fields with CR or LF are refused
-// (KindInvalid). When the message went out but saving the copy failed,
-// both the result and the error are returned: do not send again.
-func (e *Engine) Send(ctx context.Context, acct *Account, out Outgoing) (*SendResult, error) {
-	m, err := e.Compose(acct, out)
-	if err != nil {
-		return nil, err
-	}
-	return e.deliver(ctx, acct, m)
-}
-
-// Composed is a message ready to go: the bytes to submit, the bytes to
-// file in Sent (with the Bcc field), its Message-ID and envelope.
+// Composed is a message ready to go: the bytes to submit, its
+// Message-ID and envelope. Sent keeps FiledCopy(Raw, Bcc).
 type Composed struct {
-	Raw, Filed []byte
-	MessageID  string
-	Rcpts      []string
-	// Bcc are the blind recipients, which Filed names and Raw does not.
+	Raw       []byte
+	MessageID string
+	Rcpts     []string
+	// Bcc are the blind recipients, which Raw does not name.
 	Bcc     []string
 	Subject string
 }
 
-// Compose renders out as Send would send it.
+// Compose renders out once: the bytes that are submitted and filed.
+// Header fields with CR or LF are refused (KindInvalid).
 func (e *Engine) Compose(acct *Account, out Outgoing) (*Composed, error) {
 	raw, msgID, rcpts, err := buildMessage(acct, out, false)
 	if err != nil {
 		return nil, err
 	}
-	return &Composed{Raw: raw, Filed: sentCopy(raw, out.Bcc), MessageID: msgID, Rcpts: rcpts, Bcc: out.Bcc, Subject: out.Subject}, nil
-}
-
-// deliver submits m and files it in Sent, as Send describes.
-func (e *Engine) deliver(ctx context.Context, acct *Account, m *Composed) (*SendResult, error) {
-	if err := e.Submit(ctx, acct, m.Raw, m.Rcpts, nil); err != nil {
-		return nil, err
-	}
-	return e.FileSent(ctx, acct, m.Filed, m.MessageID)
+	return &Composed{Raw: raw, MessageID: msgID, Rcpts: rcpts, Bcc: out.Bcc, Subject: out.Subject}, nil
 }
 
 // Submit sends raw to rcpts over SMTP, from the account's address.
@@ -178,13 +156,10 @@ func (e *Engine) InSent(ctx context.Context, acct *Account, msgID string) (bool,
 	return found, err
 }
 
-// FiledCopy is what Sent keeps of raw, sent also to bcc (see sentCopy).
-func FiledCopy(raw []byte, bcc []string) []byte { return sentCopy(raw, bcc) }
-
-// sentCopy is what Sent keeps: the bytes sent and, when there were blind
+// FiledCopy is what Sent keeps: the bytes sent and, when there were blind
 // recipients, a Bcc field in front of them, as mail clients keep it, so
 // that the sender can see who got the message.
-func sentCopy(raw []byte, bcc []string) []byte {
+func FiledCopy(raw []byte, bcc []string) []byte {
 	var list []string
 	for _, a := range bcc {
 		if p, err := netmail.ParseAddress(a); err == nil {
@@ -357,28 +332,12 @@ type ReplyOptions struct {
 	Attachments      []OutgoingAttachment
 }
 
-// Reply answers the message opt.UID in opt.Folder: to its Reply-To (else
-// From); with ReplyAll also to (To ∪ Cc ∪ Reply-To) minus the account's
-// own addresses. It keeps the thread (In-Reply-To, References), prefixes
-// "Re: " once, and sets \Answered on the original after sending. As with
-// Send, a non-nil result with an error means the reply was sent.
-func (e *Engine) Reply(ctx context.Context, acct *Account, opt ReplyOptions) (*SendResult, error) {
-	out, err := e.ReplyOutgoing(ctx, acct, opt)
-	if err != nil {
-		return nil, err
-	}
-	res, err := e.Send(ctx, acct, out)
-	if res == nil {
-		return nil, err
-	}
-	if ferr := e.SetFlags(ctx, acct, opt.Folder, []uint32{opt.UID}, []string{FlagAnswered}, nil); err == nil {
-		err = ferr
-	}
-	return res, err
-}
-
-// ReplyOutgoing composes the reply Reply would send, without sending it:
-// recipients, subject, threading and quote.
+// ReplyOutgoing composes the reply to the message opt.UID in opt.Folder:
+// to its Reply-To (else From); with ReplyAll also to (To ∪ Cc ∪
+// Reply-To) minus the account's own addresses. It keeps the thread
+// (In-Reply-To, References) and prefixes "Re: " once; the quote is the
+// original's text. The caller sends it and sets \Answered on the
+// original.
 func (e *Engine) ReplyOutgoing(ctx context.Context, acct *Account, opt ReplyOptions) (Outgoing, error) {
 	orig, err := e.GetMessage(ctx, acct, opt.Folder, opt.UID, GetOptions{MaxChars: 1 << 30})
 	if err != nil {
