@@ -65,7 +65,7 @@ func (h *handler) activity(c *fiber.Ctx) error {
 		return err
 	}
 	for _, a := range apps {
-		p.Clients = append(p.Clients, views.Choice{Value: a.ClientID, Label: appNameOf(a.ClientName)})
+		p.Clients = append(p.Clients, views.Choice{Value: a.ClientID, Label: views.AppName(a.ClientName)})
 	}
 	accounts, err := h.Accounts.ListAccounts(c.UserContext(), u.ID)
 	if err != nil {
@@ -84,13 +84,6 @@ func activityView(a store.Activity) *views.ActivityEntry {
 	}
 	return &views.ActivityEntry{At: a.CreatedAt, Client: client, Account: a.AccountLabel, Tool: a.Tool, Summary: a.Summary,
 		Outcome: a.Outcome, Duration: time.Duration(a.DurationMS) * time.Millisecond}
-}
-
-func appNameOf(name string) string {
-	if name == "" {
-		return "Unnamed application"
-	}
-	return name
 }
 
 func (h *handler) revokeApp(c *fiber.Ctx) error {

@@ -51,7 +51,7 @@ func (s *Server) account(ctx context.Context, id string) (*mail.Account, error) 
 		}
 	}
 	ci := callInfoFrom(ctx)
-	ci.accountID, ci.accountLbl, ci.stored = a.ID, a.Label, a
+	ci.stored = a
 	if err := s.permitted(ctx, a); err != nil {
 		return nil, err
 	}

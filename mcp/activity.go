@@ -113,10 +113,10 @@ func (l *activityLog) close() {
 // callInfo is what one tool call learns on its way, for its activity
 // row: the scope it needs, and the account it resolved.
 type callInfo struct {
-	scope                 string
-	clientID              string
-	accountID, accountLbl string
-	// stored is the account the call resolved, as stored.
+	scope    string
+	clientID string
+	// stored is the account the call resolved, as stored (its ID alone
+	// when only that is known).
 	stored store.MailAccount
 	// summary, when a tool sets it, replaces the one written from the
 	// arguments (a send says what became of the message).

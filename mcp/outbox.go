@@ -454,9 +454,9 @@ func (s *Server) outboxHandler(f func(ctx context.Context, it store.OutboxItem) 
 			return result(nil, "", err, nil)
 		}
 		ci := callInfoFrom(ctx)
-		ci.accountID = it.AccountID
+		ci.stored.ID = it.AccountID
 		if a, err := s.o.Store.GetAccount(ctx, p.UserID, it.AccountID); err == nil {
-			ci.accountLbl = a.Label
+			ci.stored = a
 		}
 		out, text, err := f(ctx, it)
 		return result(out, text, err, nil)

@@ -194,13 +194,13 @@ func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc 
 				outcome = store.ActivityRefused
 			}
 			s.o.Logger.Info("mcp tool call", "user", p.UserID, "client", p.ClientID, "tool", req.Params.Name,
-				"account", ci.accountID, "duration", time.Since(start), "outcome", outcome)
+				"account", ci.stored.ID, "duration", time.Since(start), "outcome", outcome)
 			summary := ci.summary
 			if summary == "" {
 				summary = summarize(req.Params.Name, req.GetArguments())
 			}
-			s.activity.add(store.Activity{UserID: p.UserID, ClientID: p.ClientID, Tool: req.Params.Name, AccountID: ci.accountID,
-				AccountLabel: ci.accountLbl, Summary: summary, Outcome: outcome,
+			s.activity.add(store.Activity{UserID: p.UserID, ClientID: p.ClientID, Tool: req.Params.Name, AccountID: ci.stored.ID,
+				AccountLabel: ci.stored.Label, Summary: summary, Outcome: outcome,
 				DurationMS: time.Since(start).Milliseconds(), CreatedAt: start})
 		}()
 		if res := s.valid.check(req); res != nil {

@@ -90,7 +90,7 @@ func Apps(p AppsPage) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var3 string
-					templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(appName(a.Name))
+					templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(AppName(a.Name))
 					if templ_7745c5c3_Err != nil {
 						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apps.templ`, Line: 47, Col: 54}
 					}
@@ -252,7 +252,7 @@ func Apps(p AppsPage) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var13 string
-					templ_7745c5c3_Var13, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Revoke access for " + appName(a.Name) + "?").Resolve(ctx)
+					templ_7745c5c3_Var13, templ_7745c5c3_Err = templruntime.NewAttributeExpression("Revoke access for " + AppName(a.Name) + "?").Resolve(ctx)
 					if templ_7745c5c3_Err != nil {
 						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apps.templ`, Line: 70, Col: 233}
 					}
@@ -310,7 +310,8 @@ func scopeLabel(s string) string {
 	return s
 }
 
-func appName(n string) string {
+// AppName is how a client's registered name is shown.
+func AppName(n string) string {
 	if n == "" {
 		return "Unnamed application"
 	}
