@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,67 +39,6 @@ func serveAsChild() {
 	}
 	os.Exit(0)
 }
-
-// gate is a TCP proxy to a rig port that can hold the client's bytes
-// back (held) or pass them slowly (slow, bytes a second).
-type gate struct {
-	ln   net.Listener
-	held atomic.Bool
-	slow atomic.Int64
-}
-
-func newGate(t *testing.T, addr string) *gate {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				s, err := net.Dial("tcp", addr)
-				if err != nil {
-					return
-				}
-				defer s.Close()
-				go func() { io.Copy(c, s); c.Close() }()
-				buf := make([]byte, 4096)
-				for {
-					for g.held.Load() {
-						time.Sleep(10 * time.Millisecond)
-					}
-					chunk := buf
-					if rate := g.slow.Load(); rate > 0 {
-						chunk = buf[:min(len(buf), int(rate/10)+1)]
-						time.Sleep(100 * time.Millisecond)
-					}
-					n, err := c.Read(chunk)
-					if n > 0 {
-						for g.held.Load() {
-							time.Sleep(10 * time.Millisecond)
-						}
-						if _, werr := s.Write(chunk[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return g
-}
-
-func (g *gate) port() int { return g.ln.Addr().(*net.TCPAddr).Port }
 
 // serverProcess is the server running as a child process.
 type serverProcess struct {
@@ -152,12 +90,12 @@ func (p *serverProcess) kill(sig syscall.Signal) {
 
 // TestOutboxSurvivesKillAndTerm: a send interrupted by SIGKILL or SIGTERM
 // before SMTP, after SMTP and before the copy in Sent, or during the
-// append of that copy (IMAP slowed by a proxy) is finished by the
+// append of that copy (IMAP slowed by a tcpLink) is finished by the
 // restarted server: delivered once and filed in Sent once.
 func TestOutboxSurvivesKillAndTerm(t *testing.T) {
 	rig := mailrig.Shared(t)
 	ca := rigCAFile(t, rig)
-	imapGate, smtpGate := newGate(t, rig.IMAPAddr()), newGate(t, rig.SubmissionAddr())
+	imapGate, smtpGate := newTCPLink(t, rig.IMAPAddr()), newTCPLink(t, rig.SubmissionAddr())
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()

@@ -20,13 +20,16 @@ import (
 )
 
 // tcpLink forwards loopback connections to target and can cut them all,
-// as a database restart or a network failure does.
+// as a database restart or a network failure does, hold the client's
+// bytes back (held), or pass them slowly (slow, bytes a second).
 type tcpLink struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	down   bool
+	held   atomic.Bool
+	slow   atomic.Int64
 }
 
 func newTCPLink(t *testing.T, target string) *tcpLink {
@@ -63,10 +66,37 @@ func (l *tcpLink) pipe(c net.Conn) {
 	}
 	l.conns[c], l.conns[up] = true, true
 	l.mu.Unlock()
-	go func() { io.Copy(up, c); up.Close() }()
+	go func() { l.forward(up, c); up.Close() }()
 	io.Copy(c, up)
 	c.Close()
 }
+
+// forward copies the client's bytes to the server, held back or slowed
+// as the link says.
+func (l *tcpLink) forward(up, c net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		chunk := buf
+		if rate := l.slow.Load(); rate > 0 {
+			chunk = buf[:min(len(buf), int(rate/10)+1)]
+			time.Sleep(100 * time.Millisecond)
+		}
+		n, err := c.Read(chunk)
+		for l.held.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := up.Write(chunk[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (l *tcpLink) port() int { return l.ln.Addr().(*net.TCPAddr).Port }
 
 // cut closes every forwarded connection; while down, new ones are closed
 // at once.
