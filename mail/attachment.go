@@ -63,12 +63,7 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	// with get_message. A writer's error stops the copy; Close drains the
 	// rest, so the connection stays usable. The size is asked for first,
 	// so that a large message's other parts are never fetched.
-	size, err := c.sizeOf(uid)
-	if KindOf(err) == KindNotFound && stale {
-		if err = c.catchUp(); err == nil {
-			size, err = c.sizeOf(uid)
-		}
-	}
+	size, err := c.sizeOf(uid, stale)
 	if err != nil {
 		return info, err
 	}
@@ -93,9 +88,20 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 	return info, sinkErr
 }
 
-// sizeOf returns the RFC822.SIZE of uid in the selected folder; a
-// missing message yields KindNotFound.
-func (c *Conn) sizeOf(uid uint32) (int64, error) {
+// sizeOf returns the RFC822.SIZE of uid in the selected folder, looked
+// for again after a NOOP when stale (see openFolder); a missing message
+// yields KindNotFound.
+func (c *Conn) sizeOf(uid uint32, stale bool) (int64, error) {
+	size, err := c.fetchSize(uid)
+	if KindOf(err) == KindNotFound && stale {
+		if err = c.catchUp(); err == nil {
+			size, err = c.fetchSize(uid)
+		}
+	}
+	return size, err
+}
+
+func (c *Conn) fetchSize(uid uint32) (int64, error) {
 	bufs, err := c.fetch("fetch size", imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, RFC822Size: true})
 	if err != nil {
 		return 0, err

@@ -82,12 +82,7 @@ func (e *Engine) ReadAttachment(ctx context.Context, acct *Account, folder strin
 		key = textKey{account: c.accountKey(), folder: folder, validity: c.selData.UIDValidity, uid: uid, part: part}
 		if t, cached = e.texts.get(key); cached {
 			// The message may have been expunged since.
-			_, err := c.sizeOf(uid)
-			if KindOf(err) == KindNotFound && stale {
-				if err = c.catchUp(); err == nil {
-					_, err = c.sizeOf(uid)
-				}
-			}
+			_, err := c.sizeOf(uid, stale)
 			return err
 		}
 		t.info, err = c.getAttachment(folder, uid, part, func(a AttachmentInfo) io.Writer {
