@@ -200,6 +200,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.W
 	}
 	defer st.Close()
 	defer release()
+	st.KeepHotReads()
 	go st.CleanupEvery(ctx, time.Hour)
 	var roots *x509.CertPool // nil: the system roots
 	if cfg.MailCAFile != "" {

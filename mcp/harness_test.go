@@ -31,6 +31,7 @@ type harness struct {
 // newHarness serves the MCP handler behind the real bearer check.
 func newHarness(t testing.TB, o mcp.Options) *harness {
 	st := dbtest.SQLiteStore(t)
+	st.KeepHotReads() // as the server does
 	mux := http.NewServeMux()
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +109,7 @@ const accountColumns = `id, user_id, label, email, display_name,
 // timestamps. The user's first account becomes the default; a new account
 // marked default takes that role from the previous one.
 func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
+	defer s.hot.changed()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		var n int
 		if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM mail_accounts WHERE user_id = ?`), a.UserID); err != nil {
@@ -146,27 +148,33 @@ func (s *Store) CreateAccount(ctx context.Context, a *MailAccount) error {
 
 // ListAccounts returns the user's accounts, the default first, then by label.
 func (s *Store) ListAccounts(ctx context.Context, userID string) ([]MailAccount, error) {
+	now := s.now()
+	if list, ok := s.hot.accounts.get(&s.hot, userID, now); ok {
+		return slices.Clone(list), nil
+	}
+	gen := s.hot.gen.Load()
 	accounts := []MailAccount{}
 	err := s.hotSelect(ctx, &accounts, `SELECT `+accountColumns+` FROM mail_accounts
 		WHERE user_id = ? ORDER BY is_default DESC, label, created_at`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
+	s.hot.accounts.put(&s.hot, userID, slices.Clone(accounts), gen, now.Add(hotTTL))
 	return accounts, nil
 }
 
 // GetAccount returns the user's account id, or ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, userID, id string) (MailAccount, error) {
-	var a MailAccount
-	err := s.db.GetContext(ctx, &a, s.q(`SELECT `+accountColumns+` FROM mail_accounts
-		WHERE id = ? AND user_id = ?`), id, userID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return MailAccount{}, fmt.Errorf("store: get account %s: %w", id, ErrNotFound)
-	}
+	list, err := s.ListAccounts(ctx, userID)
 	if err != nil {
 		return MailAccount{}, fmt.Errorf("store: get account %s: %w", id, err)
 	}
-	return a, nil
+	for _, a := range list {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return MailAccount{}, fmt.Errorf("store: get account %s: %w", id, ErrNotFound)
 }
 
 // connectionUnchanged is true in an UPDATE of mail_accounts (where column
@@ -184,6 +192,7 @@ const connectionUnchanged = `(imap_host = :imap_host AND imap_port = :imap_port 
 // SetAccountRefreshToken.
 // It returns ErrNotFound when a.ID is not an account of a.UserID.
 func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
+	defer s.hot.changed()
 	a.UpdatedAt = s.now()
 	res, err := s.db.NamedExecContext(ctx, `UPDATE mail_accounts SET
 		label = :label, email = :email, display_name = :display_name,
@@ -211,6 +220,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *MailAccount) error {
 
 // SetDefaultAccount makes id the user's default account, or returns ErrNotFound.
 func (s *Store) SetDefaultAccount(ctx context.Context, userID, id string) error {
+	defer s.hot.changed()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.clearDefault(ctx, tx, userID); err != nil {
 			return err
@@ -227,6 +237,7 @@ func (s *Store) SetDefaultAccount(ctx context.Context, userID, id string) error 
 // DeleteAccount removes the user's account id, or returns ErrNotFound. When
 // it was the default, the oldest remaining account becomes the default.
 func (s *Store) DeleteAccount(ctx context.Context, userID, id string) error {
+	defer s.hot.changed()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM mail_accounts WHERE id = ? AND user_id = ?`), id, userID)
 		if err := affectedOne(res, err); err != nil {
@@ -258,6 +269,7 @@ type TestResult struct {
 // while the test ran (r.Settings older than the account's updated_at)
 // is dropped: it says nothing about the new ones.
 func (s *Store) RecordAccountTest(ctx context.Context, userID, id string, r TestResult) error {
+	defer s.hot.changed()
 	query := `UPDATE mail_accounts SET last_test_at = ?, last_test_imap_ok = ?, last_test_smtp_ok = ?, last_test_error = ?
 		WHERE id = ? AND user_id = ?`
 	args := []any{s.now(), r.IMAPOK, r.SMTPOK, r.Error, id, userID}
@@ -283,6 +295,7 @@ func (s *Store) RecordAccountTest(ctx context.Context, userID, id string, r Test
 // needs_reauth and the last test result, and changes updated_at, which
 // drops connections opened under the old sign-in.
 func (s *Store) SetAccountSignIn(ctx context.Context, userID, id, sealed, subject string) error {
+	defer s.hot.changed()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET oauth_refresh_token_enc = ?, oauth_subject = ?,
 		needs_reauth = FALSE, updated_at = ?, last_test_at = NULL, last_test_imap_ok = NULL, last_test_smtp_ok = NULL,
 		last_test_error = '' WHERE id = ? AND user_id = ? AND auth_kind <> 'password'`), sealed, subject, s.now(), id, userID)
@@ -297,6 +310,7 @@ func (s *Store) SetAccountSignIn(ctx context.Context, userID, id, sealed, subjec
 // false, changing nothing, when prev is no longer the stored token (a new
 // sign-in or another replica came first).
 func (s *Store) SetAccountRefreshToken(ctx context.Context, userID, id, prev, sealed string) (bool, error) {
+	defer s.hot.changed()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET oauth_refresh_token_enc = ?
 		WHERE id = ? AND user_id = ? AND auth_kind <> 'password' AND oauth_refresh_token_enc = ?`), sealed, id, userID, prev)
 	if err := affectedOne(res, err); errors.Is(err, ErrNotFound) {
@@ -311,6 +325,7 @@ func (s *Store) SetAccountRefreshToken(ctx context.Context, userID, id, prev, se
 // token sealed as sealed. It reports false, marking nothing, when another
 // token was stored since (a rotation or a new sign-in).
 func (s *Store) MarkAccountNeedsReauth(ctx context.Context, userID, id, sealed string) (bool, error) {
+	defer s.hot.changed()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE mail_accounts SET needs_reauth = TRUE
 		WHERE id = ? AND user_id = ? AND oauth_refresh_token_enc = ?`), id, userID, sealed)
 	if err := affectedOne(res, err); errors.Is(err, ErrNotFound) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -36,19 +37,35 @@ const (
 // configured (ACTIVITY_RETENTION_DAYS).
 const DefaultActivityRetention = 90 * 24 * time.Hour
 
+// activityRowsPerInsert bounds the rows of one INSERT statement (ten
+// parameters each, well under SQLite's and PostgreSQL's limits).
+const activityRowsPerInsert = 100
+
 // AddActivity stores a batch of activity in one transaction, filling in
-// the ids.
+// the ids. Rows go in by multi-row INSERTs: one statement to prepare per
+// hundred rows rather than per row.
 func (s *Store) AddActivity(ctx context.Context, batch []Activity) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		for i := range batch {
-			batch[i].ID = newID()
-			batch[i].CreatedAt = batch[i].CreatedAt.UTC()
-			if _, err := tx.NamedExecContext(ctx, `INSERT INTO activity (id, user_id, client_id, tool, account_id, account_label, summary,
-				outcome, duration_ms, created_at) VALUES (:id, :user_id, :client_id, :tool, :account_id, :account_label, :summary,
-				:outcome, :duration_ms, :created_at)`, &batch[i]); err != nil {
+		for rest := batch; len(rest) > 0; {
+			chunk := rest[:min(len(rest), activityRowsPerInsert)]
+			rest = rest[len(chunk):]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO activity (id, user_id, client_id, tool, account_id, account_label, summary,
+				outcome, duration_ms, created_at) VALUES `)
+			args := make([]any, 0, 10*len(chunk))
+			for i := range chunk {
+				a := &chunk[i]
+				a.ID, a.CreatedAt = newID(), a.CreatedAt.UTC()
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				args = append(args, a.ID, a.UserID, a.ClientID, a.Tool, a.AccountID, a.AccountLabel, a.Summary, a.Outcome, a.DurationMS, a.CreatedAt)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
 				return err
 			}
 		}

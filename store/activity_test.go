@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,6 +56,19 @@ func TestActivityStore(t *testing.T) {
 		}
 		if err := s.AddActivity(ctx, []store.Activity{{UserID: u.ID, ClientID: "c", Tool: "x", Summary: "x", Outcome: "maybe", CreatedAt: now}}); err == nil {
 			t.Fatal("an unknown outcome was stored")
+		}
+		// A batch longer than one INSERT statement keeps every row, in order.
+		big := make([]store.Activity, 250)
+		for i := range big {
+			big[i] = store.Activity{UserID: other.ID, ClientID: "act-client", Tool: "get_message", Summary: fmt.Sprint("read ", i),
+				Outcome: store.ActivityOK, DurationMS: int64(i), CreatedAt: now.Add(time.Duration(i+1) * time.Millisecond)}
+		}
+		if err := s.AddActivity(ctx, big); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ListActivity(ctx, other.ID, store.ActivityFilter{})
+		if err != nil || len(got) != 251 || got[0].Summary != "read 249" || got[0].DurationMS != 249 || got[249].Summary != "read 0" || big[0].ID == "" {
+			t.Fatalf("big batch: %d rows, first %+v, err %v", len(got), got[0], err)
 		}
 	})
 }

@@ -20,6 +20,7 @@ const rateRetention = 2 * time.Hour
 // longer ago than its retention (the rows stay). It returns how many rows
 // went or changed.
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
+	defer s.hot.changed()
 	now := s.now()
 	dayAgo := now.Add(-codeRetention)
 	var total int64

@@ -24,3 +24,6 @@ func (s *Store) CountForTest(ctx context.Context, query string) (int, error) {
 	err := s.db.GetContext(ctx, &n, query)
 	return n, err
 }
+
+// SetNowForTest replaces the store's clock, for a test.
+func (s *Store) SetNowForTest(now func() time.Time) { s.now = now }

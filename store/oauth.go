@@ -82,6 +82,7 @@ type Grant struct {
 // same client is revoked with its tokens: re-consent replaces it. The
 // client stops expiring once a person has consented to it.
 func (s *Store) CreateGrant(ctx context.Context, userID, clientID, scope string) (Grant, error) {
+	defer s.hot.changed()
 	g := Grant{ID: newID(), UserID: userID, ClientID: clientID, Scope: scope, CreatedAt: s.now()}
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.revokeGrants(ctx, tx, `user_id = ? AND client_id = ?`, userID, clientID); err != nil {
@@ -127,6 +128,7 @@ func (s *Store) ListConnectedApps(ctx context.Context, userID string) ([]Connect
 // RevokeGrant revokes the user's grant and all its tokens at once, or
 // returns ErrNotFound.
 func (s *Store) RevokeGrant(ctx context.Context, userID, grantID string) error {
+	defer s.hot.changed()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		var n int
 		if err := tx.GetContext(ctx, &n, s.q(`SELECT COUNT(*) FROM oauth_grants WHERE id = ? AND user_id = ? AND revoked_at IS NULL`), grantID, userID); err != nil {
@@ -250,18 +252,28 @@ type AccessGrant struct {
 // authorizes, or ErrNotFound when it is unknown, expired or revoked (itself
 // or its grant).
 func (s *Store) LookupAccessToken(ctx context.Context, accessHash string) (AccessGrant, error) {
+	now := s.now()
+	if a, ok := s.hot.tokens.get(&s.hot, accessHash, now); ok {
+		return a, nil
+	}
+	gen := s.hot.gen.Load()
 	var a AccessGrant
 	err := s.hotGet(ctx, &a, `SELECT t.id AS token_id, g.id AS grant_id, g.user_id, g.client_id,
 		t.scope, t.resource, t.access_expires_at
 		FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
 		WHERE t.access_token_hash = ? AND t.revoked_at IS NULL AND g.revoked_at IS NULL
-		AND t.access_expires_at > ?`, accessHash, s.now())
+		AND t.access_expires_at > ?`, accessHash, now)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AccessGrant{}, fmt.Errorf("store: lookup access token: %w", ErrNotFound)
 	}
 	if err != nil {
 		return AccessGrant{}, fmt.Errorf("store: lookup access token: %w", err)
 	}
+	until := now.Add(hotTTL)
+	if a.ExpiresAt.Before(until) {
+		until = a.ExpiresAt
+	}
+	s.hot.tokens.put(&s.hot, accessHash, a, gen, until)
 	return a, nil
 }
 
@@ -296,6 +308,7 @@ func (s *Store) LookupRefreshToken(ctx context.Context, refreshHash string) (Ref
 // stores next, in one transaction. It returns ErrNotFound when oldID is
 // revoked or its grant is.
 func (s *Store) RotateToken(ctx context.Context, oldID string, next *Token) error {
+	defer s.hot.changed()
 	next.ID = newID()
 	next.CreatedAt = s.now()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
@@ -319,6 +332,7 @@ func (s *Store) RotateToken(ctx context.Context, oldID string, next *Token) erro
 // RevokeGrantByID revokes a grant and all its tokens, whoever owns it: for
 // refresh-token reuse, which proves the family leaked.
 func (s *Store) RevokeGrantByID(ctx context.Context, grantID string) error {
+	defer s.hot.changed()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		return s.revokeGrants(ctx, tx, `id = ?`, grantID)
 	})
@@ -333,6 +347,7 @@ func (s *Store) RevokeGrantByID(ctx context.Context, grantID string) error {
 // grant, earlier ones in their grace window included (RFC 7009: unknown
 // tokens are no error).
 func (s *Store) RevokeToken(ctx context.Context, clientID, tokenHash string) error {
+	defer s.hot.changed()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		return s.revokeGrants(ctx, tx, `client_id = ? AND id IN (SELECT grant_id FROM oauth_tokens
 			WHERE access_token_hash = ? OR refresh_token_hash = ?)`, clientID, tokenHash, tokenHash)
@@ -348,6 +363,7 @@ func (s *Store) RevokeToken(ctx context.Context, clientID, tokenHash string) err
 // means the code leaked (RFC 6749 §4.1.2). It reports whether there was
 // such a code.
 func (s *Store) RevokeGrantOfUsedCode(ctx context.Context, codeHash string) (bool, error) {
+	defer s.hot.changed()
 	var grantID string
 	err := s.db.GetContext(ctx, &grantID, s.q(`SELECT grant_id FROM oauth_auth_codes WHERE code_hash = ? AND consumed_at IS NOT NULL`), codeHash)
 	if errors.Is(err, sql.ErrNoRows) {

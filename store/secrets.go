@@ -78,6 +78,7 @@ func (s *Store) CheckSealer(ctx context.Context, k Sealer) error {
 // the new key or none.
 // It returns the number of values re-sealed.
 func (s *Store) ResealSecrets(ctx context.Context, from, to Sealer) (int, error) {
+	defer s.hot.changed()
 	n := 0
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		for _, c := range sealedColumns {

@@ -78,6 +78,7 @@ type Store struct {
 	now     func() time.Time
 	touched touchLog
 	stmts   sync.Map // query → *sqlx.Stmt; see prepared
+	hot     hotCache
 	// activityRetention and outboxRetention: see Options.
 	activityRetention, outboxRetention time.Duration
 }
