@@ -131,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
 		server.WithToolFilter(s.filter),
+		server.WithToolHandlerMiddleware(encodeOnce),
 		server.WithToolHandlerMiddleware(s.middleware),
 		server.WithInstructions(instructions),
 	)
@@ -144,7 +145,7 @@ func (s *Server) Handler() http.Handler {
 		// one refuses loopback connections behind a reverse proxy.
 		server.WithDisableLocalhostProtection(true),
 	)
-	admitted := s.admit(h)
+	admitted := s.admit(spliceResults(h))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			// Stateless: no listen stream (GET) and no session to end (DELETE).

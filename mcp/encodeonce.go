@@ -1,0 +1,166 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	mcplib "github.com/mark3labs/mcp-go/mcp"
+)
+
+// The MCP library encodes a tool result three times over: the result's
+// MarshalJSON builds a map and marshals it, then the JSON-RPC encoder
+// checks and compacts those bytes again, one byte at a time. For a 20 KB
+// list_messages answer that cost three times the encoding itself, and
+// more than any other step of the call. So a result is encoded once, here:
+// the tool middleware encodes it into the request's result slot and hands
+// the library a stand-in whose only text is a reference holding the
+// request's random nonce; the HTTP handler, which holds the library's
+// small answer, puts the encoded result where the stand-in's content is.
+// Mail never passes through the library's answer, so nothing in it can
+// forge, move or reach the reference.
+
+// resultRefPrefix starts the stand-in's text.
+const resultRefPrefix = "imcp-result:"
+
+// resultSlot is one request's encoded result.
+type resultSlot struct {
+	nonce string
+	body  []byte // the result object's members, "content" first; nil until a tool answers
+}
+
+type resultSlotKey struct{}
+
+// standInContent is how the library writes the stand-in's content member.
+func (s *resultSlot) standInContent() []byte {
+	return []byte(`"content":[{"type":"text","text":"` + resultRefPrefix + s.nonce + `"}]`)
+}
+
+// encodeOnce is the tool middleware that moves a result into the
+// request's slot. A result using members this encoding does not write
+// (metadata, multi round-trip input) goes through the library as it is.
+func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+		res, err := next(ctx, req)
+		slot, _ := ctx.Value(resultSlotKey{}).(*resultSlot)
+		if err != nil || res == nil || slot == nil || slot.body != nil || res.Meta != nil || len(res.RawStructuredContent) > 0 ||
+			res.ResultType != "" || len(res.InputRequests) > 0 || res.RequestState != "" {
+			return res, err
+		}
+		body, err := encodeResult(res)
+		if err != nil {
+			return nil, err
+		}
+		slot.body = body
+		return mcplib.NewToolResultText(resultRefPrefix + slot.nonce), nil
+	}
+}
+
+// encodeResult writes the members of res that the library's MarshalJSON
+// writes for it: content (an empty list when there is none), then
+// structuredContent and isError when set.
+func encodeResult(res *mcplib.CallToolResult) ([]byte, error) {
+	var b bytes.Buffer
+	size := 256 // the text, escaped, and structured content of about its size
+	for _, c := range res.Content {
+		if t, ok := c.(mcplib.TextContent); ok {
+			size += 2*len(t.Text) + len(t.Text)/8
+		}
+	}
+	b.Grow(size)
+	b.WriteString(`"content":`)
+	if len(res.Content) == 0 {
+		b.WriteString("[]")
+	} else if err := encodeTo(&b, res.Content); err != nil {
+		return nil, err
+	}
+	if res.StructuredContent != nil {
+		b.WriteString(`,"structuredContent":`)
+		if err := encodeTo(&b, res.StructuredContent); err != nil {
+			return nil, err
+		}
+	}
+	if res.IsError {
+		b.WriteString(`,"isError":true`)
+	}
+	return b.Bytes(), nil
+}
+
+// encodeTo appends the JSON of v to b, as json.Marshal writes it.
+func encodeTo(b *bytes.Buffer, v any) error {
+	if err := json.NewEncoder(b).Encode(v); err != nil {
+		return err
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
+	return nil
+}
+
+// spliceResults serves next with a result slot and writes its answer with
+// the slot's result in place of the stand-in.
+func spliceResults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nonce := make([]byte, 16)
+		_, _ = rand.Read(nonce)
+		slot := &resultSlot{nonce: hex.EncodeToString(nonce)}
+		held := &heldResponse{header: w.Header()}
+		next.ServeHTTP(held, r.WithContext(context.WithValue(r.Context(), resultSlotKey{}, slot)))
+		parts := [][]byte{held.body.Bytes()}
+		if body := parts[0]; slot.body != nil {
+			standIn := slot.standInContent()
+			switch i := bytes.Index(body, standIn); {
+			case i >= 0 && bytes.Count(body, standIn) == 1:
+				parts = [][]byte{body[:i], slot.body, body[i+len(standIn):]}
+			case bytes.Contains(body, []byte(slot.nonce)):
+				// The library wrote the stand-in some other way: never
+				// hand a client the reference in place of its result.
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Del("Content-Length")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: the result could not be written"}}` + "\n"))
+				return
+			}
+		}
+		n := 0
+		for _, p := range parts {
+			n += len(p)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		if held.status != 0 {
+			w.WriteHeader(held.status)
+		}
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// heldResponse keeps what a handler writes. It does not flush, so the
+// library never streams through it.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(p)
+}

@@ -1,0 +1,95 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	mcplib "github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// TestEncodeOnceAnswersAsTheLibrary: every kind of result reads the same
+// to a client whether the library encodes it or encodeOnce does, and mail
+// text that imitates the stand-in stays text.
+func TestEncodeOnceAnswersAsTheLibrary(t *testing.T) {
+	type page struct {
+		Folder string   `json:"folder"`
+		UIDs   []uint32 `json:"uids"`
+		Note   string   `json:"note,omitempty"`
+	}
+	imitation := `"content":[{"type":"text","text":"imcp-result:00000000000000000000000000000000"}]`
+	results := map[string]*mcplib.CallToolResult{
+		"text":       mcplib.NewToolResultText("INBOX: 2 message(s) <b>&</b> \u2028 \x01"),
+		"structured": mcplib.NewToolResultStructured(page{Folder: "INBOX", UIDs: []uint32{3, 2}}, "two messages"),
+		"error":      mcplib.NewToolResultError("Unknown account_id \"x\"."),
+		"image":      {Content: []mcplib.Content{mcplib.NewImageContent("aGVsbG8=", "image/png"), mcplib.NewTextContent("a picture")}},
+		"empty":      {},
+		"imitation":  mcplib.NewToolResultStructured(page{Folder: imitation, Note: "imcp-result:"}, imitation),
+		"meta":       {Result: mcplib.Result{Meta: &mcplib.Meta{AdditionalFields: map[string]any{"k": "v"}}}, Content: []mcplib.Content{mcplib.NewTextContent("m")}},
+	}
+	for name, res := range results {
+		t.Run(name, func(t *testing.T) {
+			serve := func(once bool) any {
+				opts := []server.ServerOption{server.WithToolCapabilities(false)}
+				if once {
+					opts = append(opts, server.WithToolHandlerMiddleware(encodeOnce))
+				}
+				ms := server.NewMCPServer("t", "1", opts...)
+				ms.AddTool(mcplib.NewTool("tool"), func(context.Context, mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+					c := *res
+					return &c, nil
+				})
+				var h http.Handler = server.NewStreamableHTTPServer(ms, server.WithStateLess(true), server.WithDisableStreaming(true))
+				if once {
+					h = spliceResults(h)
+				}
+				ts := httptest.NewServer(h)
+				defer ts.Close()
+				req, _ := http.NewRequest("POST", ts.URL, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"tool","arguments":{}}}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				data, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+					t.Fatalf("status %d, %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
+				}
+				var v any
+				if err := json.Unmarshal(data, &v); err != nil {
+					t.Fatalf("%v: %s", err, data)
+				}
+				return v
+			}
+			if lib, once := serve(false), serve(true); !reflect.DeepEqual(lib, once) {
+				t.Fatalf("the library answers\n%v\nencodeOnce answers\n%v", lib, once)
+			}
+		})
+	}
+}
+
+// TestSpliceRefusesAStandInItCannotPlace: when the library's answer holds
+// the reference in a form other than the stand-in's, the client gets an
+// error, never the reference in place of its result.
+func TestSpliceRefusesAStandInItCannotPlace(t *testing.T) {
+	h := spliceResults(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slot := r.Context().Value(resultSlotKey{}).(*resultSlot)
+		slot.body = []byte(`"content":[{"type":"text","text":"the result"}]`)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"text":"`+resultRefPrefix+slot.nonce+`","type":"text"}]}}`)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), resultRefPrefix) || !strings.Contains(rec.Body.String(), `"code":-32603`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
