@@ -64,7 +64,11 @@ type Header struct {
 // numbered below it ("2.1", "2.2").
 func parseMessage(r io.Reader) *parsedMessage {
 	w := &mimeWalker{}
-	h, body := readHeader(bufio.NewReaderSize(r, 32<<10))
+	size := 32 << 10
+	if br, ok := r.(*bytes.Reader); ok {
+		size = min(size, max(br.Len(), 16)) // a small message needs no 32 KB buffer
+	}
+	h, body := readHeader(bufio.NewReaderSize(r, size))
 	c := w.resolve(w.entity(h, body, "", 0, false))
 	p := &parsedMessage{Header: headerOf(h), HTML: c.html, Attachments: w.atts}
 	p.Text = strings.TrimSpace(c.text)

@@ -28,9 +28,9 @@ func decodeTransfer(enc string, r io.Reader) io.Reader {
 	case "base64":
 		return newBase64Reader(r)
 	case "quoted-printable":
-		return &qpReader{br: bufio.NewReaderSize(r, 16<<10)}
+		return &qpReader{br: bufio.NewReaderSize(r, 4<<10)}
 	case "x-uuencode", "uuencode", "x-uue":
-		return &uuReader{br: bufio.NewReaderSize(r, 16<<10)}
+		return &uuReader{br: bufio.NewReaderSize(r, 4<<10)}
 	}
 	return r
 }

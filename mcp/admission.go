@@ -89,7 +89,8 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return
 		}
 		defer release()
-		body := bufio.NewReader(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		// Enough buffer for isBatch to peek; the library reads past it.
+		body := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, MaxRequestBytes), 64)
 		if isBatch(body) {
 			// Valid JSON that the MCP library reports as invalid: say what it is.
 			w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -192,15 +193,18 @@ func (s *Server) searchMessages(ctx context.Context, acct *mail.Account, a searc
 }
 
 func messagePage(folder string, p *mail.Page) (any, string, error) {
-	out := MessagePage{Folder: folder, Messages: []MessageSummary{}, Total: p.Total, NextCursor: p.NextCursor}
+	out := MessagePage{Folder: folder, Messages: make([]MessageSummary, 0, len(p.Messages)), Total: p.Total, NextCursor: p.NextCursor}
 	var b, lines strings.Builder
+	lines.Grow(160 * len(p.Messages)) // a line is at most about 150 bytes
 	fmt.Fprintf(&b, "%s: %d message(s) match; showing %d, newest first.\n", folder, p.Total, len(p.Messages))
 	for _, m := range p.Messages {
 		out.Messages = append(out.Messages, summary(m))
-		lines.WriteString(summaryLine(m))
+		writeSummaryLine(&lines, m)
 	}
 	if len(p.Messages) > 0 {
-		b.WriteString(newFrame().wrap("email-list", "", lines.String()))
+		list := newFrame().wrap("email-list", "", lines.String())
+		b.Grow(len(list) + 256)
+		b.WriteString(list)
 	}
 	if p.NextCursor != "" {
 		fmt.Fprintf(&b, "More: call again with cursor=%q.\n", p.NextCursor)
@@ -220,30 +224,50 @@ func summary(m mail.Summary) MessageSummary {
 
 // marks lists a message's state for one line.
 func marks(m mail.Summary) string {
-	var marks []string
-	if !slices.Contains(m.Flags, `\Seen`) {
-		marks = append(marks, "unread")
-	}
-	if slices.Contains(m.Flags, `\Flagged`) {
-		marks = append(marks, "flagged")
-	}
-	if m.HasAttachments {
-		marks = append(marks, "attachments")
-	}
-	if m.Note != "" {
-		marks = append(marks, "partly unreadable")
-	}
-	if len(marks) == 0 {
-		return ""
-	}
-	return " [" + strings.Join(marks, ", ") + "]"
+	var b strings.Builder
+	writeMarks(&b, m)
+	return b.String()
 }
 
-// summaryLine is one message of a list: one line, bounded whatever the
-// message holds.
-func summaryLine(m mail.Summary) string {
-	return fmt.Sprintf("- uid=%d %s | %s | %s%s\n", m.UID, shortDate(m.Header), capBytes(m.From, listFromBytes),
-		capBytes(m.Subject, listSubjectBytes), marks(m))
+// writeMarks writes a message's state, " [unread, flagged]", to b, or
+// nothing.
+func writeMarks(b *strings.Builder, m mail.Summary) {
+	n := 0
+	mark := func(on bool, s string) {
+		if !on {
+			return
+		}
+		if n == 0 {
+			b.WriteString(" [")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+		n++
+	}
+	mark(!slices.Contains(m.Flags, `\Seen`), "unread")
+	mark(slices.Contains(m.Flags, `\Flagged`), "flagged")
+	mark(m.HasAttachments, "attachments")
+	mark(m.Note != "", "partly unreadable")
+	if n > 0 {
+		b.WriteByte(']')
+	}
+}
+
+// writeSummaryLine writes one message of a list to b: one line, bounded
+// whatever the message holds.
+func writeSummaryLine(b *strings.Builder, m mail.Summary) {
+	var num [10]byte
+	b.WriteString("- uid=")
+	b.Write(strconv.AppendUint(num[:0], uint64(m.UID), 10))
+	b.WriteByte(' ')
+	writeShortDate(b, m.Header)
+	b.WriteString(" | ")
+	b.WriteString(capBytes(m.From, listFromBytes))
+	b.WriteString(" | ")
+	b.WriteString(capBytes(m.Subject, listSubjectBytes))
+	writeMarks(b, m)
+	b.WriteByte('\n')
 }
 
 // MessageDetail is the result of get_message.

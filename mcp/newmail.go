@@ -184,13 +184,13 @@ func (s *Server) accountNews(ctx context.Context, p oauth.Principal, acct *mail.
 		var lines strings.Builder
 		for _, m := range got.Messages {
 			n.Messages = append(n.Messages, summary(m))
-			lines.WriteString(summaryLine(m))
+			writeSummaryLine(&lines, m)
 		}
 		n.newLines = lines.String()
 		lines.Reset()
 		for _, m := range got.Changed {
 			n.FlagChanges = append(n.FlagChanges, summary(m))
-			lines.WriteString(summaryLine(m))
+			writeSummaryLine(&lines, m)
 		}
 		n.changedLines = lines.String()
 		out = append(out, n)

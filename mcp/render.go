@@ -148,11 +148,18 @@ func joinList(list []string, n int) string {
 // shortDate renders a summary's date for one line; a received date
 // stands in for a missing Date header and says so.
 func shortDate(h mail.Header) string {
-	d := h.Date.UTC().Format("2006-01-02 15:04")
+	var b strings.Builder
+	writeShortDate(&b, h)
+	return b.String()
+}
+
+// writeShortDate writes shortDate's text to b.
+func writeShortDate(b *strings.Builder, h mail.Header) {
+	var d [24]byte
+	b.Write(h.Date.UTC().AppendFormat(d[:0], "2006-01-02 15:04"))
 	if !h.DateOK {
-		d += " (received)"
+		b.WriteString(" (received)")
 	}
-	return d
 }
 
 // longDate renders get_message's date line.
