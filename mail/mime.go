@@ -147,7 +147,7 @@ func (w *mimeWalker) multipart(mt string, sp *splitter, num string, depth int) c
 	for w.parts < maxParts && sp.next() {
 		n++
 		w.parts++
-		ph, body := readHeader(bufio.NewReaderSize(sp, 16<<10))
+		ph, body := readHeader(bufio.NewReaderSize(sp, 4<<10))
 		if cmt, cparams := parseMediaType(ph.Get("Content-Type")); strings.HasPrefix(cmt, "multipart/") &&
 			cparams["boundary"] == sp.boundary && depth+1 < maxDepth {
 			parts = append(parts, w.multipart(cmt, sp, joinPart(num, n), depth+1))

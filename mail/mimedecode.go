@@ -58,7 +58,7 @@ type base64Reader struct {
 }
 
 func newBase64Reader(r io.Reader) *base64Reader {
-	return &base64Reader{r: r, in: make([]byte, 8<<10)}
+	return &base64Reader{r: r, in: make([]byte, 4<<10)}
 }
 
 func (d *base64Reader) Read(p []byte) (int, error) {

@@ -35,7 +35,7 @@ const (
 )
 
 func newSplitter(r io.Reader, boundary string) *splitter {
-	return &splitter{br: bufio.NewReaderSize(r, 16<<10), boundary: boundary, dash: []byte("--" + boundary)}
+	return &splitter{br: bufio.NewReaderSize(r, 4<<10), boundary: boundary, dash: []byte("--" + boundary)}
 }
 
 // resume goes on after a close delimiter that ended a nested entity with
@@ -150,4 +150,22 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 		l.left -= n
 	}
 	return len(p), nil
+}
+
+// ReadFrom reads r to its end in small chunks, so that io.Copy of a
+// preamble needs no 32 KB buffer.
+func (l *limitedBuffer) ReadFrom(r io.Reader) (int64, error) {
+	chunk := make([]byte, 512)
+	var n int64
+	for {
+		k, err := r.Read(chunk)
+		n += int64(k)
+		_, _ = l.Write(chunk[:k])
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
