@@ -106,7 +106,7 @@ func displayFolder(name string) string {
 
 // capRunes cuts s to at most n runes, marking the cut with "…".
 func capRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
