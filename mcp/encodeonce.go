@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -101,6 +102,26 @@ func encodeTo(b *bytes.Buffer, v any) error {
 	return nil
 }
 
+// internalError is the answer when the stand-in cannot be placed.
+const internalError = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: the result could not be written"}}`
+
+// splice returns p with the slot's result in place of the stand-in, as
+// the parts to write; ok is false when p holds the reference in some
+// other form, which must never reach a client in place of its result.
+func (s *resultSlot) splice(p []byte) (parts [][]byte, ok bool) {
+	if s.body == nil {
+		return [][]byte{p}, true
+	}
+	standIn := s.standInContent()
+	switch i := bytes.Index(p, standIn); {
+	case i >= 0 && bytes.Count(p, standIn) == 1:
+		return [][]byte{p[:i], s.body, p[i+len(standIn):]}, true
+	case bytes.Contains(p, []byte(s.nonce)):
+		return nil, false
+	}
+	return [][]byte{p}, true
+}
+
 // spliceResults serves next with a result slot and writes its answer with
 // the slot's result in place of the stand-in.
 func spliceResults(next http.Handler) http.Handler {
@@ -108,23 +129,18 @@ func spliceResults(next http.Handler) http.Handler {
 		nonce := make([]byte, 16)
 		_, _ = rand.Read(nonce)
 		slot := &resultSlot{nonce: hex.EncodeToString(nonce)}
-		held := &heldResponse{header: w.Header()}
+		held := &heldResponse{w: w, slot: slot}
 		next.ServeHTTP(held, r.WithContext(context.WithValue(r.Context(), resultSlotKey{}, slot)))
-		parts := [][]byte{held.body.Bytes()}
-		if body := parts[0]; slot.body != nil {
-			standIn := slot.standInContent()
-			switch i := bytes.Index(body, standIn); {
-			case i >= 0 && bytes.Count(body, standIn) == 1:
-				parts = [][]byte{body[:i], slot.body, body[i+len(standIn):]}
-			case bytes.Contains(body, []byte(slot.nonce)):
-				// The library wrote the stand-in some other way: never
-				// hand a client the reference in place of its result.
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Del("Content-Length")
-				w.WriteHeader(http.StatusInternalServerError)
-				_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: the result could not be written"}}` + "\n"))
-				return
-			}
+		if held.streaming {
+			return
+		}
+		parts, ok := slot.splice(held.body.Bytes())
+		if !ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Del("Content-Length")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(internalError + "\n"))
+			return
 		}
 		n := 0
 		for _, p := range parts {
@@ -134,23 +150,33 @@ func spliceResults(next http.Handler) http.Handler {
 		if held.status != 0 {
 			w.WriteHeader(held.status)
 		}
-		for _, p := range parts {
-			if _, err := w.Write(p); err != nil {
-				return
-			}
-		}
+		writeParts(w, parts)
 	})
 }
 
-// heldResponse keeps what a handler writes. It does not flush, so the
-// library never streams through it.
-type heldResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+func writeParts(w io.Writer, parts [][]byte) error {
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (h *heldResponse) Header() http.Header { return h.header }
+// heldResponse keeps what the library writes until it is done, so that
+// the result can be put in place and the length given. When the library
+// streams (it flushes: an SSE answer), what is held goes out and every
+// later write goes out at once; the library writes each event whole, so
+// the stand-in is replaced within the write that holds it.
+type heldResponse struct {
+	w         http.ResponseWriter
+	slot      *resultSlot
+	status    int
+	body      bytes.Buffer
+	streaming bool
+}
+
+func (h *heldResponse) Header() http.Header { return h.w.Header() }
 
 func (h *heldResponse) WriteHeader(status int) {
 	if h.status == 0 {
@@ -162,5 +188,34 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 	if h.status == 0 {
 		h.status = http.StatusOK
 	}
+	if h.streaming {
+		return len(p), h.send(p)
+	}
 	return h.body.Write(p)
+}
+
+func (h *heldResponse) Flush() {
+	if !h.streaming {
+		h.streaming = true
+		if h.status == 0 {
+			h.status = http.StatusOK
+		}
+		h.w.WriteHeader(h.status)
+		if err := h.send(h.body.Bytes()); err != nil {
+			return
+		}
+		h.body.Reset()
+	}
+	if f, ok := h.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// send writes p, streaming, with the result in place.
+func (h *heldResponse) send(p []byte) error {
+	parts, ok := h.slot.splice(p)
+	if !ok {
+		parts = [][]byte{[]byte("event: message\ndata: " + internalError + "\n\n")}
+	}
+	return writeParts(h.w, parts)
 }

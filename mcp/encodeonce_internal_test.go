@@ -35,46 +35,88 @@ func TestEncodeOnceAnswersAsTheLibrary(t *testing.T) {
 	}
 	for name, res := range results {
 		t.Run(name, func(t *testing.T) {
-			serve := func(once bool) any {
-				opts := []server.ServerOption{server.WithToolCapabilities(false)}
-				if once {
-					opts = append(opts, server.WithToolHandlerMiddleware(encodeOnce))
-				}
-				ms := server.NewMCPServer("t", "1", opts...)
-				ms.AddTool(mcplib.NewTool("tool"), func(context.Context, mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
-					c := *res
-					return &c, nil
-				})
-				var h http.Handler = server.NewStreamableHTTPServer(ms, server.WithStateLess(true), server.WithDisableStreaming(true))
-				if once {
-					h = spliceResults(h)
-				}
-				ts := httptest.NewServer(h)
-				defer ts.Close()
-				req, _ := http.NewRequest("POST", ts.URL, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"tool","arguments":{}}}`))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Accept", "application/json, text/event-stream")
-				req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				data, _ := io.ReadAll(resp.Body)
-				if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
-					t.Fatalf("status %d, %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
-				}
-				var v any
-				if err := json.Unmarshal(data, &v); err != nil {
-					t.Fatalf("%v: %s", err, data)
-				}
-				return v
+			tool := func(context.Context, mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+				c := *res
+				return &c, nil
 			}
-			if lib, once := serve(false), serve(true); !reflect.DeepEqual(lib, once) {
+			lib, once := answers(t, false, toolCall, tool), answers(t, true, toolCall, tool)
+			if !reflect.DeepEqual(lib, once) {
 				t.Fatalf("the library answers\n%v\nencodeOnce answers\n%v", lib, once)
 			}
 		})
 	}
+	// A tool that notifies while it runs gets an SSE answer: the
+	// notification, then the result, in place.
+	t.Run("streamed", func(t *testing.T) {
+		tool := func(ctx context.Context, _ mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+			if err := server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/message",
+				map[string]any{"level": "info", "data": "working"}); err != nil {
+				return nil, err
+			}
+			return mcplib.NewToolResultStructured(page{Folder: "INBOX"}, "streamed text"), nil
+		}
+		lib, once := answers(t, false, toolCall, tool), answers(t, true, toolCall, tool)
+		if len(lib) != 2 || !reflect.DeepEqual(lib, once) {
+			t.Fatalf("the library answers\n%v\nencodeOnce answers\n%v", lib, once)
+		}
+	})
+}
+
+const toolCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"tool","arguments":{}}}`
+
+// answers serves one tool through the library's stateless HTTP handler,
+// with encodeOnce and spliceResults when once is set, posts body and
+// returns the JSON-RPC messages of the answer: one for a JSON answer, one
+// per event for an SSE answer.
+func answers(t *testing.T, once bool, body string, tool server.ToolHandlerFunc) []any {
+	t.Helper()
+	opts := []server.ServerOption{server.WithToolCapabilities(false)}
+	if once {
+		opts = append(opts, server.WithToolHandlerMiddleware(encodeOnce))
+	}
+	ms := server.NewMCPServer("t", "1", opts...)
+	ms.AddTool(mcplib.NewTool("tool"), tool)
+	var h http.Handler = server.NewStreamableHTTPServer(ms, server.WithStateLess(true), server.WithDisableStreaming(true))
+	if once {
+		h = spliceResults(h)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	req, _ := http.NewRequest("POST", ts.URL, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	}
+	var msgs []string
+	switch ct := resp.Header.Get("Content-Type"); ct {
+	case "application/json":
+		msgs = []string{string(data)}
+	case "text/event-stream":
+		for _, line := range strings.Split(string(data), "\n") {
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				msgs = append(msgs, d)
+			}
+		}
+	default:
+		t.Fatalf("Content-Type %q: %s", ct, data)
+	}
+	var out []any
+	for _, m := range msgs {
+		var v any
+		if err := json.Unmarshal([]byte(m), &v); err != nil {
+			t.Fatalf("%v: %s", err, m)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // TestSpliceRefusesAStandInItCannotPlace: when the library's answer holds

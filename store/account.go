@@ -159,7 +159,7 @@ func (s *Store) ListAccounts(ctx context.Context, userID string) ([]MailAccount,
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
-	s.hot.accounts.put(&s.hot, userID, slices.Clone(accounts), gen, now.Add(hotTTL))
+	s.hot.accounts.put(&s.hot, userID, slices.Clone(accounts), gen, time.Time{})
 	return accounts, nil
 }
 

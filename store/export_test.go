@@ -27,3 +27,7 @@ func (s *Store) CountForTest(ctx context.Context, query string) (int, error) {
 
 // SetNowForTest replaces the store's clock, for a test.
 func (s *Store) SetNowForTest(now func() time.Time) { s.now = now }
+
+// SetHotClockForTest replaces the monotonic clock of the kept answers,
+// for a test.
+func (s *Store) SetHotClockForTest(now func() time.Time) { s.hot.clock = now }

@@ -27,9 +27,12 @@ func TestHotCache(t *testing.T) {
 			s.KeepHotReads()
 			ctx := context.Background()
 			var mu sync.Mutex
-			now := time.Now().UTC()
+			now := time.Now().UTC() // the wall clock
+			mono := now             // the monotonic clock
 			s.SetNowForTest(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
-			advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+			s.SetHotClockForTest(func() time.Time { mu.Lock(); defer mu.Unlock(); return mono })
+			advance := func(d time.Duration) { mu.Lock(); now, mono = now.Add(d), mono.Add(d); mu.Unlock() }
+			stepWall := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
 			alice, err := s.UpsertClerkUser(ctx, "user_alice", "alice@example.test")
 			if err != nil {
@@ -103,10 +106,13 @@ func TestHotCache(t *testing.T) {
 			if err := lookup("h-short"); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("token past its expiry: %v, want ErrNotFound", err)
 			}
+			// The wall clock stepping back does not keep an answer longer.
+			stepWall(-10 * time.Minute)
 			advance(400 * time.Millisecond)
 			if err := lookup("h1"); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a second after another process revoked: %v, want ErrNotFound", err)
 			}
+			stepWall(10 * time.Minute)
 			if got := label(); got != "renamed elsewhere" {
 				t.Fatalf("a second after another process renamed: label %q", got)
 			}

@@ -269,11 +269,7 @@ func (s *Store) LookupAccessToken(ctx context.Context, accessHash string) (Acces
 	if err != nil {
 		return AccessGrant{}, fmt.Errorf("store: lookup access token: %w", err)
 	}
-	until := now.Add(hotTTL)
-	if a.ExpiresAt.Before(until) {
-		until = a.ExpiresAt
-	}
-	s.hot.tokens.put(&s.hot, accessHash, a, gen, until)
+	s.hot.tokens.put(&s.hot, accessHash, a, gen, a.ExpiresAt)
 	return a, nil
 }
 
