@@ -489,6 +489,18 @@ func TestBrowserPlainHTTPOrigin(t *testing.T) {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		t.Fatalf("consent never reached the callback; browser at %s", loc)
 	}
+	// The browser finishes loading the callback's page before it goes on
+	// (a navigation started meanwhile would abort one of the two).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState === "complete" && document.body ? document.body.innerText : ""`))
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.HasPrefix(loc, callback.URL) && body == "done" {
+			break
+		}
+		if time.Now().After(deadline) {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			t.Fatalf("the callback's page never loaded; the browser is at %s", loc)
+		}
+	}
 
 	// Another site's form that posts here is refused, signed in as the
 	// person is.
