@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"runtime/metrics"
@@ -384,4 +385,22 @@ func BenchmarkThread30(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cold.Microseconds())/1000, "cold-ms")
+}
+
+// BenchmarkParseSmallMessage parses a 5 KB two-part message (base64 text
+// and HTML), as most mail is, with no server involved.
+func BenchmarkParseSmallMessage(b *testing.B) {
+	text := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("Deadline deadline week could new week for schedule meeting.\n", 30)))
+	html := base64.StdEncoding.EncodeToString([]byte("<p>" + strings.Repeat("Final check the numbers before the release. ", 30) + "</p>"))
+	raw := []byte("Date: Sun, 29 Jun 2025 19:24:50 +0100\r\nFrom: Carol <carol@example.test>\r\nTo: Sink <sink@example.test>\r\n" +
+		"Subject: =?ISO-8859-1?q?Re:_=DCbersicht_Projekt_K=F6ln?=\r\nMessage-ID: <t867.4@example.test>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\nThis is a multi-part message in MIME format.\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + text + "\r\n" +
+		"--b1\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + html + "\r\n--b1--\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := parseMessage(bytes.NewReader(raw)); !strings.HasPrefix(p.Text, "Deadline") {
+			b.Fatalf("text %.40q", p.Text)
+		}
+	}
 }

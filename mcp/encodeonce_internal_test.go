@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,9 +10,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	mcplib "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/imap-mcp/imap-mcp/mail"
 )
 
 // TestEncodeOnceAnswersAsTheLibrary: every kind of result reads the same
@@ -134,4 +138,41 @@ func TestSpliceRefusesAStandInItCannotPlace(t *testing.T) {
 	if rec.Code != 500 || strings.Contains(rec.Body.String(), resultRefPrefix) || !strings.Contains(rec.Body.String(), `"code":-32603`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
+}
+
+// BenchmarkResultEncoding: a 50-message list_messages answer written by
+// the library, and by encodeOnce (its own encoding plus the library's
+// answer around the stand-in).
+//
+//	go test -run '^$' -bench ResultEncoding -count 5 ./mcp/
+func BenchmarkResultEncoding(b *testing.B) {
+	page := &mail.Page{Total: 10000}
+	for i := range 50 {
+		page.Messages = append(page.Messages, mail.Summary{UID: uint32(10000 - i), Flags: []string{`\Seen`}, Size: 4000,
+			Header: mail.Header{Subject: "Re: Code review: auth refactor", From: `"O'Brien, Siobhán" <siobhan@example.com>`,
+				To: []string{"Sink <sink@example.test>"}, Date: time.Now(), DateOK: true}})
+	}
+	out, text, _ := messagePage("INBOX", page)
+	res := mcplib.NewToolResultStructured(out, text)
+	b.Run("library", func(b *testing.B) {
+		for b.Loop() {
+			_ = json.NewEncoder(io.Discard).Encode(mcplib.JSONRPCResponse{JSONRPC: "2.0", ID: mcplib.NewRequestId(1), Result: res})
+		}
+	})
+	b.Run("once", func(b *testing.B) {
+		slot := &resultSlot{nonce: "0123456789abcdef0123456789abcdef"}
+		for b.Loop() {
+			body, err := encodeResult(res)
+			if err != nil {
+				b.Fatal(err)
+			}
+			slot.body = body
+			var held bytes.Buffer
+			_ = json.NewEncoder(&held).Encode(mcplib.JSONRPCResponse{JSONRPC: "2.0", ID: mcplib.NewRequestId(1),
+				Result: mcplib.NewToolResultText(resultRefPrefix + slot.nonce)})
+			if parts, ok := slot.splice(held.Bytes()); !ok || len(parts) != 3 {
+				b.Fatal("not spliced")
+			}
+		}
+	})
 }
