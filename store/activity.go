@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -43,7 +44,8 @@ const activityRowsPerInsert = 100
 
 // AddActivity stores a batch of activity in one transaction, filling in
 // the ids. Rows go in by multi-row INSERTs: one statement to prepare per
-// hundred rows rather than per row.
+// hundred rows rather than per row. The ids are time-ordered (UUIDv7), so
+// a row goes at the end of the key's index rather than anywhere in it.
 func (s *Store) AddActivity(ctx context.Context, batch []Activity) error {
 	if len(batch) == 0 {
 		return nil
@@ -58,7 +60,7 @@ func (s *Store) AddActivity(ctx context.Context, batch []Activity) error {
 			args := make([]any, 0, 10*len(chunk))
 			for i := range chunk {
 				a := &chunk[i]
-				a.ID, a.CreatedAt = newID(), a.CreatedAt.UTC()
+				a.ID, a.CreatedAt = uuid.Must(uuid.NewV7()).String(), a.CreatedAt.UTC()
 				if i > 0 {
 					q.WriteString(", ")
 				}

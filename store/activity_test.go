@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imap-mcp/imap-mcp/internal/dbtest"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -71,4 +72,22 @@ func TestActivityStore(t *testing.T) {
 			t.Fatalf("big batch: %d rows, first %+v, err %v", len(got), got[0], err)
 		}
 	})
+}
+
+// BenchmarkAddActivity stores batches of 300 calls (about half a second
+// of a busy server) on SQLite, into a table that grows as it would.
+func BenchmarkAddActivity(b *testing.B) {
+	s := dbtest.SQLiteStore(b)
+	ctx := context.Background()
+	u, _ := s.UpsertClerkUser(ctx, "user_bench", "bench@example.test")
+	batch := make([]store.Activity, 300)
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = store.Activity{UserID: u.ID, ClientID: "c", Tool: "get_message", AccountID: "a", AccountLabel: "Work",
+				Summary: "read message 9997 in INBOX", Outcome: store.ActivityOK, CreatedAt: time.Now()}
+		}
+		if err := s.AddActivity(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
