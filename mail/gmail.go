@@ -63,9 +63,9 @@ func (d dialer) dialRaw(ctx context.Context, acct *Account) (*rawSession, error)
 }
 
 // quote renders an IMAP quoted string.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "").Replace(s) + `"`
-}
+func quote(s string) string { return `"` + imapQuoted.Replace(s) + `"` }
+
+var imapQuoted = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
 
 var literalSuffix = regexp.MustCompile(`\{(\d+)\+?\}$`)
 

@@ -306,6 +306,9 @@ func parseAddressList(raw, charset string) []string {
 // (unquoted specials, encoded words holding commas).
 var nameAddr = regexp.MustCompile(`^\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*$`)
 
+// quotedPair escapes a display name for an RFC 5322 quoted string.
+var quotedPair = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // formatAddresses renders "Name <addr>", quoting a name that holds
 // specials so that each result parses back as one address.
 func formatAddresses(list []*mail.Address) []string {
@@ -320,7 +323,7 @@ func formatAddresses(list []*mail.Address) []string {
 		case name == "" || name == addr:
 			out = append(out, addr)
 		case strings.ContainsAny(name, `()<>[]:;@\,."`):
-			out = append(out, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name)+`" <`+addr+">")
+			out = append(out, `"`+quotedPair.Replace(name)+`" <`+addr+">")
 		default:
 			out = append(out, name+" <"+addr+">")
 		}
