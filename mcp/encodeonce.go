@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -33,7 +35,7 @@ const resultRefPrefix = "imcp-result:"
 // resultSlot is one request's encoded result.
 type resultSlot struct {
 	nonce string
-	body  []byte // the result object's members, "content" first; nil until a tool answers
+	body  [][]byte // the result object's members, "content" first, in pieces; nil until a tool answers
 }
 
 type resultSlotKey struct{}
@@ -64,42 +66,50 @@ func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 }
 
 // encodeResult writes the members of res that the library's MarshalJSON
-// writes for it: content (an empty list when there is none), then
-// structuredContent and isError when set.
-func encodeResult(res *mcplib.CallToolResult) ([]byte, error) {
-	var b bytes.Buffer
-	size := 256 // the text, escaped, and structured content of about its size
-	for _, c := range res.Content {
-		if t, ok := c.(mcplib.TextContent); ok {
-			size += 2*len(t.Text) + len(t.Text)/8
-		}
-	}
-	b.Grow(size)
-	b.WriteString(`"content":`)
-	if len(res.Content) == 0 {
-		b.WriteString("[]")
-	} else if err := encodeTo(&b, res.Content); err != nil {
-		return nil, err
-	}
-	if res.StructuredContent != nil {
-		b.WriteString(`,"structuredContent":`)
-		if err := encodeTo(&b, res.StructuredContent); err != nil {
+// writes for it, in pieces: content (an empty list when there is none),
+// then structuredContent and isError when set.
+func encodeResult(res *mcplib.CallToolResult) ([][]byte, error) {
+	content := []byte("[]")
+	if len(res.Content) > 0 {
+		var err error
+		if content, err = marshal(res.Content); err != nil {
 			return nil, err
 		}
 	}
-	if res.IsError {
-		b.WriteString(`,"isError":true`)
+	parts := [][]byte{[]byte(`"content":`), content}
+	if res.StructuredContent != nil {
+		structured, err := marshal(res.StructuredContent)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, []byte(`,"structuredContent":`), structured)
 	}
-	return b.Bytes(), nil
+	if res.IsError {
+		parts = append(parts, []byte(`,"isError":true`))
+	}
+	return parts, nil
 }
 
-// encodeTo appends the JSON of v to b, as json.Marshal writes it.
-func encodeTo(b *bytes.Buffer, v any) error {
-	if err := json.NewEncoder(b).Encode(v); err != nil {
-		return err
+// scratch holds buffers for marshal.
+var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// marshal is json.Marshal without escaping <, > and & (the answer is
+// JSON for an MCP client, never HTML), through a reused buffer, so that
+// the one allocation is the result's own size.
+func marshal(v any) ([]byte, error) {
+	b := scratch.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 1<<20 {
+			scratch.Put(b)
+		}
+	}()
+	b.Reset()
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	b.Truncate(b.Len() - 1) // Encode's newline
-	return nil
+	return bytes.Clone(b.Bytes()[:b.Len()-1]), nil // without Encode's newline
 }
 
 // internalError is the answer when the stand-in cannot be placed.
@@ -115,7 +125,7 @@ func (s *resultSlot) splice(p []byte) (parts [][]byte, ok bool) {
 	standIn := s.standInContent()
 	switch i := bytes.Index(p, standIn); {
 	case i >= 0 && bytes.Count(p, standIn) == 1:
-		return [][]byte{p[:i], s.body, p[i+len(standIn):]}, true
+		return slices.Concat([][]byte{p[:i]}, s.body, [][]byte{p[i+len(standIn):]}), true
 	case bytes.Contains(p, []byte(s.nonce)):
 		return nil, false
 	}
