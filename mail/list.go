@@ -173,16 +173,18 @@ func (c *Conn) summaries(set imap.NumSet, snippets bool) ([]Summary, error) {
 		return nil, err
 	}
 	out := make([]Summary, 0, len(msgs))
-	structures := make(map[uint32]imap.BodyStructure, len(msgs))
 	for _, m := range msgs {
 		out = append(out, m.Summary)
-		structures[m.UID] = m.structure
 	}
 	slices.SortFunc(out, func(a, b Summary) int { return int(int64(b.UID) - int64(a.UID)) })
-	if snippets {
-		return out, c.addSnippets(out, structures)
+	if !snippets {
+		return out, nil
 	}
-	return out, nil
+	structures := make(map[uint32]imap.BodyStructure, len(msgs))
+	for _, m := range msgs {
+		structures[m.UID] = m.structure
+	}
+	return out, c.addSnippets(out, structures)
 }
 
 // fetched is a summary with the structure it was made from.

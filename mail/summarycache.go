@@ -53,21 +53,25 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 	}
 	out := make([]fetched, 0, len(flags))
 	var missing []imap.UID
-	asked := map[imap.UID]bool{}
 	for _, m := range flags {
 		key.uid = uint32(m.UID)
 		f, ok := c.sumCache.get(key)
 		if !ok {
-			missing, asked[m.UID] = append(missing, m.UID), true
+			missing = append(missing, m.UID)
 			continue
 		}
-		for _, fl := range m.Flags {
-			f.Flags = append(f.Flags, string(fl))
+		f.Flags = make([]string, len(m.Flags))
+		for i, fl := range m.Flags {
+			f.Flags[i] = string(fl)
 		}
 		out = append(out, f)
 	}
 	if len(missing) == 0 {
 		return out, nil
+	}
+	asked := make(map[imap.UID]bool, len(missing))
+	for _, uid := range missing {
+		asked[uid] = true
 	}
 	fresh, err := c.fetchSummaries(imap.UIDSetNum(missing...))
 	if err != nil {
