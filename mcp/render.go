@@ -50,15 +50,24 @@ func newFrame() *frame {
 // the first of a response preceded by the untrusted notice. attrs are our
 // own, never mail's.
 func (f *frame) wrap(kind, attrs, content string) string {
-	if attrs != "" {
-		attrs = " " + attrs
+	content = neutralise(strings.TrimRight(content, "\n"))
+	var b strings.Builder
+	b.Grow(len(untrustedNotice) + len(content) + len(attrs) + 2*len(kind) + 3*len(f.nonce) + 100)
+	write := func(parts ...string) {
+		for _, p := range parts {
+			b.WriteString(p)
+		}
 	}
-	notice := ""
 	if !f.notified {
-		notice, f.notified = untrustedNotice+fmt.Sprintf(" Mail text ends only at a closing marker with id=\"%s\".\n", f.nonce), true
+		f.notified = true
+		write(untrustedNotice, ` Mail text ends only at a closing marker with id="`, f.nonce, "\".\n")
 	}
-	return fmt.Sprintf("%s<untrusted-%s id=\"%s\"%s>\n%s\n</untrusted-%s id=\"%s\">\n",
-		notice, kind, f.nonce, attrs, neutralise(strings.TrimRight(content, "\n")), kind, f.nonce)
+	write("<untrusted-", kind, ` id="`, f.nonce, `"`)
+	if attrs != "" {
+		write(" ", attrs)
+	}
+	write(">\n", content, "\n</untrusted-", kind, ` id="`, f.nonce, "\">\n")
+	return b.String()
 }
 
 // markerText matches anything that reads like one of our markers: the
