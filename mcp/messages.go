@@ -202,9 +202,7 @@ func messagePage(folder string, p *mail.Page) (any, string, error) {
 		writeSummaryLine(&lines, m)
 	}
 	if len(p.Messages) > 0 {
-		list := newFrame().wrap("email-list", "", lines.String())
-		b.Grow(len(list) + 256)
-		b.WriteString(list)
+		newFrame().wrapTo(&b, "email-list", "", lines.String())
 	}
 	if p.NextCursor != "" {
 		fmt.Fprintf(&b, "More: call again with cursor=%q.\n", p.NextCursor)

@@ -50,8 +50,14 @@ func newFrame() *frame {
 // the first of a response preceded by the untrusted notice. attrs are our
 // own, never mail's.
 func (f *frame) wrap(kind, attrs, content string) string {
-	content = neutralise(strings.TrimRight(content, "\n"))
 	var b strings.Builder
+	f.wrapTo(&b, kind, attrs, content)
+	return b.String()
+}
+
+// wrapTo writes what wrap returns to b.
+func (f *frame) wrapTo(b *strings.Builder, kind, attrs, content string) {
+	content = neutralise(strings.TrimRight(content, "\n"))
 	b.Grow(len(untrustedNotice) + len(content) + len(attrs) + 2*len(kind) + 3*len(f.nonce) + 100)
 	write := func(parts ...string) {
 		for _, p := range parts {
@@ -67,7 +73,6 @@ func (f *frame) wrap(kind, attrs, content string) string {
 		write(" ", attrs)
 	}
 	write(">\n", content, "\n</untrusted-", kind, ` id="`, f.nonce, "\">\n")
-	return b.String()
 }
 
 // markerText matches anything that reads like one of our markers: the
