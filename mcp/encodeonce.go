@@ -90,8 +90,11 @@ func encodeResult(res *mcplib.CallToolResult) ([][]byte, error) {
 	return parts, nil
 }
 
-// scratch holds buffers for marshal.
+// scratch holds buffers for marshal and for joining an answer of at
+// most maxJoined bytes.
 var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxJoined = 1 << 20
 
 // marshal is json.Marshal without escaping <, > and & (the answer is
 // JSON for an MCP client, never HTML), through a reused buffer, so that
@@ -99,7 +102,7 @@ var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func marshal(v any) ([]byte, error) {
 	b := scratch.Get().(*bytes.Buffer)
 	defer func() {
-		if b.Cap() <= 1<<20 {
+		if b.Cap() <= maxJoined {
 			scratch.Put(b)
 		}
 	}()
@@ -160,7 +163,18 @@ func spliceResults(next http.Handler) http.Handler {
 		if held.status != 0 {
 			w.WriteHeader(held.status)
 		}
-		writeParts(w, parts)
+		if n > maxJoined {
+			_ = writeParts(w, parts)
+			return
+		}
+		// One write: the pieces one by one cost the connection a send each.
+		b := scratch.Get().(*bytes.Buffer)
+		b.Reset()
+		for _, p := range parts {
+			b.Write(p)
+		}
+		_, _ = w.Write(b.Bytes())
+		scratch.Put(b)
 	})
 }
 
