@@ -32,10 +32,30 @@ import (
 // resultRefPrefix starts the stand-in's text.
 const resultRefPrefix = "imcp-result:"
 
-// resultSlot is one request's encoded result.
+// resultSlot is one request's encoded result. The tool's goroutine fills
+// it while the library's notification forwarder may be writing through
+// splice, hence the lock.
 type resultSlot struct {
 	nonce string
+	mu    sync.Mutex
 	body  [][]byte // the result object's members, "content" first, in pieces; nil until a tool answers
+}
+
+// fill keeps body as the slot's result, if it has none yet.
+func (s *resultSlot) fill(body [][]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.body != nil {
+		return false
+	}
+	s.body = body
+	return true
+}
+
+func (s *resultSlot) result() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.body
 }
 
 type resultSlotKey struct{}
@@ -52,7 +72,7 @@ func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
 		res, err := next(ctx, req)
 		slot, _ := ctx.Value(resultSlotKey{}).(*resultSlot)
-		if err != nil || res == nil || slot == nil || slot.body != nil || res.Meta != nil || len(res.RawStructuredContent) > 0 ||
+		if err != nil || res == nil || slot == nil || slot.result() != nil || res.Meta != nil || len(res.RawStructuredContent) > 0 ||
 			res.ResultType != "" || len(res.InputRequests) > 0 || res.RequestState != "" {
 			return res, err
 		}
@@ -60,7 +80,9 @@ func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		slot.body = body
+		if !slot.fill(body) {
+			return res, nil
+		}
 		return mcplib.NewToolResultText(resultRefPrefix + slot.nonce), nil
 	}
 }
@@ -122,13 +144,14 @@ const internalError = `{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"messag
 // the parts to write; ok is false when p holds the reference in some
 // other form, which must never reach a client in place of its result.
 func (s *resultSlot) splice(p []byte) (parts [][]byte, ok bool) {
-	if s.body == nil {
+	body := s.result()
+	if body == nil {
 		return [][]byte{p}, true
 	}
 	standIn := s.standInContent()
 	switch i := bytes.Index(p, standIn); {
 	case i >= 0 && bytes.Count(p, standIn) == 1:
-		return slices.Concat([][]byte{p[:i]}, s.body, [][]byte{p[i+len(standIn):]}), true
+		return slices.Concat([][]byte{p[:i]}, body, [][]byte{p[i+len(standIn):]}), true
 	case bytes.Contains(p, []byte(s.nonce)):
 		return nil, false
 	}

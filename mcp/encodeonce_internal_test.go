@@ -50,18 +50,39 @@ func TestEncodeOnceAnswersAsTheLibrary(t *testing.T) {
 		})
 	}
 	// A tool that notifies while it runs gets an SSE answer: the
-	// notification, then the result, in place.
+	// notification, then the result, in place. Whether the library still
+	// has the notification to send when the tool returns is up to its
+	// goroutines, so either shape is accepted; the wait makes the
+	// streamed one the rule.
 	t.Run("streamed", func(t *testing.T) {
 		tool := func(ctx context.Context, _ mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
 			if err := server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/message",
 				map[string]any{"level": "info", "data": "working"}); err != nil {
 				return nil, err
 			}
+			time.Sleep(50 * time.Millisecond)
 			return mcplib.NewToolResultStructured(page{Folder: "INBOX"}, "streamed text"), nil
 		}
-		lib, once := answers(t, false, toolCall, tool), answers(t, true, toolCall, tool)
-		if len(lib) != 2 || !reflect.DeepEqual(lib, once) {
-			t.Fatalf("the library answers\n%v\nencodeOnce answers\n%v", lib, once)
+		want := answers(t, false, toolCall, func(context.Context, mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+			return mcplib.NewToolResultStructured(page{Folder: "INBOX"}, "streamed text"), nil
+		})
+		streamed := 0
+		for range 10 {
+			got := answers(t, true, toolCall, tool)
+			if !reflect.DeepEqual(got[len(got)-1], want[0]) {
+				t.Fatalf("result %v, want %v", got[len(got)-1], want[0])
+			}
+			for _, m := range got[:len(got)-1] {
+				if n, _ := m.(map[string]any); n["method"] != "notifications/message" {
+					t.Fatalf("before the result: %v", m)
+				}
+			}
+			if len(got) == 2 {
+				streamed++
+			}
+		}
+		if streamed == 0 {
+			t.Fatal("no answer was streamed")
 		}
 	})
 }
@@ -129,7 +150,7 @@ func answers(t *testing.T, once bool, body string, tool server.ToolHandlerFunc) 
 func TestSpliceRefusesAStandInItCannotPlace(t *testing.T) {
 	h := spliceResults(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		slot := r.Context().Value(resultSlotKey{}).(*resultSlot)
-		slot.body = [][]byte{[]byte(`"content":[{"type":"text","text":"the result"}]`)}
+		slot.fill([][]byte{[]byte(`"content":[{"type":"text","text":"the result"}]`)})
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"text":"`+resultRefPrefix+slot.nonce+`","type":"text"}]}}`)
 	}))
@@ -166,7 +187,7 @@ func BenchmarkResultEncoding(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			slot.body = body
+			slot.body = body // one goroutine
 			var held bytes.Buffer
 			_ = json.NewEncoder(&held).Encode(mcplib.JSONRPCResponse{JSONRPC: "2.0", ID: mcplib.NewRequestId(1),
 				Result: mcplib.NewToolResultText(resultRefPrefix + slot.nonce)})
