@@ -3,8 +3,6 @@ package mcp
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +13,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	mcplib "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/imap-mcp/imap-mcp/auth"
 )
 
 // The MCP library encodes a tool result three times over: the result's
@@ -72,7 +72,7 @@ func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
 		res, err := next(ctx, req)
 		slot, _ := ctx.Value(resultSlotKey{}).(*resultSlot)
-		if err != nil || res == nil || slot == nil || slot.result() != nil || res.Meta != nil || len(res.RawStructuredContent) > 0 ||
+		if err != nil || res == nil || slot == nil || res.Meta != nil || len(res.RawStructuredContent) > 0 ||
 			res.ResultType != "" || len(res.InputRequests) > 0 || res.RequestState != "" {
 			return res, err
 		}
@@ -162,9 +162,7 @@ func (s *resultSlot) splice(p []byte) (parts [][]byte, ok bool) {
 // the slot's result in place of the stand-in.
 func spliceResults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nonce := make([]byte, 16)
-		_, _ = rand.Read(nonce)
-		slot := &resultSlot{nonce: hex.EncodeToString(nonce)}
+		slot := &resultSlot{nonce: auth.NewToken()}
 		held := &heldResponse{w: w, slot: slot}
 		next.ServeHTTP(held, r.WithContext(context.WithValue(r.Context(), resultSlotKey{}, slot)))
 		if held.streaming {

@@ -220,13 +220,6 @@ func summary(m mail.Summary) MessageSummary {
 	return out
 }
 
-// marks lists a message's state for one line.
-func marks(m mail.Summary) string {
-	var b strings.Builder
-	writeMarks(&b, m)
-	return b.String()
-}
-
 // writeMarks writes a message's state, " [unread, flagged]", to b, or
 // nothing.
 func writeMarks(b *strings.Builder, m mail.Summary) {
@@ -462,7 +455,8 @@ func (s *Server) getThread(ctx context.Context, acct *mail.Account, a messageArg
 			fmt.Fprintf(&lines, ": %s", capBytes(m.Subject, threadSubjectBytes))
 			prevSubject = subj
 		}
-		lines.WriteString(marks(m.Summary) + "\n")
+		writeMarks(&lines, m.Summary)
+		lines.WriteByte('\n')
 		if bodies[i] != "" {
 			fmt.Fprintf(&lines, "%s\n", bodies[i])
 		}
