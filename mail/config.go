@@ -39,6 +39,7 @@ const (
 	DefaultMaxConns    = 4
 	DefaultIdleTimeout = 5 * time.Minute
 	DefaultHealthAfter = 30 * time.Second
+	DefaultGrowAfter   = 100 * time.Millisecond
 )
 
 // Config holds the engine settings. The zero value is valid and safe:
@@ -59,6 +60,11 @@ type Config struct {
 	// HealthAfter makes the pool send NOOP before reusing a connection
 	// idle for this long. Default 30 s.
 	HealthAfter time.Duration
+	// GrowAfter is how long a borrower waits for a connection another
+	// borrower is using before the pool logs in a new one: a login costs
+	// the server far more than most commands. Default 100 ms; an account
+	// with no connection logs in at once.
+	GrowAfter time.Duration
 	// Logger receives pool events; nil discards them.
 	Logger *slog.Logger
 }
@@ -77,6 +83,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Submission, DefaultSubmissionTimeout)
 	def(&c.IdleTimeout, DefaultIdleTimeout)
 	def(&c.HealthAfter, DefaultHealthAfter)
+	def(&c.GrowAfter, DefaultGrowAfter)
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns
 	}

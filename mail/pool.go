@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,13 +16,23 @@ var ErrClosed = errors.New("mail: pool closed")
 // and lends them to closures. Connections are reused, checked with NOOP
 // when idle for HealthAfter, closed when idle for IdleTimeout, discarded
 // after a connection-level error, and dropped when the account's settings
-// (host, port, TLS mode, user, password) change. A Pool is safe for
+// (host, port, TLS mode, user, password) change.
+//
+// An account's pool grows one login at a time, and only when a borrower
+// has waited Config.GrowAfter for a connection another borrower holds: a
+// waiting borrower takes whichever comes first, a connection handed back
+// or the login under way, so a burst of calls costs the server a login
+// only while the burst outlasts the connections it has. Such optional
+// logins are also rationed per server (maxGrowingPerServer at once), so a
+// burst across many accounts of one provider does not become a storm of
+// logins; an account's first login is never held back. A Pool is safe for
 // concurrent use; Close releases everything.
 type Pool struct {
 	cfg      Config
 	dial     dialer
 	mu       sync.Mutex
 	accounts map[string]*slot
+	growing  map[string]int // optional logins under way, by server address
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
@@ -32,16 +43,33 @@ type Pool struct {
 
 // slot holds one account's connections.
 type slot struct {
-	fp   string        // fingerprint of the settings the idle connections use
-	idle []*Conn       // most recently used last
-	busy chan struct{} // one token per borrowed connection
+	fp      string        // fingerprint of the settings the idle connections use
+	idle    []*Conn       // most recently used last
+	busy    chan struct{} // one token per borrower, with or without its connection yet
+	waiters []*waiter     // borrowers waiting for a connection, oldest first
+	dialing bool          // a dial for the waiters is under way
+}
+
+// waiter is a borrower that holds a token of its slot but no connection;
+// it receives one connection or the error of the dial made for it.
+type waiter struct {
+	acct  *Account
+	ctx   context.Context
+	since time.Time
+	got   chan dialResult // buffered: the sender never blocks
+	grow  *time.Timer     // checks growIfStarved once the waiter has waited GrowAfter
+}
+
+type dialResult struct {
+	c   *Conn
+	err error
 }
 
 // NewPool returns a pool with cfg (zero fields take defaults) and starts
 // its janitor, which Close stops.
 func NewPool(cfg Config) *Pool {
 	cfg = cfg.withDefaults()
-	p := &Pool{cfg: cfg, accounts: map[string]*slot{}, stop: make(chan struct{}), done: make(chan struct{}), summaries: newSummaryCache()}
+	p := &Pool{cfg: cfg, accounts: map[string]*slot{}, growing: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{}), summaries: newSummaryCache()}
 	p.dial = dialer{cfg: &p.cfg}
 	go p.janitor()
 	return p
@@ -94,6 +122,8 @@ func (p *Pool) do(ctx context.Context, acct *Account, fn func(c *Conn) error) (s
 	return false, fn(c)
 }
 
+func errPoolClosed() error { return &Error{Kind: KindOther, Op: "pool", Err: ErrClosed} }
+
 // dropIdle closes the idle connections of one account.
 func (p *Pool) dropIdle(id string) {
 	p.mu.Lock()
@@ -119,7 +149,7 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, &Error{Kind: KindOther, Op: "pool", Err: ErrClosed}
+		return nil, errPoolClosed()
 	}
 	s := p.accounts[acct.ID]
 	if s == nil {
@@ -139,9 +169,13 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 		return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: ctx.Err()}
 	}
 	for {
-		c := p.takeIdle(s, fp)
-		if c == nil {
-			break
+		c, w := p.takeOrWait(s, acct, fp, ctx)
+		if w != nil {
+			c, err := p.await(s, w)
+			if err != nil {
+				<-s.busy
+			}
+			return c, err
 		}
 		if time.Since(c.lastUsed) < p.cfg.HealthAfter || p.healthy(ctx, c) {
 			c.reused = true
@@ -149,23 +183,142 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 		}
 		c.close()
 	}
-	c, err := p.dial.dialIMAP(ctx, acct)
-	if err != nil {
-		<-s.busy
-		return nil, err
-	}
-	return c, nil
 }
 
-func (p *Pool) takeIdle(s *slot, fp string) *Conn {
+// takeOrWait pops an idle connection of s, or else queues a waiter and
+// makes sure a dial is under way for it.
+func (p *Pool) takeOrWait(s *slot, acct *Account, fp string, ctx context.Context) (*Conn, *waiter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := len(s.idle); n > 0 && s.fp == fp {
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
-		return c
+		return c, nil
 	}
-	return nil
+	w := &waiter{acct: acct, ctx: ctx, since: time.Now(), got: make(chan dialResult, 1)}
+	if p.closed {
+		w.got <- dialResult{err: errPoolClosed()}
+		return nil, w
+	}
+	s.waiters = append(s.waiters, w)
+	p.growIfStarved(s, 0)
+	// Checked again when w has waited long enough, whatever happened
+	// meanwhile: every later event that may let the pool grow checks too.
+	w.grow = time.AfterFunc(p.cfg.GrowAfter, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.growIfStarved(s, 0)
+	})
+	return nil, w
+}
+
+// await waits for w's connection. A borrower that gives up leaves the
+// queue, or passes on the connection it was sent meanwhile.
+func (p *Pool) await(s *slot, w *waiter) (*Conn, error) {
+	defer w.grow.Stop()
+	select {
+	case r := <-w.got:
+		return r.c, r.err
+	case <-w.ctx.Done():
+	}
+	p.mu.Lock()
+	if i := slices.Index(s.waiters, w); i >= 0 {
+		s.waiters = slices.Delete(s.waiters, i, i+1)
+		p.mu.Unlock()
+	} else {
+		p.mu.Unlock()
+		if r := <-w.got; r.c != nil {
+			p.handBack(s, r.c, 1)
+		}
+	}
+	return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: w.ctx.Err()}
+}
+
+// maxGrowingPerServer bounds the optional logins (see Pool) under way to
+// one IMAP server.
+const maxGrowingPerServer = 2
+
+// growIfStarved starts a login when a borrower waits, none is under way,
+// and either no borrower holds a connection that will come back, or the
+// oldest waiter has waited GrowAfter and the server has room for an
+// optional login. Tokens of s that ending borrowers are about to give back
+// count for no connection. The login serves the account of the newest
+// waiter, whose settings are the slot's, and outlives the borrower that
+// caused it (it is bounded by the dial and login timeouts), so its
+// connection serves the next in line. p.mu must be held.
+func (p *Pool) growIfStarved(s *slot, ending int) {
+	if s.dialing || len(s.waiters) == 0 || p.closed {
+		return
+	}
+	w := s.waiters[len(s.waiters)-1]
+	server := ""
+	if len(s.busy)-ending > len(s.waiters) { // a borrower holds a connection
+		server = w.acct.IMAP.Addr()
+		if time.Since(s.waiters[0].since) < p.cfg.GrowAfter || p.growing[server] >= maxGrowingPerServer {
+			return
+		}
+		p.growing[server]++
+	}
+	s.dialing = true
+	go func() {
+		c, err := p.dial.dialIMAP(context.WithoutCancel(w.ctx), w.acct)
+		p.mu.Lock()
+		s.dialing = false
+		if server != "" {
+			p.growing[server]--
+			if p.growing[server] == 0 {
+				delete(p.growing, server)
+			}
+			for _, other := range p.accounts {
+				if other != s {
+					p.growIfStarved(other, 0)
+				}
+			}
+		}
+		if err != nil {
+			for _, w := range s.waiters {
+				w.got <- dialResult{err: err}
+			}
+			s.waiters = nil
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.handBack(s, c, 0)
+	}()
+}
+
+// handBack gives c to the oldest waiter of s, or else to the idle list,
+// or closes it when it must not be reused; a closed connection's waiters
+// may get a new login. ending is 1 when the caller holds a token of s
+// that it gives back next.
+func (p *Pool) handBack(s *slot, c *Conn, ending int) {
+	c.acct = nil
+	c.dc.setLimit(time.Time{})
+	c.lastUsed = time.Now()
+	p.mu.Lock()
+	keep := !p.closed && !c.broken && s.fp == c.fp && !c.gone()
+	switch {
+	case keep && len(s.waiters) > 0:
+		w := s.waiters[0]
+		s.waiters = slices.Delete(s.waiters, 0, 1)
+		c.reused = true
+		w.got <- dialResult{c: c}
+		p.growIfStarved(s, 0)
+	case keep:
+		s.idle = append(s.idle, c)
+	case p.closed:
+		for _, w := range s.waiters {
+			w.got <- dialResult{err: errPoolClosed()}
+		}
+		s.waiters = nil
+	default:
+		p.growIfStarved(s, ending)
+	}
+	p.mu.Unlock()
+	if !keep {
+		c.close()
+	}
 }
 
 // healthy sends NOOP on c.
@@ -176,21 +329,13 @@ func (p *Pool) healthy(ctx context.Context, c *Conn) bool {
 	return err == nil
 }
 
-// put returns c to its account's idle list or closes it.
+// put returns a borrowed connection: to a waiter, the idle list, or
+// closed (see handBack); then the borrower's token.
 func (p *Pool) put(id string, c *Conn) {
-	c.acct = nil
-	c.dc.setLimit(time.Time{})
-	c.lastUsed = time.Now()
 	p.mu.Lock()
 	s := p.accounts[id]
-	keep := !p.closed && !c.broken && s.fp == c.fp && !c.gone()
-	if keep {
-		s.idle = append(s.idle, c)
-	}
 	p.mu.Unlock()
-	if !keep {
-		c.close()
-	}
+	p.handBack(s, c, 1)
 	<-s.busy
 }
 

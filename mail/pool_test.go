@@ -3,6 +3,9 @@ package mail
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,5 +146,291 @@ func TestPoolIdleTimeoutAndHealthCheck(t *testing.T) {
 	case <-second.client.Closed():
 	case <-time.After(time.Second):
 		t.Fatal("expired connection left open")
+	}
+}
+
+// holdingProxy forwards loopback connections to target. The first free
+// connections pass at once; later ones wait until release is called.
+// accepted reports how many connections it has taken.
+func holdingProxy(t *testing.T, target string, free int) (addr string, accepted func() int, release func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	gate := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(gate) }); _ = l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			pass := int(n.Add(1)) <= free
+			go func() {
+				defer in.Close()
+				if !pass {
+					<-gate
+				}
+				out, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+				_, _ = io.Copy(in, out)
+			}()
+		}
+	}()
+	return l.Addr().String(), func() int { return int(n.Load()) }, func() { once.Do(func() { close(gate) }) }
+}
+
+// holdConn borrows a connection of acct and keeps it until the returned
+// function is called; it reports the connection it got.
+func holdConn(t *testing.T, e *Engine, ctx context.Context, acct *Account) (*Conn, func()) {
+	t.Helper()
+	got, done := make(chan *Conn), make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		if err := e.Do(ctx, acct, func(c *Conn) error { got <- c; <-done; return nil }); err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case c := <-got:
+		return c, func() { close(done); <-finished }
+	case <-finished:
+		t.FailNow()
+		return nil, nil
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// A borrower that finds every connection busy takes the first one handed
+// back rather than waiting for its own login.
+func TestPoolHandsBackBeforeDialing(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-handback"
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+
+	first, letGo := holdConn(t, e, ctx, acct)
+	second := make(chan *Conn, 1)
+	go func() {
+		if err := e.Do(ctx, acct, func(c *Conn) error { second <- c; return nil }); err != nil {
+			t.Error(err)
+			second <- nil
+		}
+	}()
+	waitFor(t, "the second borrower's login to start", func() bool { return accepted() == 2 })
+	letGo()
+	select {
+	case c := <-second:
+		if c != first {
+			t.Fatalf("second borrower got %p, not the connection handed back (%p)", c, first)
+		}
+	case <-time.After(5 * time.Second):
+		release()
+		t.Fatalf("second borrower waited for its own login rather than take the connection handed back (%v)", <-second == first)
+	}
+	// The login under way completes and joins the idle list.
+	release()
+	waitFor(t, "two idle connections", func() bool { return e.Stats()[acct.ID] == [2]int{2, 0} })
+}
+
+// A borrower waits GrowAfter for a connection in use before the pool logs
+// in another; an account with no connection logs in at once, and so does
+// one whose only connection broke.
+func TestPoolWaitsBeforeGrowing(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Hour})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-grow-after"
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	release()
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+
+	first, letGo := holdConn(t, e, ctx, acct)
+	second := make(chan *Conn, 1)
+	go func() {
+		_ = e.Do(ctx, acct, func(c *Conn) error { second <- c; return nil })
+		close(second)
+	}()
+	waitFor(t, "the second borrower to wait", func() bool { return e.Stats()[acct.ID][1] == 2 })
+	time.Sleep(200 * time.Millisecond) // time for a login to reach the proxy
+	opened := accepted()
+	letGo()
+	if c := <-second; opened != 1 || c != first {
+		t.Fatalf("%d connections opened, second borrower got %p (first %p); want it to wait for the first", opened, c, first)
+	}
+
+	// The only connection breaks while a borrower waits: it logs in.
+	holding, breakIt := make(chan struct{}), make(chan struct{})
+	holder := make(chan error, 1)
+	go func() {
+		holder <- e.Do(ctx, acct, func(c *Conn) error { close(holding); <-breakIt; c.broken = true; return nil })
+	}()
+	<-holding
+	third := make(chan error, 1)
+	go func() { third <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	waitFor(t, "the third borrower to wait", func() bool { return e.Stats()[acct.ID][1] == 2 })
+	close(breakIt)
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-third:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a borrower waited on a broken connection's account instead of logging in")
+	}
+	if n := accepted(); n != 2 {
+		t.Fatalf("%d connections opened; want 2", n)
+	}
+}
+
+// Optional logins to one server are rationed across its accounts.
+func TestPoolRationsGrowthPerServer(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 3)
+	ctx := testCtx(t)
+	var accts []*Account
+	var letGo []func()
+	for i := range 3 {
+		acct := rigAccount(t, rig, "alice")
+		acct.ID = fmt.Sprintf("pool-ration-%d", i)
+		acct.IMAP = endpoint(t, addr, TLSImplicit)
+		_, done := holdConn(t, e, ctx, acct)
+		accts, letGo = append(accts, acct), append(letGo, done)
+	}
+	var wg sync.WaitGroup
+	for _, acct := range accts {
+		wg.Go(func() {
+			if err := e.Do(ctx, acct, func(*Conn) error { return nil }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, "two optional logins", func() bool { return accepted() >= 5 })
+	time.Sleep(200 * time.Millisecond) // time for a third to reach the proxy
+	opened := accepted()
+	release()
+	wg.Wait()
+	for _, done := range letGo {
+		done()
+	}
+	if opened != 5 {
+		t.Fatalf("%d connections opened while three accounts waited; want 3 first logins and 2 optional ones", opened)
+	}
+	if n := accepted(); n != 6 {
+		t.Fatalf("%d connections in all; want the third optional login once there was room", n)
+	}
+}
+
+// However many borrowers wait, an account logs in once at a time.
+func TestPoolDialsOneAtATime(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-one-dial"
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+
+	_, letGo := holdConn(t, e, ctx, acct)
+	var wg sync.WaitGroup
+	seen := sync.Map{}
+	for range 6 {
+		wg.Go(func() {
+			if err := e.Do(ctx, acct, func(c *Conn) error {
+				seen.Store(c, true)
+				return c.do("noop", func() error { return c.client.Noop().Wait() })
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, "three borrowers waiting", func() bool { return e.Stats()[acct.ID][1] == 4 })
+	waitFor(t, "a login to start", func() bool { return accepted() == 2 })
+	time.Sleep(200 * time.Millisecond) // time for any further login to reach the proxy
+	opened := accepted()
+	release()
+	letGo()
+	wg.Wait()
+	if opened != 2 {
+		t.Fatalf("%d connections opened while three borrowers waited; want the held one and one login", opened)
+	}
+	n := 0
+	seen.Range(func(any, any) bool { n++; return true })
+	if st := e.Stats()[acct.ID]; st[1] != 0 || st[0] > 4 || n > 4 {
+		t.Fatalf("stats %v, %d connections used; want at most 4, none busy", st, n)
+	}
+}
+
+// A borrower that gives up while it waits leaves its place, and the login
+// made for it serves the pool.
+func TestPoolWaiterGivesUp(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 2, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-give-up"
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+
+	_, letGo := holdConn(t, e, ctx, acct)
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- e.Do(cctx, acct, func(*Conn) error { return nil }) }()
+	waitFor(t, "the login to start", func() bool { return accepted() == 2 })
+	cancel()
+	if err := <-errc; KindOf(err) != KindTimeout {
+		t.Fatalf("cancelled waiter: %v, want a timeout", err)
+	}
+	release()
+	waitFor(t, "the login to join the idle list", func() bool { return e.Stats()[acct.ID] == [2]int{1, 1} })
+	letGo()
+	if st := e.Stats()[acct.ID]; st != [2]int{2, 0} {
+		t.Fatalf("stats %v, want 2 idle", st)
+	}
+}
+
+// Every borrower waiting on a login that fails gets its error.
+func TestPoolFailedDialFailsItsWaiters(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-failed-dial"
+	acct.Password = "wrong"
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if err := e.Do(ctx, acct, func(*Conn) error { return nil }); KindOf(err) != KindAuth {
+				t.Errorf("got %v, want an auth error", err)
+			}
+		})
+	}
+	wg.Wait()
+	if st := e.Stats()[acct.ID]; st != [2]int{0, 0} {
+		t.Fatalf("stats %v, want nothing left", st)
 	}
 }
