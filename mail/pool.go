@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -43,17 +45,22 @@ type Pool struct {
 
 // slot holds one account's connections.
 type slot struct {
-	fp      string        // fingerprint of the settings the idle connections use
-	idle    []*Conn       // most recently used last
-	busy    chan struct{} // one token per borrower, with or without its connection yet
-	waiters []*waiter     // borrowers waiting for a connection, oldest first
-	dialing bool          // a dial for the waiters is under way
+	fp      string         // fingerprint of the settings the idle connections use
+	idle    []*Conn        // most recently used last
+	busy    chan struct{}  // one token per borrower, with or without its connection yet
+	waiters []*waiter      // borrowers waiting for a connection, oldest first
+	lent    map[string]int // connections lent out, by the fingerprint of their settings
+	dialing bool           // a login for the waiters is under way
+	// calm holds optional logins back after one failed (the server may
+	// limit connections per user).
+	calm time.Time
 }
 
 // waiter is a borrower that holds a token of its slot but no connection;
-// it receives one connection or the error of the dial made for it.
+// it receives one connection or an error.
 type waiter struct {
 	acct  *Account
+	fp    string // acct's settings; only a connection with these serves it
 	ctx   context.Context
 	since time.Time
 	got   chan dialResult // buffered: the sender never blocks
@@ -153,7 +160,7 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 	}
 	s := p.accounts[acct.ID]
 	if s == nil {
-		s = &slot{fp: fp, busy: make(chan struct{}, p.cfg.MaxConns)}
+		s = &slot{fp: fp, busy: make(chan struct{}, p.cfg.MaxConns), lent: map[string]int{}}
 		p.accounts[acct.ID] = s
 	}
 	var stale []*Conn
@@ -169,47 +176,60 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 		return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: ctx.Err()}
 	}
 	for {
-		c, w := p.takeOrWait(s, acct, fp, ctx)
-		if w != nil {
-			c, err := p.await(s, w)
-			if err != nil {
-				<-s.busy
-			}
-			return c, err
+		c, w, err := p.takeOrWait(s, acct, fp, ctx)
+		if err == nil && w != nil {
+			c, err = p.await(s, w)
 		}
-		if time.Since(c.lastUsed) < p.cfg.HealthAfter || p.healthy(ctx, c) {
-			c.reused = true
+		if err != nil {
+			<-s.busy
+			return nil, err
+		}
+		if w != nil || time.Since(c.lastUsed) < p.cfg.HealthAfter || p.healthy(ctx, c) {
 			return c, nil
 		}
+		p.mu.Lock()
+		s.returned(c)
+		p.mu.Unlock()
 		c.close()
 	}
 }
 
-// takeOrWait pops an idle connection of s, or else queues a waiter and
-// makes sure a dial is under way for it.
-func (p *Pool) takeOrWait(s *slot, acct *Account, fp string, ctx context.Context) (*Conn, *waiter) {
+// lend records c as lent out of s, and returned its return; the pool's
+// lock must be held.
+func (s *slot) lend(c *Conn) { s.lent[c.fp]++ }
+
+func (s *slot) returned(c *Conn) {
+	if s.lent[c.fp]--; s.lent[c.fp] <= 0 {
+		delete(s.lent, c.fp)
+	}
+}
+
+// takeOrWait pops an idle connection of s, or else queues a waiter for
+// one and makes sure it will be served.
+func (p *Pool) takeOrWait(s *slot, acct *Account, fp string, ctx context.Context) (*Conn, *waiter, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, nil, errPoolClosed()
+	}
 	if n := len(s.idle); n > 0 && s.fp == fp {
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
-		return c, nil
+		c.reused = true
+		s.lend(c)
+		return c, nil, nil
 	}
-	w := &waiter{acct: acct, ctx: ctx, since: time.Now(), got: make(chan dialResult, 1)}
-	if p.closed {
-		w.got <- dialResult{err: errPoolClosed()}
-		return nil, w
-	}
+	w := &waiter{acct: acct, fp: fp, ctx: ctx, since: time.Now(), got: make(chan dialResult, 1)}
 	s.waiters = append(s.waiters, w)
-	p.growIfStarved(s, 0)
+	p.growIfStarved(s)
 	// Checked again when w has waited long enough, whatever happened
 	// meanwhile: every later event that may let the pool grow checks too.
 	w.grow = time.AfterFunc(p.cfg.GrowAfter, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.growIfStarved(s, 0)
+		p.growIfStarved(s)
 	})
-	return nil, w
+	return nil, w, nil
 }
 
 // await waits for w's connection. A borrower that gives up leaves the
@@ -228,7 +248,7 @@ func (p *Pool) await(s *slot, w *waiter) (*Conn, error) {
 	} else {
 		p.mu.Unlock()
 		if r := <-w.got; r.c != nil {
-			p.handBack(s, r.c, 1)
+			p.handBack(s, r.c, true)
 		}
 	}
 	return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: w.ctx.Err()}
@@ -238,23 +258,26 @@ func (p *Pool) await(s *slot, w *waiter) (*Conn, error) {
 // one IMAP server.
 const maxGrowingPerServer = 2
 
-// growIfStarved starts a login when a borrower waits, none is under way,
-// and either no borrower holds a connection that will come back, or the
-// oldest waiter has waited GrowAfter and the server has room for an
-// optional login. Tokens of s that ending borrowers are about to give back
-// count for no connection. The login serves the account of the newest
-// waiter, whose settings are the slot's, and outlives the borrower that
-// caused it (it is bounded by the dial and login timeouts), so its
-// connection serves the next in line. p.mu must be held.
-func (p *Pool) growIfStarved(s *slot, ending int) {
+// calmAfterFailure is how long a slot makes no optional login after one
+// failed.
+const calmAfterFailure = 5 * time.Second
+
+// growIfStarved starts a login for the oldest waiter of s when none is
+// under way and either no borrower holds a connection with the waiter's
+// settings (a required login), or the oldest waiter has waited GrowAfter,
+// the slot is not calming down after a failure, and the server has room
+// (an optional login). The login outlives the borrower it is made for
+// (it is bounded by the dial and login timeouts): if that borrower has
+// left, its connection serves the next in line. p.mu must be held.
+func (p *Pool) growIfStarved(s *slot) {
 	if s.dialing || len(s.waiters) == 0 || p.closed {
 		return
 	}
-	w := s.waiters[len(s.waiters)-1]
+	w := s.waiters[0]
 	server := ""
-	if len(s.busy)-ending > len(s.waiters) { // a borrower holds a connection
-		server = w.acct.IMAP.Addr()
-		if time.Since(s.waiters[0].since) < p.cfg.GrowAfter || p.growing[server] >= maxGrowingPerServer {
+	if s.lent[w.fp] > 0 {
+		server = serverKey(w.acct.IMAP)
+		if time.Since(w.since) < p.cfg.GrowAfter || time.Now().Before(s.calm) || p.growing[server] >= maxGrowingPerServer {
 			return
 		}
 		p.growing[server]++
@@ -271,49 +294,74 @@ func (p *Pool) growIfStarved(s *slot, ending int) {
 			}
 			for _, other := range p.accounts {
 				if other != s {
-					p.growIfStarved(other, 0)
+					p.growIfStarved(other)
 				}
 			}
 		}
-		if err != nil {
-			for _, w := range s.waiters {
-				w.got <- dialResult{err: err}
-			}
-			s.waiters = nil
+		switch {
+		case err != nil && server != "":
+			// Borrowers still hold connections that will serve the queue.
+			s.calm = time.Now().Add(calmAfterFailure)
+			p.cfg.Logger.Info("mail: extra IMAP login failed; the account keeps the connections it has", "account", w.acct.ID, "err", err)
+		case err != nil:
+			s.waiters = slices.DeleteFunc(s.waiters, func(o *waiter) bool {
+				if o.fp == w.fp {
+					o.got <- dialResult{err: err}
+				}
+				return o.fp == w.fp
+			})
+			p.growIfStarved(s)
+		case slices.Contains(s.waiters, w):
+			// The connection goes to the borrower it was made for as it
+			// is, even one the server closed at once: that borrower's
+			// call then fails rather than the pool logging in again.
+			s.waiters = slices.DeleteFunc(s.waiters, func(o *waiter) bool { return o == w })
+			s.lend(c)
+			w.got <- dialResult{c: c}
+		default:
 			p.mu.Unlock()
+			p.handBack(s, c, false)
 			return
 		}
 		p.mu.Unlock()
-		p.handBack(s, c, 0)
 	}()
 }
 
-// handBack gives c to the oldest waiter of s, or else to the idle list,
-// or closes it when it must not be reused; a closed connection's waiters
-// may get a new login. ending is 1 when the caller holds a token of s
-// that it gives back next.
-func (p *Pool) handBack(s *slot, c *Conn, ending int) {
+// serverKey names an IMAP server for the ration of optional logins.
+func serverKey(ep Endpoint) string {
+	return strings.ToLower(strings.TrimSuffix(ep.Host, ".")) + ":" + strconv.Itoa(ep.Port)
+}
+
+// handBack gives c to the oldest waiter of s whose settings it has, or
+// else to the idle list, or closes it when it must not be reused; a closed
+// connection's waiters may get a new login. wasLent tells a connection a
+// borrower gives back from a new one.
+func (p *Pool) handBack(s *slot, c *Conn, wasLent bool) {
 	c.acct = nil
 	c.dc.setLimit(time.Time{})
 	c.lastUsed = time.Now()
 	p.mu.Lock()
-	keep := !p.closed && !c.broken && s.fp == c.fp && !c.gone()
+	if wasLent {
+		s.returned(c)
+	}
+	keep := !p.closed && !c.broken && !c.gone()
+	i := -1
+	if keep {
+		i = slices.IndexFunc(s.waiters, func(w *waiter) bool { return w.fp == c.fp })
+	}
 	switch {
-	case keep && len(s.waiters) > 0:
-		w := s.waiters[0]
-		s.waiters = slices.Delete(s.waiters, 0, 1)
+	case i >= 0:
+		w := s.waiters[i]
+		s.waiters = slices.Delete(s.waiters, i, i+1)
 		c.reused = true
+		s.lend(c)
 		w.got <- dialResult{c: c}
-		p.growIfStarved(s, 0)
-	case keep:
+		p.growIfStarved(s)
+	case keep && c.fp == s.fp:
 		s.idle = append(s.idle, c)
-	case p.closed:
-		for _, w := range s.waiters {
-			w.got <- dialResult{err: errPoolClosed()}
-		}
-		s.waiters = nil
 	default:
-		p.growIfStarved(s, ending)
+		keep = false
+		p.growIfStarved(s)
 	}
 	p.mu.Unlock()
 	if !keep {
@@ -335,7 +383,7 @@ func (p *Pool) put(id string, c *Conn) {
 	p.mu.Lock()
 	s := p.accounts[id]
 	p.mu.Unlock()
-	p.handBack(s, c, 1)
+	p.handBack(s, c, true)
 	<-s.busy
 }
 
@@ -353,6 +401,10 @@ func (p *Pool) Close() error {
 	for _, s := range p.accounts {
 		all = append(all, s.idle...)
 		s.idle = nil
+		for _, w := range s.waiters {
+			w.got <- dialResult{err: errPoolClosed()}
+		}
+		s.waiters = nil
 	}
 	p.mu.Unlock()
 	close(p.stop)

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -153,6 +154,17 @@ func TestPoolIdleTimeoutAndHealthCheck(t *testing.T) {
 // connections pass at once; later ones wait until release is called.
 // accepted reports how many connections it has taken.
 func holdingProxy(t *testing.T, target string, free int) (addr string, accepted func() int, release func()) {
+	return proxy(t, target, free, false)
+}
+
+// refusingProxy is holdingProxy closing the later connections at once, as
+// a server does that allows a user only so many.
+func refusingProxy(t *testing.T, target string, free int) (addr string, accepted func() int) {
+	addr, accepted, _ = proxy(t, target, free, true)
+	return addr, accepted
+}
+
+func proxy(t *testing.T, target string, free int, refuse bool) (addr string, accepted func() int, release func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,6 +183,9 @@ func holdingProxy(t *testing.T, target string, free int) (addr string, accepted 
 			pass := int(n.Add(1)) <= free
 			go func() {
 				defer in.Close()
+				if !pass && refuse {
+					return
+				}
 				if !pass {
 					<-gate
 				}
@@ -432,5 +447,133 @@ func TestPoolFailedDialFailsItsWaiters(t *testing.T) {
 	wg.Wait()
 	if st := e.Stats()[acct.ID]; st != [2]int{0, 0} {
 		t.Fatalf("stats %v, want nothing left", st)
+	}
+}
+
+// Close fails the borrowers waiting for a connection at once, and those
+// still waiting for their turn when they get it.
+func TestPoolCloseReleasesWaiters(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 2, GrowAfter: time.Hour})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-close-waiters"
+	ctx := testCtx(t)
+	_, letGo := holdConn(t, e, ctx, acct)
+	queued, turn := make(chan error, 1), make(chan error, 1)
+	go func() { queued <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	waitFor(t, "a waiter", func() bool { return e.Stats()[acct.ID][1] == 2 })
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				turn <- fmt.Errorf("panic: %v", v)
+			}
+		}()
+		turn <- e.Do(ctx, acct, func(*Conn) error { return nil })
+	}()
+	time.Sleep(50 * time.Millisecond) // the third borrower waits for a token
+	_ = e.Close()
+	select {
+	case err := <-queued:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("queued borrower after Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a queued borrower still waited after Close")
+	}
+	letGo()
+	if err := <-turn; !errors.Is(err, ErrClosed) {
+		t.Fatalf("borrower that got its turn after Close: %v", err)
+	}
+}
+
+// A borrower is served only by a connection with its own settings, even
+// while calls with the old settings still arrive, and a settings change
+// while borrowers wait costs one login, not one per turn.
+func TestPoolSettingsChangeWhileWaiting(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Hour})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-change-waiting"
+	ctx := testCtx(t)
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1<<30)
+	release()
+	changed := *acct
+	changed.IMAP = endpoint(t, addr, TLSImplicit)
+
+	_, letGo := holdConn(t, e, ctx, acct)
+	got := make(chan *Conn, 1)
+	go func() {
+		if err := e.Do(ctx, &changed, func(c *Conn) error { got <- c; return nil }); err != nil {
+			t.Error(err)
+			got <- nil
+		}
+	}()
+	waitFor(t, "the new settings' borrower", func() bool { return e.Stats()[acct.ID][1] == 2 })
+	old := make(chan error, 1)
+	go func() { old <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	waitFor(t, "the old settings' borrower", func() bool { return e.Stats()[acct.ID][1] == 3 })
+	letGo()
+	if c := <-got; c == nil || c.fp != changed.fingerprint() {
+		t.Fatalf("the borrower with new settings got a connection with other settings")
+	}
+	if err := <-old; err != nil {
+		t.Fatal(err)
+	}
+	if n := accepted(); n != 1 {
+		t.Fatalf("%d logins with the new settings; want 1", n)
+	}
+}
+
+// An optional login the server refuses fails nobody: the connection in
+// use serves the queue when it comes back.
+func TestPoolRefusedExtraLoginFailsNobody(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-refused-extra"
+	addr, accepted := refusingProxy(t, rig.IMAPSAddr(), 1)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+	_, letGo := holdConn(t, e, ctx, acct)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	}
+	waitFor(t, "a refused login", func() bool { return accepted() >= 2 })
+	time.Sleep(100 * time.Millisecond) // time for the refusal to reach the waiters
+	letGo()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a waiter failed on a refused extra login although a connection came back: %v", err)
+		}
+	}
+	if n := accepted(); n != 2 {
+		t.Fatalf("%d connections tried; want one refused extra login, then calm", n)
+	}
+}
+
+// A server that ends every session right after the login costs the call
+// one login and an error, not a loop of logins.
+func TestPoolLoginThenByeIsTriedOnce(t *testing.T) {
+	t.Parallel()
+	e, _ := testEngine(t, Config{})
+	var logins atomic.Int32
+	acct := startHostile(t, &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
+		if cmd != "LOGIN" {
+			return false
+		}
+		logins.Add(1)
+		_, _ = w.WriteString(tag + " OK logged in\r\n* BYE going away\r\n")
+		_ = w.Flush()
+		return true
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := e.Do(ctx, acct, func(c *Conn) error { return c.do("noop", func() error { return c.client.Noop().Wait() }) })
+	if err == nil || KindOf(err) == KindTimeout {
+		t.Fatalf("got %v, want the connection's error", err)
+	}
+	if n := logins.Load(); n != 1 {
+		t.Fatalf("%d logins for one call", n)
 	}
 }
