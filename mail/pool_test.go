@@ -223,6 +223,18 @@ func holdConn(t *testing.T, e *Engine, ctx context.Context, acct *Account) (*Con
 	}
 }
 
+// proxiedAccount is an engine with cfg and a rig account, id, reached
+// through a holdingProxy that lets its first connection pass.
+func proxiedAccount(t *testing.T, cfg Config, id string) (e *Engine, acct *Account, accepted func() int, release func()) {
+	t.Helper()
+	e, rig := testEngine(t, cfg)
+	acct = rigAccount(t, rig, "alice")
+	acct.ID = id
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	return e, acct, accepted, release
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
@@ -236,11 +248,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // back rather than waiting for its own login.
 func TestPoolHandsBackBeforeDialing(t *testing.T) {
 	t.Parallel()
-	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
-	acct := rigAccount(t, rig, "alice")
-	acct.ID = "pool-handback"
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
-	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-handback")
 	ctx := testCtx(t)
 
 	first, letGo := holdConn(t, e, ctx, acct)
@@ -272,12 +280,8 @@ func TestPoolHandsBackBeforeDialing(t *testing.T) {
 // one whose only connection broke.
 func TestPoolWaitsBeforeGrowing(t *testing.T) {
 	t.Parallel()
-	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Hour})
-	acct := rigAccount(t, rig, "alice")
-	acct.ID = "pool-grow-after"
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Hour}, "pool-grow-after")
 	release()
-	acct.IMAP = endpoint(t, addr, TLSImplicit)
 	ctx := testCtx(t)
 
 	first, letGo := holdConn(t, e, ctx, acct)
@@ -363,11 +367,7 @@ func TestPoolRationsGrowthPerServer(t *testing.T) {
 // However many borrowers wait, an account logs in once at a time.
 func TestPoolDialsOneAtATime(t *testing.T) {
 	t.Parallel()
-	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
-	acct := rigAccount(t, rig, "alice")
-	acct.ID = "pool-one-dial"
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
-	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-one-dial")
 	ctx := testCtx(t)
 
 	_, letGo := holdConn(t, e, ctx, acct)
@@ -404,11 +404,7 @@ func TestPoolDialsOneAtATime(t *testing.T) {
 // made for it serves the pool.
 func TestPoolWaiterGivesUp(t *testing.T) {
 	t.Parallel()
-	e, rig := testEngine(t, Config{MaxConns: 2, GrowAfter: time.Millisecond})
-	acct := rigAccount(t, rig, "alice")
-	acct.ID = "pool-give-up"
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
-	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 2, GrowAfter: time.Millisecond}, "pool-give-up")
 	ctx := testCtx(t)
 
 	_, letGo := holdConn(t, e, ctx, acct)
