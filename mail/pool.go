@@ -189,6 +189,7 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 		}
 		p.mu.Lock()
 		s.returned(c)
+		p.growIfStarved(s)
 		p.mu.Unlock()
 		c.close()
 	}
@@ -244,6 +245,7 @@ func (p *Pool) await(s *slot, w *waiter) (*Conn, error) {
 	p.mu.Lock()
 	if i := slices.Index(s.waiters, w); i >= 0 {
 		s.waiters = slices.Delete(s.waiters, i, i+1)
+		p.growIfStarved(s)
 		p.mu.Unlock()
 	} else {
 		p.mu.Unlock()
@@ -262,11 +264,12 @@ const maxGrowingPerServer = 2
 // failed.
 const calmAfterFailure = 5 * time.Second
 
-// growIfStarved starts a login for the oldest waiter of s when none is
-// under way and either no borrower holds a connection with the waiter's
-// settings (a required login), or the oldest waiter has waited GrowAfter,
-// the slot is not calming down after a failure, and the server has room
-// (an optional login). The login outlives the borrower it is made for
+// growIfStarved starts a login when none is under way for s: a required
+// one for the oldest waiter whose settings no lent connection has, or
+// else an optional one for the oldest waiter once it has waited
+// GrowAfter, when the slot is not calming down after a failure and the
+// server has room. Every change of a slot's waiters, lent connections or
+// logins calls it. The login outlives the borrower it is made for
 // (it is bounded by the dial and login timeouts): if that borrower has
 // left, its connection serves the next in line. p.mu must be held.
 func (p *Pool) growIfStarved(s *slot) {
@@ -274,6 +277,9 @@ func (p *Pool) growIfStarved(s *slot) {
 		return
 	}
 	w := s.waiters[0]
+	if i := slices.IndexFunc(s.waiters, func(o *waiter) bool { return s.lent[o.fp] == 0 }); i >= 0 {
+		w = s.waiters[i]
+	}
 	server := ""
 	if s.lent[w.fp] > 0 {
 		server = serverKey(w.acct.IMAP)
@@ -299,30 +305,35 @@ func (p *Pool) growIfStarved(s *slot) {
 			}
 		}
 		switch {
-		case err != nil && server != "":
-			// Borrowers still hold connections that will serve the queue.
-			s.calm = time.Now().Add(calmAfterFailure)
-			p.cfg.Logger.Info("mail: extra IMAP login failed; the account keeps the connections it has", "account", w.acct.ID, "err", err)
-		case err != nil:
-			s.waiters = slices.DeleteFunc(s.waiters, func(o *waiter) bool {
-				if o.fp == w.fp {
-					o.got <- dialResult{err: err}
-				}
-				return o.fp == w.fp
-			})
-			p.growIfStarved(s)
-		case slices.Contains(s.waiters, w):
+		case err == nil && !slices.Contains(s.waiters, w):
+			p.mu.Unlock()
+			p.handBack(s, c, false)
+			return
+		case err == nil:
 			// The connection goes to the borrower it was made for as it
 			// is, even one the server closed at once: that borrower's
 			// call then fails rather than the pool logging in again.
 			s.waiters = slices.DeleteFunc(s.waiters, func(o *waiter) bool { return o == w })
 			s.lend(c)
 			w.got <- dialResult{c: c}
+		case server != "":
+			// Borrowers still hold connections that will serve the queue.
+			s.calm = time.Now().Add(calmAfterFailure)
+			time.AfterFunc(calmAfterFailure, func() {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				p.growIfStarved(s)
+			})
+			p.cfg.Logger.Info("mail: extra IMAP login failed; the account keeps the connections it has", "account", w.acct.ID, "err", err)
 		default:
-			p.mu.Unlock()
-			p.handBack(s, c, false)
-			return
+			s.waiters = slices.DeleteFunc(s.waiters, func(o *waiter) bool {
+				if o.fp == w.fp {
+					o.got <- dialResult{err: err}
+				}
+				return o.fp == w.fp
+			})
 		}
+		p.growIfStarved(s)
 		p.mu.Unlock()
 	}()
 }
@@ -359,6 +370,7 @@ func (p *Pool) handBack(s *slot, c *Conn, wasLent bool) {
 		p.growIfStarved(s)
 	case keep && c.fp == s.fp:
 		s.idle = append(s.idle, c)
+		p.growIfStarved(s)
 	default:
 		keep = false
 		p.growIfStarved(s)

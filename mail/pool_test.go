@@ -150,44 +150,29 @@ func TestPoolIdleTimeoutAndHealthCheck(t *testing.T) {
 	}
 }
 
-// holdingProxy forwards loopback connections to target. The first free
-// connections pass at once; later ones wait until release is called.
-// accepted reports how many connections it has taken.
-func holdingProxy(t *testing.T, target string, free int) (addr string, accepted func() int, release func()) {
-	return proxy(t, target, free, false)
-}
-
-// refusingProxy is holdingProxy closing the later connections at once, as
-// a server does that allows a user only so many.
-func refusingProxy(t *testing.T, target string, free int) (addr string, accepted func() int) {
-	addr, accepted, _ = proxy(t, target, free, true)
-	return addr, accepted
-}
-
-func proxy(t *testing.T, target string, free int, refuse bool) (addr string, accepted func() int, release func()) {
+// gatedProxy forwards loopback connections to target. Before it forwards
+// the n-th (from 1) it calls gate(n), which may block, and closes the
+// connection instead when gate says no. accepted reports how many
+// connections it has taken.
+func gatedProxy(t *testing.T, target string, gate func(n int) bool) (addr string, accepted func() int) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = l.Close() })
 	var n atomic.Int32
-	gate := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(gate) }); _ = l.Close() })
 	go func() {
 		for {
 			in, err := l.Accept()
 			if err != nil {
 				return
 			}
-			pass := int(n.Add(1)) <= free
+			k := int(n.Add(1))
 			go func() {
 				defer in.Close()
-				if !pass && refuse {
+				if !gate(k) {
 					return
-				}
-				if !pass {
-					<-gate
 				}
 				out, err := net.Dial("tcp", target)
 				if err != nil {
@@ -199,7 +184,29 @@ func proxy(t *testing.T, target string, free int, refuse bool) (addr string, acc
 			}()
 		}
 	}()
-	return l.Addr().String(), func() int { return int(n.Load()) }, func() { once.Do(func() { close(gate) }) }
+	return l.Addr().String(), func() int { return int(n.Load()) }
+}
+
+// holdingProxy is a gatedProxy that lets the first free connections pass
+// at once and holds later ones until release is called.
+func holdingProxy(t *testing.T, target string, free int) (addr string, accepted func() int, release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	addr, accepted = gatedProxy(t, target, func(n int) bool {
+		if n > free {
+			<-gate
+		}
+		return true
+	})
+	return addr, accepted, release
+}
+
+// refusingProxy is a gatedProxy that closes every connection after the
+// first free, as a server does that allows a user only so many.
+func refusingProxy(t *testing.T, target string, free int) (addr string, accepted func() int) {
+	return gatedProxy(t, target, func(n int) bool { return n <= free })
 }
 
 // holdConn borrows a connection of acct and keeps it until the returned
@@ -571,5 +578,109 @@ func TestPoolLoginThenByeIsTriedOnce(t *testing.T) {
 	}
 	if n := logins.Load(); n != 1 {
 		t.Fatalf("%d logins for one call", n)
+	}
+}
+
+// An optional login refused after the only connection in use came back
+// broken: the waiter gets a login of its own.
+func TestPoolRefusedExtraLoginAfterBreak(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-refused-after-break"
+	refuse := make(chan struct{})
+	addr, accepted := gatedProxy(t, rig.IMAPSAddr(), func(n int) bool {
+		if n == 2 {
+			<-refuse
+			return false
+		}
+		return true
+	})
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+
+	held, letGo := holdConn(t, e, ctx, acct)
+	done := make(chan error, 1)
+	go func() { done <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	waitFor(t, "the optional login", func() bool { return accepted() == 2 })
+	held.broken = true
+	letGo()
+	close(refuse)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter got no login after the optional one was refused and nothing was lent")
+	}
+}
+
+// A waiter with new settings that queued during the account's first login
+// gets its own login, even while calls with the old settings keep the old
+// connection busy.
+func TestPoolNewSettingsWaiterBehindFirstLogin(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 2, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-new-behind-first"
+	addr, _, release := holdingProxy(t, rig.IMAPSAddr(), 0)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	changed := *acct
+	changed.IMAP = endpoint(t, rig.IMAPSAddr(), TLSImplicit)
+	ctx := testCtx(t)
+
+	gotA, releaseA, aDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() { aDone <- e.Do(ctx, acct, func(*Conn) error { close(gotA); <-releaseA; return nil }) }()
+	waitFor(t, "the first login", func() bool { return e.Stats()[acct.ID][1] == 1 })
+	xDone := make(chan error, 1)
+	go func() { xDone <- e.Do(ctx, &changed, func(*Conn) error { return nil }) }()
+	waitFor(t, "the new settings' borrower", func() bool { return e.Stats()[acct.ID][1] == 2 })
+	time.Sleep(50 * time.Millisecond) // its GrowAfter passes while the first login runs
+	release()
+	<-gotA
+	a2Done := make(chan error, 1)
+	go func() { a2Done <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	time.Sleep(50 * time.Millisecond) // the old settings' second call waits for a token
+	close(releaseA)
+	for _, c := range []chan error{aDone, a2Done} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-xDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new settings' borrower was never served")
+	}
+}
+
+// A burst on an account with no connection grows once its first login is
+// done, although the borrowers' GrowAfter passed while it ran.
+func TestPoolBurstGrowsAfterSlowFirstLogin(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-burst-slow-first"
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 0)
+	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+	hold := make(chan struct{})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- e.Do(ctx, acct, func(*Conn) error { <-hold; return nil }) }()
+	}
+	waitFor(t, "three borrowers", func() bool { return e.Stats()[acct.ID][1] == 3 })
+	time.Sleep(50 * time.Millisecond) // their GrowAfter passes while the first login is held
+	release()
+	waitFor(t, "the pool to grow", func() bool { return accepted() >= 2 })
+	close(hold)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
