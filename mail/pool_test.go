@@ -231,15 +231,29 @@ func holdConn(t *testing.T, e *Engine, ctx context.Context, acct *Account) (*Con
 }
 
 // proxiedAccount is an engine with cfg and a rig account, id, reached
-// through a holdingProxy that lets its first connection pass.
-func proxiedAccount(t *testing.T, cfg Config, id string) (e *Engine, acct *Account, accepted func() int, release func()) {
+// through a holdingProxy that lets its first free connections pass.
+func proxiedAccount(t *testing.T, cfg Config, id string, free int) (e *Engine, acct *Account, accepted func() int, release func()) {
 	t.Helper()
 	e, rig := testEngine(t, cfg)
 	acct = rigAccount(t, rig, "alice")
 	acct.ID = id
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1)
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), free)
 	acct.IMAP = endpoint(t, addr, TLSImplicit)
 	return e, acct, accepted, release
+}
+
+// mustFinish waits for a call's outcome and fails the test when it is an
+// error or does not come within 10 s (stuck says what that means).
+func mustFinish(t *testing.T, done <-chan error, stuck string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(stuck)
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -255,7 +269,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // back rather than waiting for its own login.
 func TestPoolHandsBackBeforeDialing(t *testing.T) {
 	t.Parallel()
-	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-handback")
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-handback", 1)
 	ctx := testCtx(t)
 
 	first, letGo := holdConn(t, e, ctx, acct)
@@ -287,7 +301,7 @@ func TestPoolHandsBackBeforeDialing(t *testing.T) {
 // one whose only connection broke.
 func TestPoolWaitsBeforeGrowing(t *testing.T) {
 	t.Parallel()
-	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Hour}, "pool-grow-after")
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Hour}, "pool-grow-after", 1)
 	release()
 	ctx := testCtx(t)
 
@@ -319,14 +333,7 @@ func TestPoolWaitsBeforeGrowing(t *testing.T) {
 	if err := <-holder; err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-third:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a borrower waited on a broken connection's account instead of logging in")
-	}
+	mustFinish(t, third, "a borrower waited on a broken connection's account instead of logging in")
 	if n := accepted(); n != 2 {
 		t.Fatalf("%d connections opened; want 2", n)
 	}
@@ -374,7 +381,7 @@ func TestPoolRationsGrowthPerServer(t *testing.T) {
 // However many borrowers wait, an account logs in once at a time.
 func TestPoolDialsOneAtATime(t *testing.T) {
 	t.Parallel()
-	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-one-dial")
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-one-dial", 1)
 	ctx := testCtx(t)
 
 	_, letGo := holdConn(t, e, ctx, acct)
@@ -411,7 +418,7 @@ func TestPoolDialsOneAtATime(t *testing.T) {
 // made for it serves the pool.
 func TestPoolWaiterGivesUp(t *testing.T) {
 	t.Parallel()
-	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 2, GrowAfter: time.Millisecond}, "pool-give-up")
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 2, GrowAfter: time.Millisecond}, "pool-give-up", 1)
 	ctx := testCtx(t)
 
 	_, letGo := holdConn(t, e, ctx, acct)
@@ -606,14 +613,7 @@ func TestPoolRefusedExtraLoginAfterBreak(t *testing.T) {
 	held.broken = true
 	letGo()
 	close(refuse)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the waiter got no login after the optional one was refused and nothing was lent")
-	}
+	mustFinish(t, done, "the waiter got no login after the optional one was refused and nothing was lent")
 }
 
 // A waiter with new settings that queued during the account's first login
@@ -648,25 +648,14 @@ func TestPoolNewSettingsWaiterBehindFirstLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	select {
-	case err := <-xDone:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the new settings' borrower was never served")
-	}
+	mustFinish(t, xDone, "the new settings' borrower was never served")
 }
 
 // A burst on an account with no connection grows once its first login is
 // done, although the borrowers' GrowAfter passed while it ran.
 func TestPoolBurstGrowsAfterSlowFirstLogin(t *testing.T) {
 	t.Parallel()
-	e, rig := testEngine(t, Config{MaxConns: 4, GrowAfter: time.Millisecond})
-	acct := rigAccount(t, rig, "alice")
-	acct.ID = "pool-burst-slow-first"
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 0)
-	acct.IMAP = endpoint(t, addr, TLSImplicit)
+	e, acct, accepted, release := proxiedAccount(t, Config{MaxConns: 4, GrowAfter: time.Millisecond}, "pool-burst-slow-first", 0)
 	ctx := testCtx(t)
 	hold := make(chan struct{})
 	errs := make(chan error, 3)
