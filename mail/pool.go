@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -192,6 +193,12 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 		p.growIfStarved(s)
 		p.mu.Unlock()
 		c.close()
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
+			// The borrower's time ran out during the check (the
+			// connection's deadline may fire before ctx's): no login for it.
+			<-s.busy
+			return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: cmp.Or(ctx.Err(), context.DeadlineExceeded)}
+		}
 	}
 }
 
@@ -288,9 +295,20 @@ func (p *Pool) growIfStarved(s *slot) {
 		}
 		p.growing[server]++
 	}
+	// Idle connections, if any, have settings no waiter has (one would have
+	// taken them): the oldest make room for the login.
+	lent := 0
+	for _, n := range s.lent {
+		lent += n
+	}
+	for len(s.idle) > 0 && len(s.idle)+lent+1 > p.cfg.MaxConns {
+		old := s.idle[0]
+		s.idle = slices.Delete(s.idle, 0, 1)
+		go old.close()
+	}
 	s.dialing = true
 	go func() {
-		c, err := p.dial.dialIMAP(context.WithoutCancel(w.ctx), w.acct)
+		c, err := p.login(w)
 		p.mu.Lock()
 		s.dialing = false
 		if server != "" {
@@ -336,6 +354,18 @@ func (p *Pool) growIfStarved(s *slot) {
 		p.growIfStarved(s)
 		p.mu.Unlock()
 	}()
+}
+
+// login dials w's account. A panic there (a bug in a library, say) is
+// the login's error rather than the process's end.
+func (p *Pool) login(w *waiter) (c *Conn, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.cfg.Logger.Error("mail: IMAP login panicked", "account", w.acct.ID, "panic", fmt.Sprint(v))
+			c, err = nil, &Error{Kind: KindOther, Op: "imap login", Err: fmt.Errorf("internal error: %v", v)}
+		}
+	}()
+	return p.dial.dialIMAP(context.WithoutCancel(w.ctx), w.acct)
 }
 
 // serverKey names an IMAP server for the ration of optional logins.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -671,5 +673,116 @@ func TestPoolBurstGrowsAfterSlowFirstLogin(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// While calls with two versions of an account's settings are in flight
+// (one loaded before an edit, one after), the account still has at most
+// MaxConns connections: an idle one with settings no waiter has makes
+// room for the login.
+func TestPoolTwoSettingsStayWithinMaxConns(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{MaxConns: 2, GrowAfter: time.Millisecond})
+	y := rigAccount(t, rig, "alice")
+	y.ID = "pool-two-settings"
+	addr, _ := gatedProxy(t, rig.IMAPSAddr(), func(int) bool { return true })
+	x := *y
+	x.IMAP = endpoint(t, addr, TLSImplicit)
+	ctx := testCtx(t)
+
+	_, letA := holdConn(t, e, ctx, y)
+	c2, letB := holdConn(t, e, ctx, &x)
+	defer letB()
+	third, finish := make(chan *Conn, 1), make(chan struct{})
+	defer close(finish)
+	go func() { _ = e.Do(ctx, &x, func(c *Conn) error { third <- c; <-finish; return nil }) }()
+	time.Sleep(100 * time.Millisecond) // the third call waits for a token
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := e.Do(cctx, y, func(*Conn) error { return nil }); err == nil { // switches the slot back, gives up
+		t.Fatal("a call got a connection beyond MaxConns")
+	}
+	letA()
+	var c3 *Conn
+	select {
+	case c3 = <-third:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third call was never served")
+	}
+	e.mu.Lock()
+	idle := slices.Clone(e.accounts[y.ID].idle)
+	e.mu.Unlock()
+	time.Sleep(100 * time.Millisecond) // a connection made room for closes in the background
+	live := 0
+	for _, c := range append(idle, c2, c3) {
+		if !c.gone() {
+			live++
+		}
+	}
+	if live > 2 {
+		t.Fatalf("%d live connections for one account with MaxConns 2", live)
+	}
+}
+
+// A panic during a login fails the call, not the process, and leaves the
+// account able to log in again.
+func TestPoolLoginPanicIsAnError(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "alice")
+	acct.ID = "pool-login-panic"
+	var calls atomic.Int32
+	acct.OAuth = &OAuth{Grant: "g", Token: func(context.Context, string) (string, error) {
+		if calls.Add(1) == 2 { // the first call checks the token; the second is the login's
+			panic("token source bug")
+		}
+		return "not-a-token", nil
+	}}
+	ctx := testCtx(t)
+	if err := e.Do(ctx, acct, func(*Conn) error { return nil }); err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("got %v, want the login's internal error", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
+	select {
+	case err := <-done:
+		if KindOf(err) != KindAuth {
+			t.Fatalf("after the panic: %v, want the server's refusal of the token", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the account could not log in again after a panic")
+	}
+}
+
+// A borrower that gives up while its idle connection's health check runs
+// makes no login.
+func TestPoolCancelledHealthCheckMakesNoLogin(t *testing.T) {
+	t.Parallel()
+	e, _ := testEngine(t, Config{HealthAfter: time.Millisecond})
+	var logins, noops atomic.Int32
+	acct := startHostile(t, &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
+		switch cmd {
+		case "LOGIN":
+			logins.Add(1)
+		case "NOOP":
+			if noops.Add(1) == 1 {
+				time.Sleep(2 * time.Second) // answers long after the borrower left
+			}
+		}
+		return false
+	}})
+	ctx := testCtx(t)
+	if err := e.Do(ctx, acct, func(*Conn) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := e.Do(cctx, acct, func(*Conn) error { return nil }); KindOf(err) != KindTimeout {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	time.Sleep(300 * time.Millisecond) // time for a login to reach the server
+	if n := logins.Load(); n != 1 {
+		t.Fatalf("%d logins; want only the first", n)
 	}
 }
