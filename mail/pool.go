@@ -132,6 +132,10 @@ func (p *Pool) do(ctx context.Context, acct *Account, fn func(c *Conn) error) (s
 
 func errPoolClosed() error { return &Error{Kind: KindOther, Op: "pool", Err: ErrClosed} }
 
+// errWaitEnded is the error of a borrower whose context ended (err) before
+// it had a connection.
+func errWaitEnded(err error) error { return &Error{Kind: KindTimeout, Op: "pool wait", Err: err} }
+
 // dropIdle closes the idle connections of one account.
 func (p *Pool) dropIdle(id string) {
 	p.mu.Lock()
@@ -174,7 +178,7 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 	select {
 	case s.busy <- struct{}{}:
 	case <-ctx.Done():
-		return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: ctx.Err()}
+		return nil, errWaitEnded(ctx.Err())
 	}
 	for {
 		c, w, err := p.takeOrWait(s, acct, fp, ctx)
@@ -197,7 +201,7 @@ func (p *Pool) get(ctx context.Context, acct *Account) (*Conn, error) {
 			// The borrower's time ran out during the check (the
 			// connection's deadline may fire before ctx's): no login for it.
 			<-s.busy
-			return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: cmp.Or(ctx.Err(), context.DeadlineExceeded)}
+			return nil, errWaitEnded(cmp.Or(ctx.Err(), context.DeadlineExceeded))
 		}
 	}
 }
@@ -260,7 +264,7 @@ func (p *Pool) await(s *slot, w *waiter) (*Conn, error) {
 			p.handBack(s, r.c, true)
 		}
 	}
-	return nil, &Error{Kind: KindTimeout, Op: "pool wait", Err: w.ctx.Err()}
+	return nil, errWaitEnded(w.ctx.Err())
 }
 
 // maxGrowingPerServer bounds the optional logins (see Pool) under way to
@@ -397,14 +401,12 @@ func (p *Pool) handBack(s *slot, c *Conn, wasLent bool) {
 		c.reused = true
 		s.lend(c)
 		w.got <- dialResult{c: c}
-		p.growIfStarved(s)
 	case keep && c.fp == s.fp:
 		s.idle = append(s.idle, c)
-		p.growIfStarved(s)
 	default:
 		keep = false
-		p.growIfStarved(s)
 	}
+	p.growIfStarved(s)
 	p.mu.Unlock()
 	if !keep {
 		c.close()
