@@ -168,21 +168,13 @@ const maxParseForStructure = 16 << 20
 // summaries fetches the summaries of set, newest (highest UID) first,
 // with snippets when asked.
 func (c *Conn) summaries(set imap.NumSet, snippets bool) ([]Summary, error) {
-	msgs, err := c.cachedSummaries(set)
+	out, structures, err := c.cachedSummaries(set, snippets)
 	if err != nil {
 		return nil, err
-	}
-	out := make([]Summary, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, m.Summary)
 	}
 	slices.SortFunc(out, func(a, b Summary) int { return int(int64(b.UID) - int64(a.UID)) })
 	if !snippets {
 		return out, nil
-	}
-	structures := make(map[uint32]imap.BodyStructure, len(msgs))
-	for _, m := range msgs {
-		structures[m.UID] = m.structure
 	}
 	return out, c.addSnippets(out, structures)
 }

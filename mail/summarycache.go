@@ -2,7 +2,6 @@ package mail
 
 import (
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // summaryCache keeps what never changes of a message once it has a UID
@@ -40,18 +39,26 @@ func cacheSummary(sc *summaryCache, k summaryKey, f fetched) {
 var flagsFetch = &imap.FetchOptions{UID: true, Flags: true}
 
 // cachedSummaries is fetchSummaries through the cache: the flags of set,
-// then the rest of the messages not cached yet.
-func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
+// then the rest of the messages not cached yet. The structures, by UID,
+// come only when asked for.
+func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary, map[uint32]imap.BodyStructure, error) {
+	var structures map[uint32]imap.BodyStructure
+	if withStructures {
+		structures = map[uint32]imap.BodyStructure{}
+	}
 	if c.sumCache == nil || c.selData == nil || c.acct == nil {
-		return c.fetchSummaries(set)
+		fresh, err := c.fetchSummaries(set)
+		if err != nil {
+			return nil, nil, err
+		}
+		return appendFetched(nil, structures, fresh), structures, nil
 	}
 	key := summaryKey{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity}
-	var flags []*imapclient.FetchMessageBuffer
-	var err error
-	if flags, err = c.fetch("fetch flags", set, flagsFetch); err != nil {
-		return nil, err
+	flags, err := c.fetch("fetch flags", set, flagsFetch)
+	if err != nil {
+		return nil, nil, err
 	}
-	out := make([]fetched, 0, len(flags))
+	out := make([]Summary, 0, len(flags))
 	var missing []imap.UID
 	for _, m := range flags {
 		key.uid = uint32(m.UID)
@@ -64,10 +71,10 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 		for i, fl := range m.Flags {
 			f.Flags[i] = string(fl)
 		}
-		out = append(out, f)
+		out = appendFetched(out, structures, []fetched{f})
 	}
 	if len(missing) == 0 {
-		return out, nil
+		return out, structures, nil
 	}
 	asked := make(map[imap.UID]bool, len(missing))
 	for _, uid := range missing {
@@ -75,7 +82,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 	}
 	fresh, err := c.fetchSummaries(imap.UIDSetNum(missing...))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, f := range fresh {
 		if f.Note == "" && asked[imap.UID(f.UID)] {
@@ -83,5 +90,17 @@ func (c *Conn) cachedSummaries(set imap.NumSet) ([]fetched, error) {
 			cacheSummary(c.sumCache, key, f)
 		}
 	}
-	return append(out, fresh...), nil
+	return appendFetched(out, structures, fresh), structures, nil
+}
+
+// appendFetched appends the summaries of fs to out and, when structures
+// is not nil, records their structures in it.
+func appendFetched(out []Summary, structures map[uint32]imap.BodyStructure, fs []fetched) []Summary {
+	for _, f := range fs {
+		out = append(out, f.Summary)
+		if structures != nil {
+			structures[f.UID] = f.structure
+		}
+	}
+	return out
 }

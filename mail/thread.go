@@ -69,13 +69,13 @@ func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]ThreadMessage, error
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	msgs, err := c.cachedSummaries(imap.UIDSetNum(uids...))
+	msgs, _, err := c.cachedSummaries(imap.UIDSetNum(uids...), false)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ThreadMessage, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, ThreadMessage{Folder: folder, Summary: m.Summary})
+		out = append(out, ThreadMessage{Folder: folder, Summary: m})
 	}
 	return out, nil
 }
