@@ -1,10 +1,12 @@
 package mail
 
 import (
+	netmail "net/mail"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The hand-written scanners on hot paths agree with the definitions they
@@ -44,5 +46,38 @@ func TestLiteralAtAsPattern(t *testing.T) {
 		if got := literalAt([]byte(line)); string(got) != string(want) || (got == nil) != (want == nil) {
 			t.Errorf("%q: %q, want %q", line, got, want)
 		}
+	}
+}
+
+func TestParseDateFastPathAsNetMail(t *testing.T) {
+	for _, v := range []string{"Tue, 1 Jul 2014 10:00:00 +0200", "Wed, 02 Dec 2026 03:13:21 -0000", "Sun, 31 Dec 2023 23:59:59 +1345",
+		"Mon, 3 Mar 2003 10:00:00 -0330", "Fri, 29 Feb 2008 12:00:00 +0000"} {
+		want, err := netmail.ParseDate(v)
+		if err != nil {
+			t.Fatalf("net/mail cannot read %q: %v", v, err)
+		}
+		if got, ok := parseDate(v); !ok || !got.Equal(want) || got.Format(time.RFC3339) != want.Format(time.RFC3339) {
+			t.Errorf("parseDate(%q) = %v %v, want %v", v, got, ok, want)
+		}
+	}
+}
+
+// TestTextPartsOwnTheirText: text parts are read through reused buffers;
+// a message's text stays intact after later messages are parsed.
+func TestTextPartsOwnTheirText(t *testing.T) {
+	msg := func(word string) string {
+		return "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+			strings.Repeat(word+" ", 500) + "\r\n--b\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n<p>" + strings.Repeat(word+"\xe9 ", 500) + "</p>\r\n--b--\r\n"
+	}
+	first := parseMessage(strings.NewReader(msg("alpha")))
+	text, html := first.Text, first.HTML
+	for _, w := range []string{"bravo", "charlie", "delta"} {
+		parseMessage(strings.NewReader(msg(w)))
+	}
+	if text != strings.TrimSpace(strings.Repeat("alpha ", 500)) || strings.Count(html, "alphaé") != 500 || strings.Contains(text+html, "bravo") {
+		t.Fatalf("first message changed: text %.40q…, html %.40q…", text, html)
+	}
+	if first.Text != text || first.HTML != html {
+		t.Fatal("first message's fields changed")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -225,6 +226,13 @@ func partRole(mediaType, disposition, filename string) (text, attachment bool) {
 	return text, !text || filename != ""
 }
 
+// textBufs holds the buffers a text part is read into before
+// decodeCharset copies it into a string; buffers that grew past
+// maxPooledText are left to the collector.
+var textBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledText = 256 << 10
+
 func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]string, body io.Reader, num string) content {
 	disp, dparams := parseMediaType(h.Get("Content-Disposition"))
 	filename := dparams["filename"]
@@ -244,13 +252,18 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 			}
 			return content{}
 		}
-		b, _ := io.ReadAll(io.LimitReader(r, maxTextPart))
+		buf := textBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, _ = buf.ReadFrom(io.LimitReader(r, maxTextPart))
 		rest, _ := io.Copy(io.Discard, r)
 		if isAttachment {
-			a.Size = int64(len(b)) + rest
+			a.Size = int64(buf.Len()) + rest
 			w.atts = append(w.atts, a)
 		}
-		s := cleanText(strings.ReplaceAll(decodeCharset(b, params["charset"]), "\r\n", "\n"))
+		s := cleanText(strings.ReplaceAll(decodeCharset(buf.Bytes(), params["charset"]), "\r\n", "\n"))
+		if buf.Cap() <= maxPooledText {
+			textBufs.Put(buf)
+		}
 		if mt == "text/html" {
 			return content{html: s, fromHTML: true, pending: true}
 		}

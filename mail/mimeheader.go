@@ -40,7 +40,7 @@ func readHeader(br *bufio.Reader) (textproto.Header, io.Reader) {
 		if key != "" && size <= maxHeaderBlock {
 			fields = append(fields, [2]string{key, string(bytes.TrimSpace(val))})
 		}
-		key, val = "", nil
+		key, val = "", val[:0] // the value was copied; its buffer serves the next field
 	}
 	line, eof := readLine(br, maxHeaderLine)
 	for len(line) > 0 {
@@ -54,7 +54,7 @@ func readHeader(br *bufio.Reader) (textproto.Header, io.Reader) {
 			flush()
 			i := bytes.IndexByte(line, ':')
 			key = string(bytes.TrimRight(line[:i], " \t"))
-			val = append(val[:0:0], line[i+1:]...)
+			val = append(val, line[i+1:]...)
 		case !eof:
 			next, nextEOF := readLine(br, maxHeaderLine)
 			if len(next) > 0 && (next[0] == ' ' || next[0] == '\t' || isField(next)) {
@@ -392,7 +392,13 @@ func parseDate(v string) (time.Time, bool) {
 	if v == "" {
 		return time.Time{}, false
 	}
-	t, err := mail.ParseDate(v)
+	// The form RFC 5322 recommends, which nearly all mail uses, is read
+	// first: net/mail tries two dozen layouts before it, each failure
+	// allocating an error.
+	t, err := time.Parse(rfc5322Date, v)
+	if err != nil {
+		t, err = mail.ParseDate(v)
+	}
 	if err != nil {
 		s := dateComment.ReplaceAllString(v, " ")
 		s = strings.Join(strings.Fields(s), " ")
@@ -416,6 +422,9 @@ func parseDate(v string) (time.Time, bool) {
 	}
 	return t, true
 }
+
+// rfc5322Date is RFC 5322's date-time with a weekday and a numeric zone.
+const rfc5322Date = "Mon, 2 Jan 2006 15:04:05 -0700"
 
 func parseDateLayouts(s string) (t time.Time, err error) {
 	for _, layout := range dateLayouts {
