@@ -73,11 +73,23 @@ const usage = `usage: imap-mcp [command]
 const shutdownTimeout = 15 * time.Second
 
 func main() {
+	collectLessOften()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "imap-mcp:", err)
 		os.Exit(1)
+	}
+}
+
+// collectLessOften sets the collector's target to 200 % unless GOGC is
+// set. The server's live heap is small (about 15 MB under load) and
+// nearly all it allocates dies with the call that allocated it, so at Go's
+// default of 100 % it collects after every 15 MB or so; 200 % halves the
+// collections, and the CPU they cost, for about 20 MB more memory.
+func collectLessOften() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(200)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -514,5 +515,23 @@ func TestBackupWhileServing(t *testing.T) {
 	}
 	if pt, err := keys.Open(accts[0].IMAPPasswordEnc, store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)); err != nil || string(pt) != "pw-123456" {
 		t.Fatalf("restored password: %q %v", pt, err)
+	}
+}
+
+// TestCollectLessOften: the collector's target is 200 % unless GOGC
+// names one (the runtime has read GOGC at start; it is left as it is).
+func TestCollectLessOften(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	collectLessOften()
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Fatalf("without GOGC: %d %%, want 200 %%", got)
+	}
+	t.Setenv("GOGC", "100")
+	collectLessOften()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("with GOGC=100: %d %%, want it left at 100 %%", got)
 	}
 }
