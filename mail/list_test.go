@@ -214,3 +214,63 @@ func TestOneUnparseableMessageDoesNotBreakItsPage(t *testing.T) {
 		t.Fatalf("attachment %q, %v", buf.String(), err)
 	}
 }
+
+// TestUnparseableStructuresCostFewLogins: a page of messages whose
+// structures go-imap cannot parse costs its server at most maxRedials
+// logins per call beyond the borrowed connection's; the page is listed
+// whole every time, and later calls read the rest.
+func TestUnparseableStructuresCostFewLogins(t *testing.T) {
+	t.Parallel()
+	e, acct, accepted, _ := proxiedAccount(t, Config{}, "redials", 1000)
+	rig := testRig(t)
+	folder := uniqueFolder("globals")
+	app, err := rig.Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	// Plain messages around bad ones; once the logins are spent, two
+	// large ones are more than the page may read whole.
+	const bad = 5
+	large := strings.Replace(globalMessage, "Hello\r\n", strings.Repeat("Hello, world.\r\n", maxReadWhole/15*5/8), 1)
+	for i := range bad + 2 {
+		raw := globalMessage
+		switch i {
+		case 0, bad + 1:
+			raw = fmt.Sprintf("From: a@example.com\r\nSubject: plain %d\r\nMessage-ID: <pl%d@example.com>\r\n\r\nbody\r\n", i, i)
+		case 3, 4:
+			raw = large
+		}
+		if _, err := app.Append(folder, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testCtx(t)
+	for call := 1; ; call++ {
+		before := accepted()
+		page, err := e.ListMessages(ctx, acct, folder, ListOptions{})
+		if err != nil || len(page.Messages) != bad+2 {
+			t.Fatalf("call %d: page %+v, %v", call, page, err)
+		}
+		if n := accepted() - before; n > 1+maxRedials {
+			t.Fatalf("call %d logged in %d times, want at most %d", call, n, 1+maxRedials)
+		}
+		unknown := 0
+		for _, s := range page.Messages {
+			if s.Note != "" {
+				unknown++
+			} else if s.HasAttachments != (s.Subject == "Wow") {
+				t.Fatalf("call %d: %+v", call, s)
+			}
+		}
+		if call == 1 && unknown != 1 {
+			t.Fatalf("first call: %d messages unknown, want only the second large one", unknown)
+		}
+		if unknown == 0 {
+			break
+		}
+		if call == 2 {
+			t.Fatalf("after %d calls %d messages are still unknown", call, unknown)
+		}
+	}
+}
