@@ -43,7 +43,6 @@ type Conn struct {
 	broken    bool        // set when the connection must not be reused
 	streaming bool        // the running command streams message bodies
 	reused    bool        // lent from the idle list rather than dialled for this borrow
-	redials   int         // connections redial made during this borrow
 	unwatch   func() bool // stops aborting I/O when the borrow's context ends
 	sumCache  *summaryCache
 }
@@ -124,22 +123,9 @@ func (c *Conn) recoverable() bool {
 	return c.broken && c.ctx.Err() == nil && !c.dc.expired()
 }
 
-// maxRedials bounds the logins one borrow makes to replace connections
-// lost to answers the client cannot read, so that a folder full of such
-// messages costs its server a few logins per call, not two per message.
-const maxRedials = 2
-
-// errRedialsSpent is redial's error once a borrow has made maxRedials.
-var errRedialsSpent = errors.New("the server's answers could not be read, even on a new connection; try again")
-
 // redial replaces a lost connection with a new one to the same account
-// within the same borrow, and selects folder on it when not empty; at
-// most maxRedials times per borrow.
+// within the same borrow, and selects folder on it when not empty.
 func (c *Conn) redial(folder string) error {
-	if c.redials >= maxRedials {
-		return &Error{Kind: KindOther, Op: "redial", Addr: c.addr, Err: errRedialsSpent}
-	}
-	c.redials++
 	fresh, err := c.dial.dialIMAP(c.ctx, c.acct)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,11 +190,7 @@ type fetched struct {
 // and the connection is lost with it), it reads the set again without
 // structures and then each structure alone, so one message never breaks
 // a page: a message whose structure still cannot be read is read whole
-// to find its attachments, and gets a Note if even that fails. Each lost
-// connection costs a login (redial); once the borrow has spent
-// maxRedials, no structure is asked for again: the messages left are
-// read whole, up to maxReadWhole bytes in all, and the others get the
-// Note, for a later call to read.
+// to find its attachments, and gets a Note if even that fails.
 func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 	bufs, err := c.fetch("fetch summaries", set, summaryFetch)
 	if err == nil {
@@ -219,69 +214,41 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 		return nil, err
 	}
 	out := summariesOf(bufs)
-	whole := int64(maxReadWhole)
 	for i := range out {
-		if err := c.structureAlone(folder, &out[i], &whole); err != nil {
+		uid := imap.UIDSetNum(imap.UID(out[i].UID))
+		one, err := c.fetch("fetch structure", uid, structureFetch)
+		if err == nil && len(one) == 1 {
+			out[i].structure = one[0].BodyStructure
+			out[i].HasAttachments = hasAttachments(one[0].BodyStructure)
+			continue
+		}
+		if err != nil && !c.recoverable() {
 			return nil, err
 		}
+		c.cfg.Logger.Warn("mail: BODYSTRUCTURE unreadable", "addr", c.addr, "folder", folder, "uid", out[i].UID, "err", err)
+		if err := c.redial(folder); err != nil {
+			return nil, err
+		}
+		out[i].HasAttachments, out[i].Note = c.attachmentsByReading(folder, out[i].UID, out[i].Size)
 	}
 	return out, nil
 }
 
-// maxReadWhole bounds the bytes of the messages one page reads whole
-// because its logins for unreadable structures are spent.
-const maxReadWhole = 16 << 20
-
-// structureAlone fills in f's structure, or its attachments some other
-// way (see fetchSummaries); whole is what is left of maxReadWhole.
-func (c *Conn) structureAlone(folder string, f *fetched, whole *int64) error {
-	if c.redials >= maxRedials {
-		if f.Size > *whole {
-			f.Note = structureUnknown
-			return nil
-		}
-		*whole -= f.Size
-		f.HasAttachments, f.Note = c.attachmentsByReading(folder, f.UID, f.Size)
-		return nil
-	}
-	one, err := c.fetch("fetch structure", imap.UIDSetNum(imap.UID(f.UID)), structureFetch)
-	if err == nil && len(one) == 1 {
-		f.structure = one[0].BodyStructure
-		f.HasAttachments = hasAttachments(one[0].BodyStructure)
-		return nil
-	}
-	if err != nil {
-		if !c.recoverable() {
-			return err
-		}
-		c.cfg.Logger.Warn("mail: BODYSTRUCTURE unreadable", "addr", c.addr, "folder", folder, "uid", f.UID, "err", err)
-		if err := c.redial(folder); err != nil {
-			return err
-		}
-	}
-	f.HasAttachments, f.Note = c.attachmentsByReading(folder, f.UID, f.Size)
-	return nil
-}
-
-// structureUnknown is the Note of a message whose attachments could not
-// be told.
-const structureUnknown = "the server's description of this message could not be read; whether it has attachments is unknown"
-
-// attachmentsByReading reads a message of the selected folder whole, never
-// asking for its structure, to tell whether it has attachments.
+// attachmentsByReading reads a message whole to tell whether it has
+// attachments, for when its structure could not be read.
 func (c *Conn) attachmentsByReading(folder string, uid uint32, size int64) (bool, string) {
+	const unknown = "the server's description of this message could not be read; whether it has attachments is unknown"
 	if size > maxParseForStructure {
-		return false, structureUnknown
+		return false, unknown
 	}
-	var parsed *parsedMessage
-	exists, err := c.streamWhole("fetch message", uid, func(r io.Reader) { parsed = parseMessage(r) })
-	if err != nil || !exists || parsed == nil {
+	msg, err := c.getMessage(folder, uid, GetOptions{MaxChars: 1})
+	if err != nil {
 		if c.broken {
 			_ = c.redial(folder)
 		}
-		return false, structureUnknown
+		return false, unknown
 	}
-	return len(parsed.Attachments) > 0, ""
+	return len(msg.Attachments) > 0, ""
 }
 
 // fetch runs one FETCH and collects its answer.
