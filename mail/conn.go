@@ -43,6 +43,7 @@ type Conn struct {
 	broken    bool        // set when the connection must not be reused
 	streaming bool        // the running command streams message bodies
 	reused    bool        // lent from the idle list rather than dialled for this borrow
+	redials   int         // connections redial made during this borrow
 	unwatch   func() bool // stops aborting I/O when the borrow's context ends
 	sumCache  *summaryCache
 }
@@ -75,6 +76,9 @@ func (c *Conn) arm(d time.Duration) {
 // error. Errors other than a server's tagged NO/BAD mark the connection
 // broken so the pool discards it.
 func (c *Conn) do(op string, f func() error) error {
+	if c.broken && c.redials >= maxRedials {
+		return c.redialsSpent(op)
+	}
 	c.arm(c.cfg.Command)
 	c.guard.reset(c.streaming)
 	err := f()
@@ -123,9 +127,25 @@ func (c *Conn) recoverable() bool {
 	return c.broken && c.ctx.Err() == nil && !c.dc.expired()
 }
 
+// maxRedials bounds the logins one borrow makes to replace connections
+// lost to answers the client cannot read (see fetchSummaries): enough
+// for the few such messages a real page or thread holds, and far fewer
+// than two for every message of a page from a server that describes
+// none of them readably.
+const maxRedials = 6
+
+// errRedialsSpent is what a borrow's connection answers once it is lost
+// and the borrow has made maxRedials.
+var errRedialsSpent = errors.New("the server's answers could not be read, even on new connections; try again to read further")
+
 // redial replaces a lost connection with a new one to the same account
-// within the same borrow, and selects folder on it when not empty.
+// within the same borrow, and selects folder on it when not empty; at
+// most maxRedials times per borrow.
 func (c *Conn) redial(folder string) error {
+	if c.redials >= maxRedials {
+		return c.redialsSpent("redial")
+	}
+	c.redials++
 	fresh, err := c.dial.dialIMAP(c.ctx, c.acct)
 	if err != nil {
 		return err
@@ -140,6 +160,10 @@ func (c *Conn) redial(folder string) error {
 	}
 	_, err = c.selectFolder(folder)
 	return err
+}
+
+func (c *Conn) redialsSpent(op string) error {
+	return &Error{Kind: KindOther, Op: op, Addr: c.addr, Err: errRedialsSpent}
 }
 
 // openFolder makes folder the selected one, like selectFolder but

@@ -3,7 +3,9 @@ package mail
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,7 +175,7 @@ func (c *Conn) summaries(set imap.NumSet, snippets bool) ([]Summary, error) {
 		return nil, err
 	}
 	slices.SortFunc(out, func(a, b Summary) int { return int(int64(b.UID) - int64(a.UID)) })
-	if !snippets {
+	if !snippets || c.broken { // a connection lost for good lists what it read, without snippets
 		return out, nil
 	}
 	return out, c.addSnippets(out, structures)
@@ -190,7 +192,9 @@ type fetched struct {
 // and the connection is lost with it), it reads the set again without
 // structures and then each structure alone, so one message never breaks
 // a page: a message whose structure still cannot be read is read whole
-// to find its attachments, and gets a Note if even that fails.
+// to find its attachments, and gets a Note if even that fails. Each lost
+// connection costs a login; once the borrow has made maxRedials, the
+// messages not read yet get notReadYet, for a later call to read.
 func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 	bufs, err := c.fetch("fetch summaries", set, summaryFetch)
 	if err == nil {
@@ -226,7 +230,13 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 			return nil, err
 		}
 		c.cfg.Logger.Warn("mail: BODYSTRUCTURE unreadable", "addr", c.addr, "folder", folder, "uid", out[i].UID, "err", err)
-		if err := c.redial(folder); err != nil {
+		if err := c.redial(folder); errors.Is(err, errRedialsSpent) {
+			out[i].Note = structureUnknown
+			for j := i + 1; j < len(out); j++ {
+				out[j].Note = notReadYet
+			}
+			return out, nil
+		} else if err != nil {
 			return nil, err
 		}
 		out[i].HasAttachments, out[i].Note = c.attachmentsByReading(folder, out[i].UID, out[i].Size)
@@ -234,19 +244,32 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 	return out, nil
 }
 
-// attachmentsByReading reads a message whole to tell whether it has
-// attachments, for when its structure could not be read.
+// Notes of a summary whose attachments could not be told: its structure
+// could not be read, or it was not read because the call's logins were
+// spent on other such messages.
+const (
+	structureUnknown = "the server's description of this message could not be read; whether it has attachments is unknown"
+	notReadYet       = "the server's answers on this page could not be read; whether this message has attachments is not known yet (list again)"
+)
+
+// attachmentsByReading reads a message of the selected folder whole to
+// tell whether it has attachments, for when its structure could not be
+// read. It never asks for the structure again: that would lose the
+// connection once more, and cost another login.
 func (c *Conn) attachmentsByReading(folder string, uid uint32, size int64) (bool, string) {
-	const unknown = "the server's description of this message could not be read; whether it has attachments is unknown"
 	if size > maxParseForStructure {
-		return false, unknown
+		return false, structureUnknown
 	}
-	msg, err := c.getMessage(folder, uid, GetOptions{MaxChars: 1})
+	var msg *parsedMessage
+	exists, err := c.streamWhole("fetch message", uid, func(r io.Reader) { msg = parseMessage(r) })
 	if err != nil {
 		if c.broken {
 			_ = c.redial(folder)
 		}
-		return false, unknown
+		return false, structureUnknown
+	}
+	if !exists || msg == nil {
+		return false, structureUnknown
 	}
 	return len(msg.Attachments) > 0, ""
 }

@@ -214,3 +214,126 @@ func TestOneUnparseableMessageDoesNotBreakItsPage(t *testing.T) {
 		t.Fatalf("attachment %q, %v", buf.String(), err)
 	}
 }
+
+// TestLargeUnparseableMessageCostsOneLogin: a large message whose
+// structure go-imap cannot parse is read whole without asking for its
+// structure again, so it costs the page one login of its own, not two.
+func TestLargeUnparseableMessageCostsOneLogin(t *testing.T) {
+	t.Parallel()
+	e, acct, accepted, _ := proxiedAccount(t, Config{}, "large-global", 1000)
+	folder := uniqueFolder("largeglobal")
+	app, err := testRig(t).Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	large := strings.Replace(globalMessage, "Hello\r\n", strings.Repeat("Hello, world.\r\n", 2*sectionedOver/15), 1)
+	for _, raw := range []string{"From: a@example.com\r\nSubject: plain\r\nMessage-ID: <plain@example.com>\r\n\r\nbody\r\n", large} {
+		if _, err := app.Append(folder, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := e.ListMessages(testCtx(t), acct, folder, ListOptions{})
+	if err != nil || len(page.Messages) != 2 {
+		t.Fatalf("page %+v, %v", page, err)
+	}
+	for _, s := range page.Messages {
+		if s.Note != "" || s.HasAttachments != (s.Subject == "Wow") {
+			t.Fatalf("%+v", s)
+		}
+	}
+	// The borrowed connection, one login after the page's FETCH failed
+	// and one after the message's own structure failed.
+	if n := accepted(); n > 3 {
+		t.Fatalf("%d logins, want at most 3", n)
+	}
+}
+
+// TestUnparseableStructuresCostBoundedLogins: a page of messages whose
+// structures go-imap cannot parse costs at most maxRedials logins per call
+// beyond the borrowed connection's; every call lists the whole page (with
+// snippets where they can be read), and later calls read the rest.
+func TestUnparseableStructuresCostBoundedLogins(t *testing.T) {
+	t.Parallel()
+	e, acct, accepted, _ := proxiedAccount(t, Config{}, "many-globals", 1000)
+	folder := uniqueFolder("globals")
+	app, err := testRig(t).Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	const bad = maxRedials + 2
+	for i := range bad + 2 {
+		raw := globalMessage
+		if i == 0 || i == bad+1 {
+			raw = fmt.Sprintf("From: a@example.com\r\nSubject: plain %d\r\nMessage-ID: <pl%d@example.com>\r\n\r\nbody\r\n", i, i)
+		}
+		if _, err := app.Append(folder, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testCtx(t)
+	for call := 1; call <= 2; call++ {
+		before := accepted()
+		page, err := e.ListMessages(ctx, acct, folder, ListOptions{Snippets: true})
+		if err != nil || len(page.Messages) != bad+2 {
+			t.Fatalf("call %d: page %+v, %v", call, page, err)
+		}
+		if n := accepted() - before; n > 1+maxRedials {
+			t.Fatalf("call %d logged in %d times, want at most %d", call, n, 1+maxRedials)
+		}
+		unknown := 0
+		for _, s := range page.Messages {
+			switch {
+			case s.Note != "":
+				unknown++
+			case s.HasAttachments != (s.Subject == "Wow"):
+				t.Fatalf("call %d: %+v", call, s)
+			case call == 2 && s.Subject != "Wow" && s.Snippet != "body":
+				t.Fatalf("call %d: plain message without its snippet: %+v", call, s)
+			}
+		}
+		// The first call's logins: one for the page, then one for each
+		// of maxRedials-1 messages; the rest of the page waits.
+		if want := map[int]int{1: bad + 2 - maxRedials, 2: 0}[call]; unknown != want {
+			t.Fatalf("call %d: %d messages unknown, want %d", call, unknown, want)
+		}
+	}
+}
+
+// TestThreadOfUnparseableReplies: a thread whose replies go-imap cannot
+// parse is read whole on the first call.
+func TestThreadOfUnparseableReplies(t *testing.T) {
+	t.Parallel()
+	e, acct, _, _ := proxiedAccount(t, Config{}, "global-thread", 1000)
+	e.threads = nil // the References closure, which reads several sets in one borrow
+	folder := uniqueFolder("globalthread")
+	app, err := testRig(t).Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	root := "From: a@example.com\r\nSubject: root\r\nMessage-ID: <gtroot@example.com>\r\n\r\nbody\r\n"
+	reply := func(id, parent string) string {
+		return strings.Replace(globalMessage, "Message-ID: <global@example.net>", "Message-ID: <"+id+">\r\nReferences: <"+parent+">", 1)
+	}
+	var rootUID uint32
+	for i, raw := range []string{root, reply("gt1@example.net", "gtroot@example.com"), reply("gt2@example.net", "gt1@example.net")} {
+		uid, err := app.Append(folder, []byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			rootUID = uid
+		}
+	}
+	th, err := e.GetThread(testCtx(t), acct, folder, rootUID, ThreadOptions{})
+	if err != nil || len(th.Messages) != 3 {
+		t.Fatalf("thread %+v, %v", th, err)
+	}
+	for _, m := range th.Messages {
+		if m.Note != "" || m.HasAttachments != (m.Subject == "Wow") {
+			t.Fatalf("%+v", m)
+		}
+	}
+}

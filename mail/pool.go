@@ -114,7 +114,7 @@ func (p *Pool) do(ctx context.Context, acct *Account, fn func(c *Conn) error) (s
 	if err != nil {
 		return false, err
 	}
-	c.ctx, c.roles, c.acct, c.sumCache = ctx, nil, acct, p.summaries
+	c.ctx, c.roles, c.acct, c.sumCache, c.redials = ctx, nil, acct, p.summaries, 0
 	c.unwatch = c.dc.abortOnCancel(ctx)
 	defer func() {
 		v := recover()
