@@ -134,6 +134,12 @@ func (c *Conn) recoverable() bool {
 // none of them readably.
 const maxRedials = 6
 
+// mayRisk reports whether the borrow may still ask for an answer the
+// client may fail to read (a BODYSTRUCTURE): losing the connection to one
+// costs a login, and the last login of the budget is kept for that, so
+// the borrow always ends with a working connection.
+func (c *Conn) mayRisk() bool { return c.redials < maxRedials }
+
 // errRedialsSpent is what a borrow's connection answers once it is lost
 // and the borrow has made maxRedials.
 var errRedialsSpent = errors.New("the server's answers could not be read, even on new connections; try again to read further")

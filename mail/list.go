@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -193,32 +192,41 @@ type fetched struct {
 // structures and then each structure alone, so one message never breaks
 // a page: a message whose structure still cannot be read is read whole
 // to find its attachments, and gets a Note if even that fails. Each lost
-// connection costs a login; once the borrow has made maxRedials, the
-// messages not read yet get notReadYet, for a later call to read.
+// connection costs a login; once the borrow may risk no more (mayRisk),
+// no structure is asked for, and the messages not read get notReadYet.
 func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
-	bufs, err := c.fetch("fetch summaries", set, summaryFetch)
-	if err == nil {
-		out := summariesOf(bufs)
-		for i := range out {
-			if unsplit(out[i].structure) {
-				out[i].HasAttachments, out[i].Note = c.attachmentsByReading(c.selected, out[i].UID, out[i].Size)
-			}
-		}
-		return out, nil
-	}
-	if !c.recoverable() {
-		return nil, err
-	}
-	c.cfg.Logger.Warn("mail: FETCH answer unreadable, reading the page again without BODYSTRUCTURE", "addr", c.addr, "folder", c.selected, "err", err)
 	folder := c.selected
-	if err := c.redial(folder); err != nil {
-		return nil, err
+	if c.mayRisk() {
+		bufs, err := c.fetch("fetch summaries", set, summaryFetch)
+		if err == nil {
+			out := summariesOf(bufs)
+			for i := range out {
+				if unsplit(out[i].structure) {
+					out[i].HasAttachments, out[i].Note = c.attachmentsByReading(folder, out[i].UID, out[i].Size)
+				}
+			}
+			return out, nil
+		}
+		if !c.recoverable() {
+			return nil, err
+		}
+		c.cfg.Logger.Warn("mail: FETCH answer unreadable, reading the page again without BODYSTRUCTURE", "addr", c.addr, "folder", folder, "err", err)
+		if err := c.redial(folder); err != nil {
+			return nil, err
+		}
 	}
-	if bufs, err = c.fetch("fetch summaries", set, summaryFetchBare); err != nil {
+	bufs, err := c.fetch("fetch summaries", set, summaryFetchBare)
+	if err != nil {
 		return nil, err
 	}
 	out := summariesOf(bufs)
 	for i := range out {
+		if !c.mayRisk() || c.broken {
+			for j := i; j < len(out); j++ {
+				out[j].Note = notReadYet
+			}
+			break
+		}
 		uid := imap.UIDSetNum(imap.UID(out[i].UID))
 		one, err := c.fetch("fetch structure", uid, structureFetch)
 		if err == nil && len(one) == 1 {
@@ -226,18 +234,14 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 			out[i].HasAttachments = hasAttachments(one[0].BodyStructure)
 			continue
 		}
-		if err != nil && !c.recoverable() {
-			return nil, err
-		}
-		c.cfg.Logger.Warn("mail: BODYSTRUCTURE unreadable", "addr", c.addr, "folder", folder, "uid", out[i].UID, "err", err)
-		if err := c.redial(folder); errors.Is(err, errRedialsSpent) {
-			out[i].Note = structureUnknown
-			for j := i + 1; j < len(out); j++ {
-				out[j].Note = notReadYet
+		if err != nil {
+			if !c.recoverable() {
+				return nil, err
 			}
-			return out, nil
-		} else if err != nil {
-			return nil, err
+			c.cfg.Logger.Warn("mail: BODYSTRUCTURE unreadable", "addr", c.addr, "folder", folder, "uid", out[i].UID, "err", err)
+			if err := c.redial(folder); err != nil {
+				return nil, err
+			}
 		}
 		out[i].HasAttachments, out[i].Note = c.attachmentsByReading(folder, out[i].UID, out[i].Size)
 	}
@@ -249,7 +253,7 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 // spent on other such messages.
 const (
 	structureUnknown = "the server's description of this message could not be read; whether it has attachments is unknown"
-	notReadYet       = "the server's answers on this page could not be read; whether this message has attachments is not known yet (list again)"
+	notReadYet       = "the server's answers here could not be read; whether this message has attachments is not known yet (get_message tells)"
 )
 
 // attachmentsByReading reads a message of the selected folder whole to
@@ -263,7 +267,7 @@ func (c *Conn) attachmentsByReading(folder string, uid uint32, size int64) (bool
 	var msg *parsedMessage
 	exists, err := c.streamWhole("fetch message", uid, func(r io.Reader) { msg = parseMessage(r) })
 	if err != nil {
-		if c.broken {
+		if c.recoverable() {
 			_ = c.redial(folder)
 		}
 		return false, structureUnknown

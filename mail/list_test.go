@@ -301,24 +301,27 @@ func TestUnparseableStructuresCostBoundedLogins(t *testing.T) {
 	}
 }
 
-// TestThreadOfUnparseableReplies: a thread whose replies go-imap cannot
-// parse is read whole on the first call.
+// TestThreadOfUnparseableReplies: the References closure reads several
+// sets in one borrow; a chain of replies whose structures go-imap cannot
+// parse is still found whole on the first call, within the borrow's
+// logins, with a note on what could not be read.
 func TestThreadOfUnparseableReplies(t *testing.T) {
 	t.Parallel()
-	e, acct, _, _ := proxiedAccount(t, Config{}, "global-thread", 1000)
-	e.threads = nil // the References closure, which reads several sets in one borrow
+	e, acct, accepted, _ := proxiedAccount(t, Config{}, "global-thread", 1000)
+	e.threads = nil // the References closure, not the folder's thread index
 	folder := uniqueFolder("globalthread")
 	app, err := testRig(t).Appender("alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer app.Close()
-	root := "From: a@example.com\r\nSubject: root\r\nMessage-ID: <gtroot@example.com>\r\n\r\nbody\r\n"
-	reply := func(id, parent string) string {
-		return strings.Replace(globalMessage, "Message-ID: <global@example.net>", "Message-ID: <"+id+">\r\nReferences: <"+parent+">", 1)
+	raws := []string{"From: a@example.com\r\nSubject: root\r\nMessage-ID: <gt0@example.com>\r\n\r\nbody\r\n"}
+	for i := 1; i <= 4; i++ {
+		raws = append(raws, strings.Replace(globalMessage, "Message-ID: <global@example.net>",
+			fmt.Sprintf("Message-ID: <gt%d@example.com>\r\nReferences: <gt%d@example.com>", i, i-1), 1))
 	}
 	var rootUID uint32
-	for i, raw := range []string{root, reply("gt1@example.net", "gtroot@example.com"), reply("gt2@example.net", "gt1@example.net")} {
+	for i, raw := range raws {
 		uid, err := app.Append(folder, []byte(raw))
 		if err != nil {
 			t.Fatal(err)
@@ -328,12 +331,54 @@ func TestThreadOfUnparseableReplies(t *testing.T) {
 		}
 	}
 	th, err := e.GetThread(testCtx(t), acct, folder, rootUID, ThreadOptions{})
-	if err != nil || len(th.Messages) != 3 {
+	if err != nil || len(th.Messages) != len(raws) {
 		t.Fatalf("thread %+v, %v", th, err)
 	}
 	for _, m := range th.Messages {
-		if m.Note != "" || m.HasAttachments != (m.Subject == "Wow") {
+		if m.Note == "" && m.HasAttachments != (m.Subject == "Wow") {
 			t.Fatalf("%+v", m)
 		}
+	}
+	if n := accepted(); n > 1+maxRedials {
+		t.Fatalf("%d logins, want at most %d", n, 1+maxRedials)
+	}
+}
+
+// TestNewMailOfUnparseableMessages: list_new_messages reads the flag
+// changes after new messages whose structures go-imap cannot parse have
+// used the borrow's logins.
+func TestNewMailOfUnparseableMessages(t *testing.T) {
+	t.Parallel()
+	e, acct, accepted, _ := proxiedAccount(t, Config{}, "global-new", 1000)
+	folder := uniqueFolder("globalnew")
+	app, err := testRig(t).Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	old, err := app.Append(folder, []byte("From: a@example.com\r\nSubject: old\r\nMessage-ID: <old@example.com>\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	first, err := e.NewMessages(ctx, acct, folder, Mark{}, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range maxRedials + 2 {
+		if _, err := app.Append(folder, []byte(globalMessage)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.SetFlags(ctx, acct, folder, []uint32{old}, []string{`\Flagged`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := accepted()
+	got, err := e.NewMessages(ctx, acct, folder, first.Mark, 20)
+	if err != nil || len(got.Messages) != maxRedials+2 || len(got.Changed) != 1 || got.Changed[0].UID != old {
+		t.Fatalf("new mail %+v, %v", got, err)
+	}
+	if n := accepted() - before; n > 1+maxRedials {
+		t.Fatalf("%d logins, want at most %d", n, 1+maxRedials)
 	}
 }

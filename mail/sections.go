@@ -31,9 +31,13 @@ const (
 
 // structureOf fetches the BODYSTRUCTURE of uid in the selected folder.
 // ok is false when the server's answer could not be read (the connection
-// is then replaced) or the structure is one the server could not split;
-// the caller reads the message whole instead.
+// is then replaced), when the borrow may not risk that any more (mayRisk),
+// or when the structure is one the server could not split; the caller
+// reads the message whole instead.
 func (c *Conn) structureOf(uid uint32) (bs imap.BodyStructure, ok bool, err error) {
+	if !c.mayRisk() {
+		return nil, false, nil
+	}
 	folder := c.selected
 	bufs, err := c.fetch("fetch structure", imap.UIDSetNum(imap.UID(uid)), structureFetch)
 	switch {
