@@ -220,6 +220,7 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 		return nil, err
 	}
 	out := summariesOf(bufs)
+	slices.SortFunc(out, func(a, b fetched) int { return int(int64(b.UID) - int64(a.UID)) }) // newest first: the page's top is read
 	for i := range out {
 		if !c.mayRisk() || c.broken {
 			for j := i; j < len(out); j++ {
@@ -253,7 +254,7 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 // spent on other such messages.
 const (
 	structureUnknown = "the server's description of this message could not be read; whether it has attachments is unknown"
-	notReadYet       = "the server's answers here could not be read; whether this message has attachments is not known yet (get_message tells)"
+	notReadYet       = "not read yet, as the server's answers about other messages could not be read; whether it has attachments is unknown (get_message tells)"
 )
 
 // attachmentsByReading reads a message of the selected folder whole to

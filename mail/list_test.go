@@ -282,6 +282,9 @@ func TestUnparseableStructuresCostBoundedLogins(t *testing.T) {
 		if n := accepted() - before; n > 1+maxRedials {
 			t.Fatalf("call %d logged in %d times, want at most %d", call, n, 1+maxRedials)
 		}
+		if page.Messages[0].Note != "" {
+			t.Fatalf("call %d: the newest message is not read: %+v", call, page.Messages[0])
+		}
 		unknown := 0
 		for _, s := range page.Messages {
 			switch {
