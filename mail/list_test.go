@@ -222,17 +222,8 @@ func TestLargeUnparseableMessageCostsOneLogin(t *testing.T) {
 	t.Parallel()
 	e, acct, accepted, _ := proxiedAccount(t, Config{}, "large-global", 1000)
 	folder := uniqueFolder("largeglobal")
-	app, err := testRig(t).Appender("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
 	large := strings.Replace(globalMessage, "Hello\r\n", strings.Repeat("Hello, world.\r\n", 2*sectionedOver/15), 1)
-	for _, raw := range []string{"From: a@example.com\r\nSubject: plain\r\nMessage-ID: <plain@example.com>\r\n\r\nbody\r\n", large} {
-		if _, err := app.Append(folder, []byte(raw)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendTo(t, folder, "From: a@example.com\r\nSubject: plain\r\nMessage-ID: <plain@example.com>\r\n\r\nbody\r\n", large)
 	page, err := e.ListMessages(testCtx(t), acct, folder, ListOptions{})
 	if err != nil || len(page.Messages) != 2 {
 		t.Fatalf("page %+v, %v", page, err)
@@ -257,21 +248,15 @@ func TestUnparseableStructuresCostBoundedLogins(t *testing.T) {
 	t.Parallel()
 	e, acct, accepted, _ := proxiedAccount(t, Config{}, "many-globals", 1000)
 	folder := uniqueFolder("globals")
-	app, err := testRig(t).Appender("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
 	const bad = maxRedials + 2
-	for i := range bad + 2 {
-		raw := globalMessage
+	raws := make([]string, bad+2)
+	for i := range raws {
+		raws[i] = globalMessage
 		if i == 0 || i == bad+1 {
-			raw = fmt.Sprintf("From: a@example.com\r\nSubject: plain %d\r\nMessage-ID: <pl%d@example.com>\r\n\r\nbody\r\n", i, i)
-		}
-		if _, err := app.Append(folder, []byte(raw)); err != nil {
-			t.Fatal(err)
+			raws[i] = fmt.Sprintf("From: a@example.com\r\nSubject: plain %d\r\nMessage-ID: <pl%d@example.com>\r\n\r\nbody\r\n", i, i)
 		}
 	}
+	appendTo(t, folder, raws...)
 	ctx := testCtx(t)
 	for call := 1; call <= 2; call++ {
 		before := accepted()
@@ -313,26 +298,12 @@ func TestThreadOfUnparseableReplies(t *testing.T) {
 	e, acct, accepted, _ := proxiedAccount(t, Config{}, "global-thread", 1000)
 	e.threads = nil // the References closure, not the folder's thread index
 	folder := uniqueFolder("globalthread")
-	app, err := testRig(t).Appender("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
 	raws := []string{"From: a@example.com\r\nSubject: root\r\nMessage-ID: <gt0@example.com>\r\n\r\nbody\r\n"}
 	for i := 1; i <= 4; i++ {
 		raws = append(raws, strings.Replace(globalMessage, "Message-ID: <global@example.net>",
 			fmt.Sprintf("Message-ID: <gt%d@example.com>\r\nReferences: <gt%d@example.com>", i, i-1), 1))
 	}
-	var rootUID uint32
-	for i, raw := range raws {
-		uid, err := app.Append(folder, []byte(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			rootUID = uid
-		}
-	}
+	rootUID := appendTo(t, folder, raws...)[0]
 	th, err := e.GetThread(testCtx(t), acct, folder, rootUID, ThreadOptions{})
 	if err != nil || len(th.Messages) != len(raws) {
 		t.Fatalf("thread %+v, %v", th, err)
@@ -354,25 +325,13 @@ func TestNewMailOfUnparseableMessages(t *testing.T) {
 	t.Parallel()
 	e, acct, accepted, _ := proxiedAccount(t, Config{}, "global-new", 1000)
 	folder := uniqueFolder("globalnew")
-	app, err := testRig(t).Appender("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	old, err := app.Append(folder, []byte("From: a@example.com\r\nSubject: old\r\nMessage-ID: <old@example.com>\r\n\r\nbody\r\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := appendTo(t, folder, "From: a@example.com\r\nSubject: old\r\nMessage-ID: <old@example.com>\r\n\r\nbody\r\n")[0]
 	ctx := testCtx(t)
 	first, err := e.NewMessages(ctx, acct, folder, Mark{}, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range maxRedials + 2 {
-		if _, err := app.Append(folder, []byte(globalMessage)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendTo(t, folder, slices.Repeat([]string{globalMessage}, maxRedials+2)...)
 	if err := e.SetFlags(ctx, acct, folder, []uint32{old}, []string{`\Flagged`}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -384,4 +343,24 @@ func TestNewMailOfUnparseableMessages(t *testing.T) {
 	if n := accepted() - before; n > 1+maxRedials {
 		t.Fatalf("%d logins, want at most %d", n, 1+maxRedials)
 	}
+}
+
+// appendTo appends raws to alice's folder, in order, and returns their
+// UIDs.
+func appendTo(t *testing.T, folder string, raws ...string) []uint32 {
+	t.Helper()
+	app, err := testRig(t).Appender("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	uids := make([]uint32, 0, len(raws))
+	for _, raw := range raws {
+		uid, err := app.Append(folder, []byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, uid)
+	}
+	return uids
 }
