@@ -76,7 +76,7 @@ func (c *Conn) arm(d time.Duration) {
 // error. Errors other than a server's tagged NO/BAD mark the connection
 // broken so the pool discards it.
 func (c *Conn) do(op string, f func() error) error {
-	if c.broken && c.redials >= maxRedials {
+	if c.broken && !c.mayRisk() {
 		return c.redialsSpent(op)
 	}
 	c.arm(c.cfg.Command)
@@ -148,7 +148,7 @@ var errRedialsSpent = errors.New("the server's answers could not be read, even o
 // within the same borrow, and selects folder on it when not empty; at
 // most maxRedials times per borrow.
 func (c *Conn) redial(folder string) error {
-	if c.redials >= maxRedials {
+	if !c.mayRisk() {
 		return c.redialsSpent("redial")
 	}
 	c.redials++

@@ -250,7 +250,7 @@ func (c *Conn) fetchSummaries(set imap.NumSet) ([]fetched, error) {
 }
 
 // Notes of a summary whose attachments could not be told: its structure
-// could not be read, or it was not read because the call's logins were
+// could not be read, or it was not read because the borrow's logins were
 // spent on other such messages.
 const (
 	structureUnknown = "the server's description of this message could not be read; whether it has attachments is unknown"

@@ -51,7 +51,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 		if err != nil {
 			return nil, nil, err
 		}
-		return appendFetched(nil, structures, fresh), structures, nil
+		return appendFetched(nil, structures, fresh...), structures, nil
 	}
 	key := summaryKey{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity}
 	flags, err := c.fetch("fetch flags", set, flagsFetch)
@@ -71,7 +71,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 		for i, fl := range m.Flags {
 			f.Flags[i] = string(fl)
 		}
-		out = appendFetched(out, structures, []fetched{f})
+		out = appendFetched(out, structures, f)
 	}
 	if len(missing) == 0 {
 		return out, structures, nil
@@ -90,12 +90,12 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 			cacheSummary(c.sumCache, key, f)
 		}
 	}
-	return appendFetched(out, structures, fresh), structures, nil
+	return appendFetched(out, structures, fresh...), structures, nil
 }
 
 // appendFetched appends the summaries of fs to out and, when structures
 // is not nil, records their structures in it.
-func appendFetched(out []Summary, structures map[uint32]imap.BodyStructure, fs []fetched) []Summary {
+func appendFetched(out []Summary, structures map[uint32]imap.BodyStructure, fs ...fetched) []Summary {
 	for _, f := range fs {
 		out = append(out, f.Summary)
 		if structures != nil {
