@@ -6,16 +6,62 @@ import (
 	"time"
 )
 
-// rateLimiter allows max events per window per key (sliding log).
+// rateLimiter allows max events per window per key: a sliding log of
+// each key's events in the window, oldest first. Events are kept as
+// offsets on the monotonic clock, so the collector has no pointers to
+// scan however many there are; they are dropped as they leave the
+// window, and a key with none left is forgotten.
 type rateLimiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	events map[string][]time.Time
+	mu      sync.Mutex
+	max     int
+	window  time.Duration
+	epoch   time.Time
+	events  map[string]*eventLog
+	sweptAt time.Duration
+}
+
+// eventLog holds one key's events at at[head:].
+type eventLog struct {
+	at   []time.Duration
+	head int
 }
 
 func newRateLimiter(max int, window time.Duration) *rateLimiter {
-	return &rateLimiter{max: max, window: window, events: map[string][]time.Time{}}
+	return &rateLimiter{max: max, window: window, epoch: time.Now(), events: map[string]*eventLog{}}
+}
+
+// drop forgets the events that have left the window ending at now.
+func (e *eventLog) drop(now, window time.Duration) {
+	for e.head < len(e.at) && now-e.at[e.head] >= window {
+		e.head++
+	}
+	if e.head > len(e.at)/2 {
+		e.at = e.at[:copy(e.at, e.at[e.head:])]
+		e.head = 0
+	}
+}
+
+// log returns key's events in the window ending at now, or nil when it
+// has none. Once a window it forgets every key whose events have all
+// left it.
+func (l *rateLimiter) log(key string, now time.Duration) *eventLog {
+	if now-l.sweptAt >= l.window {
+		l.sweptAt = now
+		for k, e := range l.events {
+			if now-e.at[len(e.at)-1] >= l.window {
+				delete(l.events, k)
+			}
+		}
+	}
+	e := l.events[key]
+	if e == nil {
+		return nil
+	}
+	if e.drop(now, l.window); len(e.at) == 0 {
+		delete(l.events, key)
+		return nil
+	}
+	return e
 }
 
 // spent reports that key has no event left in the window, and how long
@@ -23,21 +69,12 @@ func newRateLimiter(max int, window time.Duration) *rateLimiter {
 func (l *rateLimiter) spent(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
-	n := 0
-	var oldest time.Time
-	for _, t := range l.events[key] {
-		if now.Sub(t) < l.window {
-			if n == 0 {
-				oldest = t
-			}
-			n++
-		}
-	}
-	if n < l.max {
+	now := time.Since(l.epoch)
+	e := l.log(key, now)
+	if e == nil || len(e.at)-e.head < l.max {
 		return 0, false
 	}
-	return l.window - now.Sub(oldest), true
+	return l.window - (now - e.at[e.head]), true
 }
 
 // allow records an event for key if within the limit; otherwise it
@@ -45,18 +82,16 @@ func (l *rateLimiter) spent(key string) (time.Duration, bool) {
 func (l *rateLimiter) allow(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
-	ev := l.events[key]
-	i := 0
-	for i < len(ev) && now.Sub(ev[i]) >= l.window {
-		i++
+	now := time.Since(l.epoch)
+	e := l.log(key, now)
+	if e == nil {
+		e = &eventLog{}
+		l.events[key] = e
 	}
-	ev = ev[i:]
-	if len(ev) >= l.max {
-		l.events[key] = ev
-		return l.window - now.Sub(ev[0]), false
+	if len(e.at)-e.head >= l.max {
+		return l.window - (now - e.at[e.head]), false
 	}
-	l.events[key] = append(ev, now)
+	e.at = append(e.at, now)
 	return 0, true
 }
 
