@@ -72,8 +72,7 @@ func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
 		res, err := next(ctx, req)
 		slot, _ := ctx.Value(resultSlotKey{}).(*resultSlot)
-		if err != nil || res == nil || slot == nil || res.Meta != nil || len(res.RawStructuredContent) > 0 ||
-			res.ResultType != "" || len(res.InputRequests) > 0 || res.RequestState != "" {
+		if err != nil || res == nil || slot == nil || !plainResult(res) {
 			return res, err
 		}
 		body, err := encodeResult(res)
@@ -85,6 +84,12 @@ func encodeOnce(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}
 		return mcplib.NewToolResultText(resultRefPrefix + slot.nonce), nil
 	}
+}
+
+// plainResult reports that res uses only the members encodeResult writes.
+func plainResult(res *mcplib.CallToolResult) bool {
+	return res.Meta == nil && len(res.RawStructuredContent) == 0 && res.ResultType == "" &&
+		len(res.InputRequests) == 0 && res.RequestState == ""
 }
 
 // encodeResult writes the members of res that the library's MarshalJSON
@@ -176,27 +181,33 @@ func spliceResults(next http.Handler) http.Handler {
 			_, _ = w.Write([]byte(internalError + "\n"))
 			return
 		}
-		n := 0
-		for _, p := range parts {
-			n += len(p)
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(n))
-		if held.status != 0 {
-			w.WriteHeader(held.status)
-		}
-		if n > maxJoined {
-			_ = writeParts(w, parts)
-			return
-		}
-		// One write: the pieces one by one cost the connection a send each.
-		b := scratch.Get().(*bytes.Buffer)
-		b.Reset()
-		for _, p := range parts {
-			b.Write(p)
-		}
-		_, _ = w.Write(b.Bytes())
-		scratch.Put(b)
+		writeJoined(w, held.status, parts)
 	})
+}
+
+// writeJoined writes parts as one answer with its length and status (none
+// when 0): in one write up to maxJoined bytes, since the pieces one by one
+// cost the connection a send each.
+func writeJoined(w http.ResponseWriter, status int, parts [][]byte) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	if status != 0 {
+		w.WriteHeader(status)
+	}
+	if n > maxJoined {
+		_ = writeParts(w, parts)
+		return
+	}
+	b := scratch.Get().(*bytes.Buffer)
+	b.Reset()
+	for _, p := range parts {
+		b.Write(p)
+	}
+	_, _ = w.Write(b.Bytes())
+	scratch.Put(b)
 }
 
 func writeParts(w io.Writer, parts [][]byte) error {

@@ -135,8 +135,10 @@ func (s *Server) Handler() http.Handler {
 		server.WithToolHandlerMiddleware(s.middleware),
 		server.WithInstructions(instructions),
 	)
+	plain := make(map[string]server.ToolHandlerFunc, len(s.tools))
 	for _, t := range s.tools {
 		ms.AddTool(t.Def, t.Handler)
+		plain[t.Def.Name] = s.middleware(t.Handler)
 	}
 	h := server.NewStreamableHTTPServer(ms,
 		server.WithStateLess(true),
@@ -145,7 +147,7 @@ func (s *Server) Handler() http.Handler {
 		// one refuses loopback connections behind a reverse proxy.
 		server.WithDisableLocalhostProtection(true),
 	)
-	admitted := s.admit(spliceResults(h))
+	admitted := s.admit(s.fastCalls(plain, spliceResults(h)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			// Stateless: no listen stream (GET) and no session to end (DELETE).

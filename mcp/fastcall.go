@@ -1,0 +1,165 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	mcplib "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/imap-mcp/imap-mcp/oauth"
+)
+
+// Tool calls, nearly all that clients send, are answered here without the
+// MCP library's transport, which spends about a tenth of the server's CPU
+// per call around the tool: an ephemeral session with its channels and
+// goroutine, and five decodings of the body. A call is taken here only
+// when the library would serve it plainly: one legacy-era (before
+// 2026-07-28) tools/call request, params of only name and arguments, a
+// tool the caller's scopes allow. Everything else goes to the library as
+// it came. The answer is the library's, byte for byte
+// (TestFastCallsAnswerAsTheLibrary).
+
+// fastRequest is the whole of a request taken here: any other member
+// sends it to the library.
+type fastRequest struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+type fastParams struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// fastCalls serves the plain tool calls of tools (handlers by name, with
+// their middleware) and hands every other request to next.
+func (s *Server) fastCalls(tools map[string]server.ToolHandlerFunc, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil { // the library answers it, as it would have
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, req, handler, ok := s.plainCall(r, body, tools)
+		if !ok {
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			next.ServeHTTP(w, r)
+			return
+		}
+		res, err := recovered(handler)(r.Context(), req)
+		writeCall(w, id, req.Params.Name, res, err)
+	})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// plainCall decodes body as a tool call the library would serve plainly,
+// returning its id as the library renders it.
+func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server.ToolHandlerFunc) (id []byte, req mcplib.CallToolRequest, h server.ToolHandlerFunc, ok bool) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, req, nil, false
+	}
+	if v := r.Header.Get(mcplib.HeaderProtocolVersion); v != "" && (!mcplib.IsValidProtocolVersion(v) || mcplib.IsModernProtocol(v)) {
+		return nil, req, nil, false
+	}
+	var m fastRequest
+	var p fastParams
+	if !decodeOnly(body, &m) || m.JSONRPC != mcplib.JSONRPC_VERSION || m.Method != string(mcplib.MethodToolsCall) ||
+		len(m.ID) == 0 || !decodeOnly(m.Params, &p) {
+		return nil, req, nil, false
+	}
+	// The library decodes the id as any value and encodes it again;
+	// only strings and numbers are taken here.
+	var v any
+	if json.Unmarshal(m.ID, &v) != nil {
+		return nil, req, nil, false
+	}
+	switch v.(type) {
+	case string, float64:
+	default:
+		return nil, req, nil, false
+	}
+	h, known := tools[p.Name]
+	if pr, _ := oauth.PrincipalFrom(r.Context()); !known || !pr.Has(s.scope[p.Name]) {
+		return nil, req, nil, false // the library says the tool is not found
+	}
+	req.Method = string(mcplib.MethodToolsCall)
+	req.Header = r.Header
+	req.Params.Name = p.Name
+	if len(p.Arguments) > 0 {
+		req.Params.RawArguments = p.Arguments
+		if json.Unmarshal(p.Arguments, &req.Params.Arguments) != nil {
+			return nil, req, nil, false
+		}
+	}
+	id, err := json.Marshal(v)
+	return id, req, h, err == nil
+}
+
+// decodeOnly decodes data, one JSON object, into v, and fails on any
+// member v has no field for.
+func decodeOnly(data []byte, v any) bool {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if d.Decode(v) != nil {
+		return false
+	}
+	_, err := d.Token()
+	return err == io.EOF
+}
+
+// recovered turns a panic in h into an error, as the library's
+// WithRecovery does.
+func recovered(h server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcplib.CallToolRequest) (res *mcplib.CallToolResult, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				res, err = nil, fmt.Errorf("panic recovered in %s tool handler: %v", req.Params.Name, p)
+			}
+		}()
+		return h(ctx, req)
+	}
+}
+
+// writeCall writes the JSON-RPC answer to the call id of tool: res, or
+// err as the library reports a failed handler.
+func writeCall(w http.ResponseWriter, id []byte, tool string, res *mcplib.CallToolResult, err error) {
+	if err == nil && res == nil {
+		err = fmt.Errorf("tool '%s' handler returned no result", tool)
+	}
+	var parts [][]byte
+	if err == nil && plainResult(res) {
+		parts, err = encodeResult(res)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err == nil && parts != nil {
+		writeJoined(w, http.StatusOK, slices.Concat([][]byte{[]byte(`{"jsonrpc":"2.0","id":`), id, []byte(`,"result":{`)},
+			parts, [][]byte{[]byte("}}\n")}))
+		return
+	}
+	// An error, or a result with members encodeResult does not write: the
+	// library's types encode it.
+	var rid any
+	_ = json.Unmarshal(id, &rid)
+	var answer any = mcplib.JSONRPCResponse{JSONRPC: mcplib.JSONRPC_VERSION, ID: mcplib.NewRequestId(rid), Result: res}
+	if err != nil {
+		answer = mcplib.JSONRPCError{JSONRPC: mcplib.JSONRPC_VERSION, ID: mcplib.NewRequestId(rid),
+			Error: mcplib.NewJSONRPCErrorDetails(mcplib.INTERNAL_ERROR, err.Error(), nil)}
+	}
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(answer)
+	writeJoined(w, http.StatusOK, [][]byte{b.Bytes()})
+}

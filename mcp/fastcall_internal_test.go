@@ -1,0 +1,73 @@
+package mcp
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	mcplib "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/imap-mcp/imap-mcp/oauth"
+)
+
+// TestPlainCallGate: the fast path takes exactly the tool calls the
+// library would serve plainly, and leaves it everything else: other
+// methods, notifications, 2026-07-28 requests (by header or _meta),
+// members it does not know (task, multi round-trip), unknown or
+// out-of-scope tools, odd ids and content types.
+func TestPlainCallGate(t *testing.T) {
+	s := &Server{scope: map[string]string{"list_accounts": oauth.ScopeRead, "send_message": oauth.ScopeSend}}
+	noop := func(context.Context, mcplib.CallToolRequest) (*mcplib.CallToolResult, error) { return nil, nil }
+	tools := map[string]server.ToolHandlerFunc{"list_accounts": noop, "send_message": noop}
+	const call = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","arguments":{"a":1}}}`
+	cases := []struct {
+		name, body, contentType, version string
+		plain                            bool
+	}{
+		{"plain", call, "application/json", "", true},
+		{"legacy version header", call, "application/json", "2025-06-18", true},
+		{"content type with charset", call, "application/json; charset=utf-8", "2025-11-25", true},
+		{"string id", `{"jsonrpc":"2.0","id":"x<1>","method":"tools/call","params":{"name":"list_accounts"}}`, "application/json", "", true},
+		{"no arguments", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_accounts"}}`, "application/json", "", true},
+		{"modern header", call, "application/json", "2026-07-28", false},
+		{"unknown version", call, "application/json", "1999-01-01", false},
+		{"text content type", call, "text/plain", "", false},
+		{"no content type", call, "", "", false},
+		{"meta", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{}}}`, "application/json", "", false},
+		{"task", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","task":{}}}`, "application/json", "", false},
+		{"request state", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","requestState":"x"}}`, "application/json", "", false},
+		{"extra top-level member", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts"},"x":1}`, "application/json", "", false},
+		{"notification", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"list_accounts"}}`, "application/json", "", false},
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"list_accounts"}}`, "application/json", "", false},
+		{"object id", `{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{"name":"list_accounts"}}`, "application/json", "", false},
+		{"other method", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "application/json", "", false},
+		{"old jsonrpc", `{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"list_accounts"}}`, "application/json", "", false},
+		{"unknown tool", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nope"}}`, "application/json", "", false},
+		{"out of scope", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send_message"}}`, "application/json", "", false},
+		{"arguments not JSON", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_accounts","arguments":{]}}`, "application/json", "", false},
+		{"trailing data", call + `{}`, "application/json", "", false},
+		{"batch", `[` + call + `]`, "application/json", "", false},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(c.body))
+		if c.contentType != "" {
+			r.Header.Set("Content-Type", c.contentType)
+		}
+		if c.version != "" {
+			r.Header.Set(mcplib.HeaderProtocolVersion, c.version)
+		}
+		r = r.WithContext(oauth.WithPrincipal(r.Context(), oauth.Principal{UserID: "u", Scopes: []string{oauth.ScopeRead}}))
+		id, req, h, ok := s.plainCall(r, []byte(c.body), tools)
+		if ok != c.plain {
+			t.Errorf("%s: plain = %v, want %v", c.name, ok, c.plain)
+			continue
+		}
+		if ok && (h == nil || req.Params.Name != "list_accounts" || len(id) == 0) {
+			t.Errorf("%s: id %s, tool %q, handler %v", c.name, id, req.Params.Name, h != nil)
+		}
+	}
+}
