@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -51,15 +52,66 @@ func (s *Server) fastCalls(tools map[string]server.ToolHandlerFunc, next http.Ha
 			next.ServeHTTP(w, r)
 			return
 		}
+		p, _ := oauth.PrincipalFrom(r.Context())
 		id, req, handler, ok := s.plainCall(r, body, tools)
 		if !ok {
+			if id, ok := cancelled(r, body); ok {
+				s.inflight.cancel(flightKey{p.UserID, p.ClientID, string(id)})
+				w.WriteHeader(http.StatusAccepted) // as the library answers a notification
+				return
+			}
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 			next.ServeHTTP(w, r)
 			return
 		}
-		res, err := recovered(handler)(r.Context(), req)
+		ctx, done := s.inflight.start(r.Context(), flightKey{p.UserID, p.ClientID, string(id)})
+		defer done()
+		res, err := recovered(handler)(ctx, req)
 		writeCall(w, id, req.Params.Name, res, err)
 	})
+}
+
+// flightKey names a fast call in flight: its caller and its id as the
+// library renders it.
+type flightKey struct{ user, client, id string }
+
+// inflight holds the fast calls in flight, for notifications/cancelled;
+// a caller reaches only their own.
+type inflight struct {
+	mu    sync.Mutex
+	calls map[flightKey][]*context.CancelFunc
+}
+
+// start returns the context for the call k and the func that ends it.
+func (f *inflight) start(parent context.Context, k flightKey) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	c := &cancel
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = map[flightKey][]*context.CancelFunc{}
+	}
+	f.calls[k] = append(f.calls[k], c)
+	f.mu.Unlock()
+	return ctx, func() {
+		cancel()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if rest := slices.DeleteFunc(f.calls[k], func(o *context.CancelFunc) bool { return o == c }); len(rest) > 0 {
+			f.calls[k] = rest
+		} else {
+			delete(f.calls, k)
+		}
+	}
+}
+
+// cancel cancels the calls in flight under k (a client may reuse an id
+// across its connections).
+func (f *inflight) cancel(k flightKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls[k] {
+		(*c)()
+	}
 }
 
 type errReader struct{ err error }
@@ -69,10 +121,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // plainCall decodes body as a tool call the library would serve plainly,
 // returning its id as the library renders it.
 func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server.ToolHandlerFunc) (id []byte, req mcplib.CallToolRequest, h server.ToolHandlerFunc, ok bool) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, req, nil, false
-	}
-	if v := r.Header.Get(mcplib.HeaderProtocolVersion); v != "" && (!mcplib.IsValidProtocolVersion(v) || mcplib.IsModernProtocol(v)) {
+	if !legacyJSON(r) {
 		return nil, req, nil, false
 	}
 	var m fastRequest
@@ -81,15 +130,8 @@ func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server
 		len(m.ID) == 0 || !decodeOnly(m.Params, &p) {
 		return nil, req, nil, false
 	}
-	// The library decodes the id as any value and encodes it again;
-	// only strings and numbers are taken here.
-	var v any
-	if json.Unmarshal(m.ID, &v) != nil {
-		return nil, req, nil, false
-	}
-	switch v.(type) {
-	case string, float64:
-	default:
+	id, ok = libraryID(m.ID)
+	if !ok {
 		return nil, req, nil, false
 	}
 	h, known := tools[p.Name]
@@ -105,8 +147,64 @@ func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server
 			return nil, req, nil, false
 		}
 	}
+	return id, req, h, true
+}
+
+// legacyJSON reports that r carries JSON of a protocol version before
+// 2026-07-28 (or none), as far as its headers tell.
+func legacyJSON(r *http.Request) bool {
+	if !isJSON(r) {
+		return false
+	}
+	v := r.Header.Get(mcplib.HeaderProtocolVersion)
+	return v == "" || mcplib.IsValidProtocolVersion(v) && !mcplib.IsModernProtocol(v)
+}
+
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// libraryID returns a request id as the library renders it: it decodes
+// the id as any value and encodes it again. Only strings and numbers are
+// taken.
+func libraryID(raw json.RawMessage) ([]byte, bool) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil, false
+	}
+	switch v.(type) {
+	case string, float64:
+	default:
+		return nil, false
+	}
 	id, err := json.Marshal(v)
-	return id, req, h, err == nil
+	return id, err == nil
+}
+
+// cancelled reports that body is a notifications/cancelled, and the id
+// of the request it cancels. The library would look the id up among
+// every caller's requests (in stateless mode all share one empty session
+// id), so such notifications are never handed to it.
+func cancelled(r *http.Request, body []byte) ([]byte, bool) {
+	if !isJSON(r) {
+		return nil, false
+	}
+	var m struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  string          `json:"method"`
+		Params  struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	// Without an id (or with a null one) the library takes it as a notification.
+	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcplib.JSONRPC_VERSION ||
+		m.Method != string(mcplib.MethodNotificationCancelled) || len(m.ID) > 0 && string(m.ID) != "null" {
+		return nil, false
+	}
+	id, _ := libraryID(m.Params.RequestID)
+	return id, true
 }
 
 // decodeOnly decodes data, one JSON object, into v, and fails on any

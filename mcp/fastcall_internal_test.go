@@ -71,3 +71,34 @@ func TestPlainCallGate(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledGate: every notifications/cancelled is taken, however it
+// is spelled, so that none reaches the library, which would look its id
+// up among everyone's calls; requests with an id are not notifications.
+func TestCancelledGate(t *testing.T) {
+	cases := []struct {
+		name, body, contentType string
+		id                      string
+		taken                   bool
+	}{
+		{"plain", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":42,"reason":"x"}}`, "application/json", "42", true},
+		{"string id", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a<b"}}`, "application/json", `"a\u003cb"`, true},
+		{"escaped method", `{"jsonrpc":"2.0","method":"notifications\/cancelled","params":{"requestId":1}}`, "application/json", "1", true},
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"notifications/cancelled","params":{"requestId":1}}`, "application/json", "1", true},
+		{"modern meta", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"_meta":{}}}`, "application/json", "1", true},
+		{"no request id", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}`, "application/json", "", true},
+		{"a request", `{"jsonrpc":"2.0","id":3,"method":"notifications/cancelled","params":{"requestId":1}}`, "application/json", "", false},
+		{"old jsonrpc", `{"jsonrpc":"1.0","method":"notifications/cancelled","params":{"requestId":1}}`, "application/json", "", false},
+		{"other notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "application/json", "", false},
+		{"not JSON", `{"jsonrpc":"2.0","method":"notifications/cancelled"`, "application/json", "", false},
+		{"text", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, "text/plain", "", false},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(c.body))
+		r.Header.Set("Content-Type", c.contentType)
+		id, ok := cancelled(r, []byte(c.body))
+		if ok != c.taken || string(id) != c.id {
+			t.Errorf("%s: cancelled = %s, %v; want %s, %v", c.name, id, ok, c.id, c.taken)
+		}
+	}
+}

@@ -1,12 +1,17 @@
 package mcp_test
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/imap-mcp/imap-mcp/store"
 )
 
 // frameNonce is the random id of a message's frame, new on every call.
@@ -39,22 +44,7 @@ func TestFastCallsAnswerAsTheLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	post := func(body, version string) (int, string, string) {
-		req, _ := http.NewRequest("POST", h.url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if version != "" {
-			req.Header.Set("Mcp-Protocol-Version", version)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
-	}
+	post := func(body, version string) (int, string, string) { return postJSON(t, h.url, tok, body, version) }
 	calls := []struct{ id, tool, args string }{
 		{`1`, "list_accounts", `{}`},
 		{`"req-<1>&"`, "search_messages", fmt.Sprintf(`{"account_id":%q,"folder":%q,"subject":"quoted"}`, acct, folder)},
@@ -84,5 +74,108 @@ func TestFastCallsAnswerAsTheLibrary(t *testing.T) {
 				t.Errorf("%s (id %s): %d %s", c.tool, c.id, fc, fb)
 			}
 		}
+	}
+}
+
+// postJSON posts body to the MCP endpoint with token and, unless empty,
+// a protocol version header; it returns the status, content type and body.
+func postJSON(t *testing.T, url, token, body, version string) (int, string, string) {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if version != "" {
+		req.Header.Set("Mcp-Protocol-Version", version)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, "", ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+}
+
+// TestCancelReachesOnlyTheCallersCall: notifications/cancelled ends the
+// caller's own call in flight, and no one else's with the same id. The
+// MCP library, stateless, keyed calls by id alone, so anyone's cancel
+// for id 42 ended every call numbered 42.
+func TestCancelReachesOnlyTheCallersCall(t *testing.T) {
+	h, _, keys := mailHarness(t)
+	tokA, ua := h.token(t, "user_cancel_a", "mail.read")
+	tokB, ub := h.token(t, "user_cancel_b", "mail.read")
+	// An IMAP server that accepts and never greets: a call to it waits.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	account := func(u store.User) string {
+		a := &store.MailAccount{UserID: u.ID, Label: "silent", Email: "silent@example.test", IMAPHost: "127.0.0.1", IMAPPort: port,
+			IMAPTLSMode: "starttls", IMAPUser: "silent", IMAPPasswordEnc: keys.Seal([]byte("pw"), store.AccountSecretContext(u.ID, store.ColumnIMAPPassword)),
+			SMTPHost: "127.0.0.1", SMTPPort: port, SMTPTLSMode: "starttls", SMTPUser: "silent",
+			SMTPPasswordEnc: keys.Seal([]byte("pw"), store.AccountSecretContext(u.ID, store.ColumnSMTPPassword))}
+		if err := h.st.CreateAccount(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	acctA, acctB := account(ua), account(ub)
+	const cancel42 = `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":42,"reason":"stop"}}`
+	start := func(token, acct string) chan string {
+		done := make(chan string, 1)
+		go func() {
+			_, _, b := postJSON(t, h.url, token, fmt.Sprintf(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"list_messages","arguments":{"account_id":%q}}}`, acct), "")
+			done <- b
+		}()
+		select {
+		case c := <-accepted:
+			t.Cleanup(func() { c.Close() })
+		case <-time.After(10 * time.Second):
+			t.Fatal("the call never reached the IMAP server")
+		}
+		return done
+	}
+	ended := func(call chan string, within time.Duration) bool {
+		select {
+		case <-call:
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+	cancel := func(token string) {
+		if code, _, body := postJSON(t, h.url, token, cancel42, ""); code != http.StatusAccepted {
+			t.Fatalf("cancel = %d %s, want 202", code, body)
+		}
+	}
+	callA := start(tokA, acctA)
+	cancel(tokB)
+	if ended(callA, 300*time.Millisecond) {
+		t.Fatal("another person's cancel ended the call")
+	}
+	callB := start(tokB, acctB)
+	cancel(tokA)
+	if !ended(callA, 5*time.Second) {
+		t.Fatal("the caller's own cancel did not end their call")
+	}
+	if ended(callB, 300*time.Millisecond) {
+		t.Fatal("another person's cancel ended the call")
+	}
+	cancel(tokB)
+	if !ended(callB, 5*time.Second) {
+		t.Fatal("the caller's own cancel did not end their call")
 	}
 }

@@ -77,6 +77,8 @@ type Server struct {
 	activity *activityLog
 	// owner names this process in outbox claims.
 	owner string
+	// inflight holds the tool calls that notifications/cancelled can reach.
+	inflight inflight
 }
 
 // requestsPerCall is the MCP requests allowed per tool call allowed.
