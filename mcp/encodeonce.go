@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -38,11 +37,11 @@ const resultRefPrefix = "imcp-result:"
 type resultSlot struct {
 	nonce string
 	mu    sync.Mutex
-	body  [][]byte // the result object's members, "content" first, in pieces; nil until a tool answers
+	body  []byte // the result object's members, "content" first; nil until a tool answers
 }
 
 // fill keeps body as the slot's result, if it has none yet.
-func (s *resultSlot) fill(body [][]byte) bool {
+func (s *resultSlot) fill(body []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.body != nil {
@@ -52,7 +51,7 @@ func (s *resultSlot) fill(body [][]byte) bool {
 	return true
 }
 
-func (s *resultSlot) result() [][]byte {
+func (s *resultSlot) result() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.body
@@ -92,54 +91,59 @@ func plainResult(res *mcplib.CallToolResult) bool {
 		len(res.InputRequests) == 0 && res.RequestState == ""
 }
 
-// encodeResult writes the members of res that the library's MarshalJSON
-// writes for it, in pieces: content (an empty list when there is none),
-// then structuredContent and isError when set.
-func encodeResult(res *mcplib.CallToolResult) ([][]byte, error) {
-	content := []byte("[]")
-	if len(res.Content) > 0 {
-		var err error
-		if content, err = marshal(res.Content); err != nil {
-			return nil, err
-		}
+// encodeResult is writeResult into a buffer of its own.
+func encodeResult(res *mcplib.CallToolResult) ([]byte, error) {
+	b := scratch.Get().(*bytes.Buffer)
+	defer putScratch(b)
+	b.Reset()
+	if err := writeResult(b, res); err != nil {
+		return nil, err
 	}
-	parts := [][]byte{[]byte(`"content":`), content}
-	if res.StructuredContent != nil {
-		structured, err := marshal(res.StructuredContent)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, []byte(`,"structuredContent":`), structured)
-	}
-	if res.IsError {
-		parts = append(parts, []byte(`,"isError":true`))
-	}
-	return parts, nil
+	return bytes.Clone(b.Bytes()), nil
 }
 
-// scratch holds buffers for marshal and for joining an answer of at
-// most maxJoined bytes.
+// writeResult writes to b the members of res that the library's
+// MarshalJSON writes for it: content (an empty list when there is none),
+// then structuredContent and isError when set. It encodes without
+// escaping <, > and & (the answer is JSON for an MCP client, never HTML).
+func writeResult(b *bytes.Buffer, res *mcplib.CallToolResult) error {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	encode := func(v any) error {
+		if err := enc.Encode(v); err != nil { // Encode writes nothing when it fails
+			return err
+		}
+		b.Truncate(b.Len() - 1) // without Encode's newline
+		return nil
+	}
+	b.WriteString(`"content":`)
+	if len(res.Content) == 0 {
+		b.WriteString("[]")
+	} else if err := encode(res.Content); err != nil {
+		return err
+	}
+	if res.StructuredContent != nil {
+		b.WriteString(`,"structuredContent":`)
+		if err := encode(res.StructuredContent); err != nil {
+			return err
+		}
+	}
+	if res.IsError {
+		b.WriteString(`,"isError":true`)
+	}
+	return nil
+}
+
+// scratch holds buffers for encoding and joining answers; one that grew
+// past maxJoined is not kept.
 var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxJoined = 1 << 20
 
-// marshal is json.Marshal without escaping <, > and & (the answer is
-// JSON for an MCP client, never HTML), through a reused buffer, so that
-// the one allocation is the result's own size.
-func marshal(v any) ([]byte, error) {
-	b := scratch.Get().(*bytes.Buffer)
-	defer func() {
-		if b.Cap() <= maxJoined {
-			scratch.Put(b)
-		}
-	}()
-	b.Reset()
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+func putScratch(b *bytes.Buffer) {
+	if b.Cap() <= maxJoined {
+		scratch.Put(b)
 	}
-	return bytes.Clone(b.Bytes()[:b.Len()-1]), nil // without Encode's newline
 }
 
 // internalError is the answer when the stand-in cannot be placed.
@@ -156,7 +160,7 @@ func (s *resultSlot) splice(p []byte) (parts [][]byte, ok bool) {
 	standIn := s.standInContent()
 	switch i := bytes.Index(p, standIn); {
 	case i >= 0 && bytes.Count(p, standIn) == 1:
-		return slices.Concat([][]byte{p[:i]}, body, [][]byte{p[i+len(standIn):]}), true
+		return [][]byte{p[:i], body, p[i+len(standIn):]}, true
 	case bytes.Contains(p, []byte(s.nonce)):
 		return nil, false
 	}
@@ -202,12 +206,12 @@ func writeJoined(w http.ResponseWriter, status int, parts [][]byte) {
 		return
 	}
 	b := scratch.Get().(*bytes.Buffer)
+	defer putScratch(b)
 	b.Reset()
 	for _, p := range parts {
 		b.Write(p)
 	}
 	_, _ = w.Write(b.Bytes())
-	scratch.Put(b)
 }
 
 func writeParts(w io.Writer, parts [][]byte) error {

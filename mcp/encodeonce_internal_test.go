@@ -150,7 +150,7 @@ func answers(t *testing.T, once bool, body string, tool server.ToolHandlerFunc) 
 func TestSpliceRefusesAStandInItCannotPlace(t *testing.T) {
 	h := spliceResults(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		slot := r.Context().Value(resultSlotKey{}).(*resultSlot)
-		slot.fill([][]byte{[]byte(`"content":[{"type":"text","text":"the result"}]`)})
+		slot.fill([]byte(`"content":[{"type":"text","text":"the result"}]`))
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"text":"`+resultRefPrefix+slot.nonce+`","type":"text"}]}}`)
 	}))
@@ -191,7 +191,7 @@ func BenchmarkResultEncoding(b *testing.B) {
 			var held bytes.Buffer
 			_ = json.NewEncoder(&held).Encode(mcplib.JSONRPCResponse{JSONRPC: "2.0", ID: mcplib.NewRequestId(1),
 				Result: mcplib.NewToolResultText(resultRefPrefix + slot.nonce)})
-			if parts, ok := slot.splice(held.Bytes()); !ok || len(parts) != 2+len(body) {
+			if parts, ok := slot.splice(held.Bytes()); !ok || len(parts) != 3 {
 				b.Fatal("not spliced")
 			}
 		}

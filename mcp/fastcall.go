@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -34,12 +35,11 @@ type fastRequest struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params"`
-}
-
-type fastParams struct {
-	Name      string          `json:"name"`
-	Arguments json.RawMessage `json:"arguments"`
+	Params  *struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+		Meta      *mcplib.Meta    `json:"_meta"` // a progress token, say; not a 2026-07-28 protocol version
+	} `json:"params"`
 }
 
 // fastCalls serves the plain tool calls of tools (handlers by name, with
@@ -125,11 +125,11 @@ func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server
 		return nil, req, nil, false
 	}
 	var m fastRequest
-	var p fastParams
 	if !decodeOnly(body, &m) || m.JSONRPC != mcplib.JSONRPC_VERSION || m.Method != string(mcplib.MethodToolsCall) ||
-		len(m.ID) == 0 || !decodeOnly(m.Params, &p) {
+		len(m.ID) == 0 || m.Params == nil || m.Params.Meta.ProtocolVersion() != "" {
 		return nil, req, nil, false
 	}
+	p := m.Params
 	id, ok = libraryID(m.ID)
 	if !ok {
 		return nil, req, nil, false
@@ -140,7 +140,7 @@ func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server
 	}
 	req.Method = string(mcplib.MethodToolsCall)
 	req.Header = r.Header
-	req.Params.Name = p.Name
+	req.Params.Name, req.Params.Meta = p.Name, p.Meta
 	if len(p.Arguments) > 0 {
 		req.Params.RawArguments = p.Arguments
 		if json.Unmarshal(p.Arguments, &req.Params.Arguments) != nil {
@@ -160,8 +160,27 @@ func legacyJSON(r *http.Request) bool {
 	return v == "" || mcplib.IsValidProtocolVersion(v) && !mcplib.IsModernProtocol(v)
 }
 
+// smallInteger reports that raw is a JSON integer of at most 15 digits,
+// which a float64 holds exactly, other than -0.
+func smallInteger(raw []byte) bool {
+	digits := bytes.TrimPrefix(raw, []byte("-"))
+	if len(digits) == 0 || len(digits) > 15 || digits[0] == '0' && (len(digits) > 1 || len(raw) > 1) {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func isJSON(r *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
 }
 
@@ -169,6 +188,9 @@ func isJSON(r *http.Request) bool {
 // the id as any value and encodes it again. Only strings and numbers are
 // taken.
 func libraryID(raw json.RawMessage) ([]byte, bool) {
+	if smallInteger(raw) { // the library's float64 writes it as it came
+		return raw, true
+	}
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
 		return nil, false
@@ -238,26 +260,32 @@ func writeCall(w http.ResponseWriter, id []byte, tool string, res *mcplib.CallTo
 	if err == nil && res == nil {
 		err = fmt.Errorf("tool '%s' handler returned no result", tool)
 	}
-	var parts [][]byte
+	b := scratch.Get().(*bytes.Buffer)
+	defer putScratch(b)
+	b.Reset()
 	if err == nil && plainResult(res) {
-		parts, err = encodeResult(res)
+		b.WriteString(`{"jsonrpc":"2.0","id":`)
+		b.Write(id)
+		b.WriteString(`,"result":{`)
+		if err = writeResult(b, res); err == nil {
+			b.WriteString("}}\n")
+		}
+	}
+	if err != nil || !plainResult(res) {
+		// An error, or a result with members writeResult does not write:
+		// the library's types encode it.
+		b.Reset()
+		var rid any
+		_ = json.Unmarshal(id, &rid)
+		var answer any = mcplib.JSONRPCResponse{JSONRPC: mcplib.JSONRPC_VERSION, ID: mcplib.NewRequestId(rid), Result: res}
+		if err != nil {
+			answer = mcplib.JSONRPCError{JSONRPC: mcplib.JSONRPC_VERSION, ID: mcplib.NewRequestId(rid),
+				Error: mcplib.NewJSONRPCErrorDetails(mcplib.INTERNAL_ERROR, err.Error(), nil)}
+		}
+		_ = json.NewEncoder(b).Encode(answer)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if err == nil && parts != nil {
-		writeJoined(w, http.StatusOK, slices.Concat([][]byte{[]byte(`{"jsonrpc":"2.0","id":`), id, []byte(`,"result":{`)},
-			parts, [][]byte{[]byte("}}\n")}))
-		return
-	}
-	// An error, or a result with members encodeResult does not write: the
-	// library's types encode it.
-	var rid any
-	_ = json.Unmarshal(id, &rid)
-	var answer any = mcplib.JSONRPCResponse{JSONRPC: mcplib.JSONRPC_VERSION, ID: mcplib.NewRequestId(rid), Result: res}
-	if err != nil {
-		answer = mcplib.JSONRPCError{JSONRPC: mcplib.JSONRPC_VERSION, ID: mcplib.NewRequestId(rid),
-			Error: mcplib.NewJSONRPCErrorDetails(mcplib.INTERNAL_ERROR, err.Error(), nil)}
-	}
-	var b bytes.Buffer
-	_ = json.NewEncoder(&b).Encode(answer)
-	writeJoined(w, http.StatusOK, [][]byte{b.Bytes()})
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes())
 }

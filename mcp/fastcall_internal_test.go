@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,7 +38,9 @@ func TestPlainCallGate(t *testing.T) {
 		{"unknown version", call, "application/json", "1999-01-01", false},
 		{"text content type", call, "text/plain", "", false},
 		{"no content type", call, "", "", false},
-		{"meta", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{}}}`, "application/json", "", false},
+		{"progress token", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{"progressToken":3}}}`, "application/json", "", true},
+		{"modern meta", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, "application/json", "", false},
+		{"null params", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":null}`, "application/json", "", false},
 		{"task", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","task":{}}}`, "application/json", "", false},
 		{"request state", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","requestState":"x"}}`, "application/json", "", false},
 		{"extra top-level member", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts"},"x":1}`, "application/json", "", false},
@@ -99,6 +102,28 @@ func TestCancelledGate(t *testing.T) {
 		id, ok := cancelled(r, []byte(c.body))
 		if ok != c.taken || string(id) != c.id {
 			t.Errorf("%s: cancelled = %s, %v; want %s, %v", c.name, id, ok, c.id, c.taken)
+		}
+	}
+}
+
+// TestLibraryID: ids are rendered as the library renders them (decoded
+// as any value, encoded again), small integers without that round trip.
+func TestLibraryID(t *testing.T) {
+	for raw, want := range map[string]string{"0": "0", "7": "7", "-12": "-12", "123456789012345": "123456789012345",
+		"1234567890123456789": "1234567890123456800", "-0": "-0", "1e3": "1000", "2.50": "2.5", `"a<b"`: `"a\u003cb"`, `"\u0041"`: `"A"`} {
+		got, ok := libraryID(json.RawMessage(raw))
+		if !ok || string(got) != want {
+			t.Errorf("libraryID(%s) = %s, %v; want %s", raw, got, ok, want)
+		}
+		var v any
+		_ = json.Unmarshal([]byte(raw), &v)
+		if lib, _ := json.Marshal(v); string(lib) != want {
+			t.Errorf("the library renders %s as %s, not %s", raw, lib, want)
+		}
+	}
+	for _, raw := range []string{"null", "true", "{}", "[1]", ""} {
+		if got, ok := libraryID(json.RawMessage(raw)); ok {
+			t.Errorf("libraryID(%s) = %s, taken", raw, got)
 		}
 	}
 }

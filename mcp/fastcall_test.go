@@ -54,6 +54,8 @@ func TestFastCallsAnswerAsTheLibrary(t *testing.T) {
 		{`4`, "get_message", fmt.Sprintf(`{"account_id":%q,"folder":%q,"uid":"one"}`, acct, folder)},
 		{`5`, "list_messages", `{"account_id":"no-such-account"}`},
 		{`6`, "list_accounts", ``},
+		{`1e3`, "list_accounts", `{},"_meta":{"progressToken":"p<1>"}`},
+		{`-0`, "list_accounts", `null`},
 	}
 	for _, c := range calls {
 		params := fmt.Sprintf(`{"name":%q`, c.tool)
