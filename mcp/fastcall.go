@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -35,15 +36,34 @@ type fastRequest struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
-	Params  *struct {
-		Name      string          `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
-		Meta      *mcplib.Meta    `json:"_meta"` // a progress token, say; not a 2026-07-28 protocol version
-	} `json:"params"`
+	Params  onceParams      `json:"params"`
+}
+
+type fastParams struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Meta      *mcplib.Meta    `json:"_meta"` // a progress token, say; not a 2026-07-28 protocol version
+}
+
+// onceParams is params, counted: the library's several decodings of a
+// request with params twice would not agree with one another, or with
+// the last params alone, so such a request is left to it.
+type onceParams struct {
+	p *fastParams
+	n int
+}
+
+func (o *onceParams) UnmarshalJSON(data []byte) error {
+	o.n++
+	o.p = new(fastParams)
+	if !decodeOnly(data, o.p) {
+		return errors.New("params: not a plain tool call")
+	}
+	return nil
 }
 
 // fastCalls serves the plain tool calls of tools (handlers by name, with
-// their middleware) and hands every other request to next.
+// their middleware and recovered) and hands every other request to next.
 func (s *Server) fastCalls(tools map[string]server.ToolHandlerFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -66,7 +86,7 @@ func (s *Server) fastCalls(tools map[string]server.ToolHandlerFunc, next http.Ha
 		}
 		ctx, done := s.inflight.start(r.Context(), flightKey{p.UserID, p.ClientID, string(id)})
 		defer done()
-		res, err := recovered(handler)(ctx, req)
+		res, err := handler(ctx, req)
 		writeCall(w, id, req.Params.Name, res, err)
 	})
 }
@@ -126,16 +146,16 @@ func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server
 	}
 	var m fastRequest
 	if !decodeOnly(body, &m) || m.JSONRPC != mcplib.JSONRPC_VERSION || m.Method != string(mcplib.MethodToolsCall) ||
-		len(m.ID) == 0 || m.Params == nil || m.Params.Meta.ProtocolVersion() != "" {
+		len(m.ID) == 0 || m.Params.n != 1 || m.Params.p.Meta.ProtocolVersion() != "" {
 		return nil, req, nil, false
 	}
-	p := m.Params
+	p := m.Params.p
 	id, ok = libraryID(m.ID)
 	if !ok {
 		return nil, req, nil, false
 	}
 	h, known := tools[p.Name]
-	if pr, _ := oauth.PrincipalFrom(r.Context()); !known || !pr.Has(s.scope[p.Name]) {
+	if pr, _ := oauth.PrincipalFrom(r.Context()); !known || !s.allowed(pr, p.Name) {
 		return nil, req, nil, false // the library says the tool is not found
 	}
 	req.Method = string(mcplib.MethodToolsCall)
@@ -241,8 +261,8 @@ func decodeOnly(data []byte, v any) bool {
 	return err == io.EOF
 }
 
-// recovered turns a panic in h into an error, as the library's
-// WithRecovery does.
+// recovered turns a panic in h into an error, worded as the library's
+// WithRecovery words it.
 func recovered(h server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (res *mcplib.CallToolResult, err error) {
 		defer func() {

@@ -40,6 +40,8 @@ func TestPlainCallGate(t *testing.T) {
 		{"no content type", call, "", "", false},
 		{"progress token", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{"progressToken":3}}}`, "application/json", "", true},
 		{"modern meta", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, "application/json", "", false},
+		{"params twice", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","arguments":{"x":1}},"params":{"name":"list_accounts"}}`, "application/json", "", false},
+		{"params twice, differently spelt", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts"},"Params":{"name":"list_accounts"}}`, "application/json", "", false},
 		{"null params", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":null}`, "application/json", "", false},
 		{"task", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","task":{}}}`, "application/json", "", false},
 		{"request state", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","requestState":"x"}}`, "application/json", "", false},

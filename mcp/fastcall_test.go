@@ -28,7 +28,9 @@ func withoutNonce(body string) string {
 // library's transport gets the library's answer byte for byte: status,
 // content type and body, for results, tool errors, schema errors and
 // every kind of id. A member the library ignores sends the same call
-// through the library, which gives the answer to compare with.
+// through the library, which gives the answer to compare with. (That
+// plain calls take the fast path at all, TestCancelReachesOnlyTheCallersCall
+// shows: only there does a cancellation reach them.)
 func TestFastCallsAnswerAsTheLibrary(t *testing.T) {
 	h, rig, keys := mailHarness(t)
 	tok, u := h.token(t, "user_fastcall", "mail.read")

@@ -69,6 +69,9 @@ func (l *rateLimiter) log(key string, now time.Duration) *eventLog {
 func (l *rateLimiter) spent(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.max <= 0 {
+		return l.window, true
+	}
 	now := time.Since(l.epoch)
 	e := l.log(key, now)
 	if e == nil || len(e.at)-e.head < l.max {
@@ -80,6 +83,9 @@ func (l *rateLimiter) spent(key string) (time.Duration, bool) {
 // allow records an event for key if within the limit; otherwise it
 // reports how long until the next event is allowed.
 func (l *rateLimiter) allow(key string) (time.Duration, bool) {
+	if l.max <= 0 {
+		return l.window, false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Since(l.epoch)

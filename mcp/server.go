@@ -131,8 +131,8 @@ func (s *Server) Tools() []Tool { return slices.Clone(s.tools) }
 func (s *Server) Handler() http.Handler {
 	ms := server.NewMCPServer("imap-mcp", s.o.Version,
 		server.WithToolCapabilities(false),
-		server.WithRecovery(),
 		server.WithToolFilter(s.filter),
+		server.WithToolHandlerMiddleware(recovered),
 		server.WithToolHandlerMiddleware(encodeOnce),
 		server.WithToolHandlerMiddleware(s.middleware),
 		server.WithInstructions(instructions),
@@ -140,7 +140,9 @@ func (s *Server) Handler() http.Handler {
 	plain := make(map[string]server.ToolHandlerFunc, len(s.tools))
 	for _, t := range s.tools {
 		ms.AddTool(t.Def, t.Handler)
-		plain[t.Def.Name] = s.middleware(t.Handler)
+		// The fast path's chain: the library's, less encodeOnce (it
+		// encodes the result itself).
+		plain[t.Def.Name] = recovered(s.middleware(t.Handler))
 	}
 	h := server.NewStreamableHTTPServer(ms,
 		server.WithStateLess(true),
@@ -174,12 +176,15 @@ func (s *Server) filter(ctx context.Context, tools []mcplib.Tool) []mcplib.Tool 
 	}
 	var out []mcplib.Tool
 	for _, t := range tools {
-		if p.Has(s.scope[t.Name]) {
+		if s.allowed(p, t.Name) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
+
+// allowed reports that p's token covers the tool named name.
+func (s *Server) allowed(p oauth.Principal, name string) bool { return p.Has(s.scope[name]) }
 
 // middleware checks arguments against the tool's schema (its limits are
 // enforced, not only advertised), rate-limits calls per user, and logs
