@@ -76,7 +76,7 @@ func (c *Conn) getAttachment(folder string, uid uint32, part string, open func(A
 			return info, c.getSection(bs, plan, uid, part, sink)
 		}
 	}
-	exists, err := c.streamWhole("fetch attachment", uid, func(r io.Reader) { found, sinkErr = streamPart(r, part, sink) })
+	exists, err := c.streamWhole("fetch attachment", uid, 0, func(r io.Reader) { found, sinkErr = streamPart(r, part, sink) })
 	switch {
 	case err != nil:
 		return info, err

@@ -277,10 +277,10 @@ func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
 	}
 	var buf bytes.Buffer
 	read := func(r io.Reader) { _, err = io.Copy(&buf, io.LimitReader(r, int64(limit)+1)) }
-	exists, ferr := c.streamWhole("fetch draft", uid, read)
+	exists, ferr := c.streamWhole("fetch draft", uid, 0, read)
 	if ferr == nil && !exists && stale {
 		if ferr = c.catchUp(); ferr == nil {
-			exists, ferr = c.streamWhole("fetch draft", uid, read)
+			exists, ferr = c.streamWhole("fetch draft", uid, 0, read)
 		}
 	}
 	switch {

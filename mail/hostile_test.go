@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,4 +213,49 @@ func listFolders(t *testing.T, e *Engine, a *Account) error {
 	defer cancel()
 	_, err := e.ListFolders(ctx, a)
 	return err
+}
+
+// TestListReadsNoMoreThanTheSizeItTrusts: when a message's structure
+// cannot be read, a list reads it whole to find its attachments, if the
+// server says it is small. A server whose body then runs far past that
+// size is not read on: before, the list read all the server sent (here
+// gigabytes, for a minute), at full speed.
+func TestListReadsNoMoreThanTheSizeItTrusts(t *testing.T) {
+	var mu sync.Mutex
+	var line string
+	var sent atomic.Int64
+	acct := startHostile(t, &hostileServer{lineHook: func(l string) { mu.Lock(); line = l; mu.Unlock() }, answer: func(tag, cmd string, w *bufio.Writer) bool {
+		mu.Lock()
+		l := line
+		mu.Unlock()
+		switch {
+		case cmd == "FETCH": // the page's flags
+			w.WriteString("* 1 FETCH (UID 1 FLAGS ())\r\n")
+		case cmd == "UID FETCH" && strings.Contains(l, "BODYSTRUCTURE"): // one the client cannot parse
+			w.WriteString("* 1 FETCH (UID 1 BODYSTRUCTURE (\"text\" \"plain\" X))\r\n")
+		case cmd == "UID FETCH" && strings.Contains(l, "BODY.PEEK[]"):
+			w.WriteString("* 1 FETCH (UID 1 BODY[] {2000000000}\r\nSubject: big\r\n\r\n")
+			chunk := strings.Repeat("x", 64<<10)
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); sent.Add(int64(len(chunk))) {
+				if _, err := w.WriteString(chunk); err != nil || w.Flush() != nil {
+					return true
+				}
+			}
+			return true
+		case cmd == "UID FETCH": // the summary without a structure: a small message
+			w.WriteString("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 1000 INTERNALDATE \"01-Jan-2026 10:00:00 +0000\" " +
+				"BODY[HEADER.FIELDS (DATE FROM SENDER TO CC SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES CONTENT-TYPE)] {16}\r\nSubject: big\r\n\r\n)\r\n")
+		}
+		return false
+	}})
+	e := New(Config{AllowPrivateHosts: true})
+	defer e.Close()
+	page, err := e.ListMessages(testCtx(t), acct, "INBOX", ListOptions{})
+	t.Logf("page %+v, err %v; the server sent %d MiB of the body", page, err, sent.Load()>>20)
+	if err != nil || len(page.Messages) != 1 || page.Messages[0].Note != structureUnknown {
+		t.Fatalf("page %+v, %v; want the message listed with the note %q", page, err, structureUnknown)
+	}
+	if n := sent.Load(); n > 2*maxParseForStructure {
+		t.Fatalf("the list read %d MiB of a message the server said had 1000 bytes", n>>20)
+	}
 }

@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -162,7 +163,7 @@ func (c *Conn) readLarge(folder string, uid uint32) (*parsedMessage, error) {
 		}
 	}
 	var parsed *parsedMessage
-	exists, err := c.streamWhole("fetch message", uid, func(r io.Reader) { parsed = parseMessage(r) })
+	exists, err := c.streamWhole("fetch message", uid, 0, func(r io.Reader) { parsed = parseMessage(r) })
 	if err == nil && !exists {
 		err = notFound("get message", "no message with UID %d in %q", uid, folder)
 	}
@@ -171,8 +172,10 @@ func (c *Conn) readLarge(folder string, uid uint32) (*parsedMessage, error) {
 
 // streamWhole fetches message uid of the selected folder whole and calls
 // read once with its body as it streams in; exists is false when there
-// is no such message.
-func (c *Conn) streamWhole(op string, uid uint32, read func(io.Reader)) (exists bool, err error) {
+// is no such message. A body the server announces as longer than limit
+// (when limit > 0) is not read: the connection is closed instead, since
+// leaving the body unread would still read all of it.
+func (c *Conn) streamWhole(op string, uid uint32, limit int64, read func(io.Reader)) (exists bool, err error) {
 	err = c.stream(op, func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
 		defer cmd.Close()
@@ -180,6 +183,10 @@ func (c *Conn) streamWhole(op string, uid uint32, read func(io.Reader)) (exists 
 			for item := m.Next(); item != nil; item = m.Next() {
 				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && !exists {
 					exists = true
+					if size := it.Literal.Size(); limit > 0 && size > limit {
+						_ = c.dc.Conn.Close()
+						return fmt.Errorf("%w: a body of %d bytes, over the %d expected", ErrLimit, size, limit)
+					}
 					read(&armedReader{r: it.Literal, c: c})
 				}
 			}
