@@ -27,8 +27,11 @@ import (
 // when the library would serve it plainly: one legacy-era (before
 // 2026-07-28) tools/call request, params of only name and arguments, a
 // tool the caller's scopes allow. Everything else goes to the library as
-// it came. The answer is the library's, byte for byte
-// (TestFastCallsAnswerAsTheLibrary).
+// it came. The answer is the library's, byte for byte, for every result
+// and error our tools return (TestFastCallsAnswerAsTheLibrary); the
+// library's handling of results that ask the client for more input, and
+// of URL-elicitation errors, which no tool of ours returns, is not
+// repeated here.
 
 // fastRequest is the whole of a request taken here: any other member
 // sends it to the library.
@@ -79,6 +82,11 @@ func (s *Server) fastCalls(tools map[string]server.ToolHandlerFunc, next http.Ha
 				s.inflight.cancel(flightKey{p.UserID, p.ClientID, string(id)})
 				w.WriteHeader(http.StatusAccepted) // as the library answers a notification
 				return
+			}
+			if id, ok := libraryCall(body); ok {
+				ctx, done := s.inflight.start(r.Context(), flightKey{p.UserID, p.ClientID, string(id)})
+				defer done()
+				r = r.WithContext(ctx)
 			}
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 			next.ServeHTTP(w, r)
@@ -224,29 +232,56 @@ func libraryID(raw json.RawMessage) ([]byte, bool) {
 	return id, err == nil
 }
 
-// cancelled reports that body is a notifications/cancelled, and the id
-// of the request it cancels. The library would look the id up among
-// every caller's requests (in stateless mode all share one empty session
-// id), so such notifications are never handed to it.
+// cancelled reports that body is a notifications/cancelled the library
+// would act on, and the id of the request it cancels, rendered as the
+// library renders ids (nil when it names none). The library would look
+// the id up among every caller's requests (in stateless mode all share
+// one empty session id), so such notifications are never handed to it:
+// they are answered 202 here, in every protocol era, where the library
+// would first check a 2026-07-28 request's headers.
 func cancelled(r *http.Request, body []byte) ([]byte, bool) {
 	if !isJSON(r) {
 		return nil, false
+	}
+	if v := r.Header.Get(mcplib.HeaderProtocolVersion); v != "" && !mcplib.IsValidProtocolVersion(v) {
+		return nil, false // refused unread
 	}
 	var m struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
 		Method  string          `json:"method"`
-		Params  struct {
-			RequestID json.RawMessage `json:"requestId"`
-		} `json:"params"`
 	}
 	// Without an id (or with a null one) the library takes it as a notification.
 	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcplib.JSONRPC_VERSION ||
 		m.Method != string(mcplib.MethodNotificationCancelled) || len(m.ID) > 0 && string(m.ID) != "null" {
 		return nil, false
 	}
-	id, _ := libraryID(m.Params.RequestID)
+	var n mcplib.JSONRPCNotification // decoded as the library decodes it
+	if json.Unmarshal(body, &n) != nil {
+		return nil, false // the library answers that it cannot parse it
+	}
+	v, ok := n.Params.AdditionalFields["requestId"]
+	if !ok {
+		return nil, true
+	}
+	id, err := json.Marshal(v)
+	if err != nil {
+		return nil, true
+	}
 	return id, true
+}
+
+// libraryCall returns the id of a tools/call the library is to serve, so
+// that a cancellation can reach it too.
+func libraryCall(body []byte) ([]byte, bool) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.Method != string(mcplib.MethodToolsCall) {
+		return nil, false
+	}
+	return libraryID(m.ID)
 }
 
 // decodeOnly decodes data, one JSON object, into v, and fails on any
@@ -265,13 +300,22 @@ func decodeOnly(data []byte, v any) bool {
 // WithRecovery words it.
 func recovered(h server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcplib.CallToolRequest) (res *mcplib.CallToolResult, err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				res, err = nil, fmt.Errorf("panic recovered in %s tool handler: %v", req.Params.Name, p)
-			}
-		}()
-		return h(ctx, req)
+		err = safely(req.Params.Name, func() (err error) {
+			res, err = h(ctx, req)
+			return err
+		})
+		return res, err
 	}
+}
+
+// safely runs f of tool, turning a panic into that error.
+func safely(tool string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic recovered in %s tool handler: %v", tool, p)
+		}
+	}()
+	return f()
 }
 
 // writeCall writes the JSON-RPC answer to the call id of tool: res, or
@@ -287,7 +331,7 @@ func writeCall(w http.ResponseWriter, id []byte, tool string, res *mcplib.CallTo
 		b.WriteString(`{"jsonrpc":"2.0","id":`)
 		b.Write(id)
 		b.WriteString(`,"result":{`)
-		if err = writeResult(b, res); err == nil {
+		if err = safely(tool, func() error { return writeResult(b, res) }); err == nil {
 			b.WriteString("}}\n")
 		}
 	}

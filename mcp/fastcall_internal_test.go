@@ -3,10 +3,12 @@ package mcp
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -42,6 +44,7 @@ func TestPlainCallGate(t *testing.T) {
 		{"modern meta", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, "application/json", "", false},
 		{"params twice", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","arguments":{"x":1}},"params":{"name":"list_accounts"}}`, "application/json", "", false},
 		{"params twice, differently spelt", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts"},"Params":{"name":"list_accounts"}}`, "application/json", "", false},
+		{"legacy version in meta", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","_meta":{"io.modelcontextprotocol/protocolVersion":"2025-06-18"}}}`, "application/json", "", false},
 		{"null params", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":null}`, "application/json", "", false},
 		{"task", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","task":{}}}`, "application/json", "", false},
 		{"request state", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_accounts","requestState":"x"}}`, "application/json", "", false},
@@ -90,13 +93,21 @@ func TestCancelledGate(t *testing.T) {
 		{"string id", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a<b"}}`, "application/json", `"a\u003cb"`, true},
 		{"escaped method", `{"jsonrpc":"2.0","method":"notifications\/cancelled","params":{"requestId":1}}`, "application/json", "1", true},
 		{"null id", `{"jsonrpc":"2.0","id":null,"method":"notifications/cancelled","params":{"requestId":1}}`, "application/json", "1", true},
-		{"modern meta", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"_meta":{}}}`, "application/json", "1", true},
+		{"with meta", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, "application/json", "1", true},
+		{"request id spelt otherwise", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestid":1}}`, "application/json", "", true},
+		{"request id out of range", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1e400}}`, "application/json", "", false},
 		{"no request id", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}`, "application/json", "", true},
 		{"a request", `{"jsonrpc":"2.0","id":3,"method":"notifications/cancelled","params":{"requestId":1}}`, "application/json", "", false},
 		{"old jsonrpc", `{"jsonrpc":"1.0","method":"notifications/cancelled","params":{"requestId":1}}`, "application/json", "", false},
 		{"other notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "application/json", "", false},
 		{"not JSON", `{"jsonrpc":"2.0","method":"notifications/cancelled"`, "application/json", "", false},
 		{"text", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, "text/plain", "", false},
+	}
+	unsupported := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	unsupported.Header.Set("Content-Type", "application/json")
+	unsupported.Header.Set(mcplib.HeaderProtocolVersion, "1999-01-01")
+	if _, ok := cancelled(unsupported, []byte(cases[0].body)); ok {
+		t.Error("a cancellation of an unsupported protocol version was taken; the library refuses it")
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(c.body))
@@ -119,13 +130,85 @@ func TestLibraryID(t *testing.T) {
 		}
 		var v any
 		_ = json.Unmarshal([]byte(raw), &v)
-		if lib, _ := json.Marshal(v); string(lib) != want {
+		if lib, _ := json.Marshal(mcplib.NewRequestId(v)); string(lib) != want {
 			t.Errorf("the library renders %s as %s, not %s", raw, lib, want)
 		}
 	}
 	for _, raw := range []string{"null", "true", "{}", "[1]", ""} {
 		if got, ok := libraryID(json.RawMessage(raw)); ok {
 			t.Errorf("libraryID(%s) = %s, taken", raw, got)
+		}
+	}
+}
+
+// TestCancelReachesOnlyItsCaller: a cancellation ends the call with its
+// id of the same person and client, on the fast path and on the
+// library's, and no call of another person using the same client (as
+// everyone using one app does) or of the same person's other client.
+func TestCancelReachesOnlyItsCaller(t *testing.T) {
+	started := make(chan struct{}, 4)
+	slow := func(ctx context.Context, _ mcplib.CallToolRequest) (*mcplib.CallToolResult, error) {
+		started <- struct{}{}
+		select {
+		case <-ctx.Done():
+			return mcplib.NewToolResultText("cancelled"), nil
+		case <-time.After(10 * time.Second):
+			return mcplib.NewToolResultText("done"), nil
+		}
+	}
+	s := &Server{scope: map[string]string{"slow": oauth.ScopeRead}}
+	ms := server.NewMCPServer("t", "1", server.WithToolCapabilities(false))
+	ms.AddTool(mcplib.NewTool("slow"), slow)
+	library := server.NewStreamableHTTPServer(ms, server.WithStateLess(true), server.WithDisableStreaming(true), server.WithDisableLocalhostProtection(true))
+	h := s.fastCalls(map[string]server.ToolHandlerFunc{"slow": recovered(slow)}, library)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := oauth.Principal{UserID: r.Header.Get("X-User"), ClientID: r.Header.Get("X-Client"), Scopes: []string{oauth.ScopeRead}}
+		h.ServeHTTP(w, r.WithContext(oauth.WithPrincipal(r.Context(), p)))
+	}))
+	defer ts.Close()
+	post := func(user, client, body string) string {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-User", user)
+		req.Header.Set("X-Client", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for _, c := range []struct{ path, call string }{
+		{"fast", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}`},
+		{"library", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"},"ignored":true}`},
+	} {
+		done := make(chan string, 1)
+		go func() { done <- post("alice", "app", c.call) }()
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the call never started", c.path)
+		}
+		const cancel1 = `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`
+		for _, other := range [][2]string{{"bob", "app"}, {"alice", "other-app"}} {
+			post(other[0], other[1], cancel1)
+			select {
+			case b := <-done:
+				t.Fatalf("%s: %s's cancel through %s ended alice's call: %s", c.path, other[0], other[1], b)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		post("alice", "app", cancel1)
+		select {
+		case b := <-done:
+			// The library writes nothing for a request whose context ended.
+			if c.path == "fast" && !strings.Contains(b, "cancelled") {
+				t.Fatalf("%s: %s", c.path, b)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the caller's own cancel did not end the call", c.path)
 		}
 	}
 }
