@@ -78,12 +78,15 @@ func (s *Server) fastCalls(tools map[string]server.ToolHandlerFunc, next http.Ha
 		p, _ := oauth.PrincipalFrom(r.Context())
 		id, req, handler, ok := s.plainCall(r, body, tools)
 		if !ok {
-			if id, ok := cancelled(r, body); ok {
+			var env envelope
+			_ = json.Unmarshal(body, &env) // a body that is not JSON is the library's to answer
+			if id, ok := cancelled(r, body, env); ok {
 				s.inflight.cancel(flightKey{p.UserID, p.ClientID, string(id)})
 				w.WriteHeader(http.StatusAccepted) // as the library answers a notification
 				return
 			}
-			if id, ok := libraryCall(body); ok {
+			// A call the library serves can be cancelled too.
+			if id, ok := libraryID(env.ID); ok && env.Method == string(mcplib.MethodToolsCall) {
 				ctx, done := s.inflight.start(r.Context(), flightKey{p.UserID, p.ClientID, string(id)})
 				defer done()
 				r = r.WithContext(ctx)
@@ -239,22 +242,14 @@ func libraryID(raw json.RawMessage) ([]byte, bool) {
 // one empty session id), so such notifications are never handed to it:
 // they are answered 202 here, in every protocol era, where the library
 // would first check a 2026-07-28 request's headers.
-func cancelled(r *http.Request, body []byte) ([]byte, bool) {
-	if !isJSON(r) {
+func cancelled(r *http.Request, body []byte, m envelope) ([]byte, bool) {
+	// Without an id (or with a null one) the library takes it as a notification.
+	if m.JSONRPC != mcplib.JSONRPC_VERSION || m.Method != string(mcplib.MethodNotificationCancelled) ||
+		len(m.ID) > 0 && string(m.ID) != "null" || !isJSON(r) {
 		return nil, false
 	}
 	if v := r.Header.Get(mcplib.HeaderProtocolVersion); v != "" && !mcplib.IsValidProtocolVersion(v) {
 		return nil, false // refused unread
-	}
-	var m struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  string          `json:"method"`
-	}
-	// Without an id (or with a null one) the library takes it as a notification.
-	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcplib.JSONRPC_VERSION ||
-		m.Method != string(mcplib.MethodNotificationCancelled) || len(m.ID) > 0 && string(m.ID) != "null" {
-		return nil, false
 	}
 	var n mcplib.JSONRPCNotification // decoded as the library decodes it
 	if json.Unmarshal(body, &n) != nil {
@@ -271,17 +266,11 @@ func cancelled(r *http.Request, body []byte) ([]byte, bool) {
 	return id, true
 }
 
-// libraryCall returns the id of a tools/call the library is to serve, so
-// that a cancellation can reach it too.
-func libraryCall(body []byte) ([]byte, bool) {
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-	}
-	if json.Unmarshal(body, &m) != nil || m.Method != string(mcplib.MethodToolsCall) {
-		return nil, false
-	}
-	return libraryID(m.ID)
+// envelope is what says which request a body is.
+type envelope struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
 }
 
 // decodeOnly decodes data, one JSON object, into v, and fails on any

@@ -106,13 +106,13 @@ func TestCancelledGate(t *testing.T) {
 	unsupported := httptest.NewRequest(http.MethodPost, "/mcp", nil)
 	unsupported.Header.Set("Content-Type", "application/json")
 	unsupported.Header.Set(mcplib.HeaderProtocolVersion, "1999-01-01")
-	if _, ok := cancelled(unsupported, []byte(cases[0].body)); ok {
+	if _, ok := cancelled(unsupported, []byte(cases[0].body), envelopeOf(cases[0].body)); ok {
 		t.Error("a cancellation of an unsupported protocol version was taken; the library refuses it")
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(c.body))
 		r.Header.Set("Content-Type", c.contentType)
-		id, ok := cancelled(r, []byte(c.body))
+		id, ok := cancelled(r, []byte(c.body), envelopeOf(c.body))
 		if ok != c.taken || string(id) != c.id {
 			t.Errorf("%s: cancelled = %s, %v; want %s, %v", c.name, id, ok, c.id, c.taken)
 		}
@@ -211,4 +211,10 @@ func TestCancelReachesOnlyItsCaller(t *testing.T) {
 			t.Fatalf("%s: the caller's own cancel did not end the call", c.path)
 		}
 	}
+}
+
+func envelopeOf(body string) envelope {
+	var env envelope
+	_ = json.Unmarshal([]byte(body), &env)
+	return env
 }
