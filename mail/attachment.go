@@ -151,7 +151,7 @@ func (c *Conn) getSection(bs imap.BodyStructure, plan *sectionPlan, uid uint32, 
 	mime = append(mime, "\r\n"...) // the header ends at the blank line
 	var found bool
 	var sinkErr error
-	err = c.stream("fetch attachment", func() error {
+	err = c.stream("fetch attachment", 0, func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true, Part: path}}})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {

@@ -42,6 +42,7 @@ type Conn struct {
 	lastUsed  time.Time
 	broken    bool        // set when the connection must not be reused
 	streaming bool        // the running command streams message bodies
+	bodyLimit int64       // of the streamed bodies, in bytes; 0: any
 	reused    bool        // lent from the idle list rather than dialled for this borrow
 	redials   int         // connections redial made during this borrow
 	unwatch   func() bool // stops aborting I/O when the borrow's context ends
@@ -80,7 +81,7 @@ func (c *Conn) do(op string, f func() error) error {
 		return c.redialsSpent(op)
 	}
 	c.arm(c.cfg.Command)
-	c.guard.reset(c.streaming)
+	c.guard.reset(c.streaming, c.bodyLimit)
 	err := f()
 	if err == nil {
 		return nil
@@ -102,10 +103,11 @@ func (c *Conn) do(op string, f func() error) error {
 }
 
 // stream is do for a FETCH whose message or part bodies the borrower
-// streams: those may be of any size (see responseGuard).
-func (c *Conn) stream(op string, f func() error) error {
-	c.streaming = true
-	defer func() { c.streaming = false }()
+// streams: those may be of any size (see responseGuard), or of at most
+// limit bytes in all when limit is not 0.
+func (c *Conn) stream(op string, limit int64, f func() error) error {
+	c.streaming, c.bodyLimit = true, limit
+	defer func() { c.streaming, c.bodyLimit = false, 0 }()
 	return c.do(op, f)
 }
 
@@ -137,7 +139,8 @@ const maxRedials = 6
 // mayRisk reports whether the borrow may still ask for an answer the
 // client may fail to read (a BODYSTRUCTURE): losing the connection to one
 // costs a login, and the last login of the budget is kept for that, so
-// the borrow always ends with a working connection.
+// the borrow ends with a working connection, unless the server then also
+// sends more of a message read whole than it said the message held.
 func (c *Conn) mayRisk() bool { return c.redials < maxRedials }
 
 // errRedialsSpent is what a borrow's connection answers once it is lost
@@ -379,7 +382,7 @@ func startTLS(ctx context.Context, conn net.Conn, g *responseGuard, cfg *tls.Con
 	if br.Buffered() > 0 {
 		return nil, errors.New("server sent plaintext after accepting STARTTLS")
 	}
-	g.reset(false)
+	g.reset(false, 0)
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls handshake: %w", err)

@@ -103,7 +103,7 @@ func (s *rawSession) cmd(timeout time.Duration, command string) ([]string, error
 	s.tag++
 	tag := "G" + strconv.Itoa(s.tag)
 	s.dc.setLimit(deadline(s.ctx, timeout))
-	s.g.reset(false)
+	s.g.reset(false, 0)
 	if _, err := io.WriteString(s.conn, tag+" "+command+"\r\n"); err != nil {
 		return nil, err
 	}

@@ -43,6 +43,8 @@ type responseGuard struct {
 	streamed  bool   // the current literal is a body the engine streams
 	received  int64  // bytes since reset, streamed bodies excluded
 	streaming bool   // the running command streams message bodies
+	bodyLimit int64  // bytes of streamed bodies the command may receive in all; 0: any
+	bodies    int64  // bytes of streamed bodies announced since reset
 	depth     int    // open parentheses of the current response
 	quoted    bool   // inside a quoted string of the current response
 	escaped   bool   // after a backslash in that string
@@ -77,11 +79,13 @@ func literalAt(line []byte) []byte {
 const bodyLiteralTail = 512
 
 // reset starts a new command's budget; streaming allows the bodies of
-// its FETCH answer to be of any size.
-func (g *responseGuard) reset(streaming bool) {
+// its FETCH answer to be of any size, or of bodyLimit bytes in all when
+// that is not 0: however many bodies, and whichever messages, the server
+// sends.
+func (g *responseGuard) reset(streaming bool, bodyLimit int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.received, g.streaming = 0, streaming
+	g.received, g.streaming, g.bodyLimit, g.bodies = 0, streaming, bodyLimit, 0
 }
 
 // scan accounts for p, read from the server, and returns the error of the
@@ -165,6 +169,12 @@ func (g *responseGuard) endLine() {
 		return
 	}
 	g.streamed = g.streaming && bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
+	if g.streamed {
+		if g.bodies += n; g.bodyLimit > 0 && g.bodies > g.bodyLimit {
+			g.err = fmt.Errorf("%w: %d bytes of message bodies where at most %d were asked for", ErrLimit, g.bodies, g.bodyLimit)
+			return
+		}
+	}
 	if !g.streamed && n > MaxLiteral {
 		g.err = fmt.Errorf("%w: a %d-byte literal (at most %d MiB outside message bodies)", ErrLimit, n, MaxLiteral>>20)
 		return

@@ -22,6 +22,7 @@ type hostileServer struct {
 	greeting func(w *bufio.Writer) // nil: a normal greeting
 	answer   func(tag, cmd string, w *bufio.Writer) bool
 	lineHook func(string) // sees each command line first
+	exists   int          // messages in INBOX; 0: 1
 }
 
 func startHostile(t *testing.T, s *hostileServer) *Account {
@@ -75,7 +76,8 @@ func (s *hostileServer) serve(conn net.Conn) {
 		case "CAPABILITY":
 			w.WriteString("* CAPABILITY IMAP4rev1\r\n")
 		case "SELECT", "EXAMINE":
-			w.WriteString("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n")
+			n := max(s.exists, 1)
+			fmt.Fprintf(w, "* %d EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT %d] ok\r\n", n, n+1)
 		case "LOGOUT":
 			w.WriteString("* BYE bye\r\n")
 		}
@@ -215,47 +217,128 @@ func listFolders(t *testing.T, e *Engine, a *Account) error {
 	return err
 }
 
-// TestListReadsNoMoreThanTheSizeItTrusts: when a message's structure
-// cannot be read, a list reads it whole to find its attachments, if the
-// server says it is small. A server whose body then runs far past that
-// size is not read on: before, the list read all the server sent (here
-// gigabytes, for a minute), at full speed.
-func TestListReadsNoMoreThanTheSizeItTrusts(t *testing.T) {
+// TestReadsNoMoreThanAskedFor: when a message's structure cannot be
+// read, a list reads it whole to find its attachments, if the server says
+// it is at most 16 MiB; and get_message reads the start of a message. A
+// server that then sends far more, in whatever shape (one body, a second
+// body in the same answer, a body of another message), is not read on:
+// before, each of these read all the server sent (here up to a minute of
+// it, gigabytes) at full speed.
+func TestReadsNoMoreThanAskedFor(t *testing.T) {
+	huge := func(w *bufio.Writer, sent *atomic.Int64) {
+		chunk := strings.Repeat("x", 64<<10)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); sent.Add(int64(len(chunk))) {
+			if _, err := w.WriteString(chunk); err != nil || w.Flush() != nil {
+				return
+			}
+		}
+	}
+	const announced = "{2000000000}\r\n"
+	for _, tc := range []struct {
+		name  string
+		whole string // the start of the answer to the whole-message read; the rest is endless
+		get   bool   // get_message instead of a list
+	}{
+		{"one body", "* 1 FETCH (UID 1 BODY[] " + announced, false},
+		{"a second body", "* 1 FETCH (UID 1 BODY[] {18}\r\nSubject: big\r\n\r\nxx BODY[1] " + announced, false},
+		{"another message's body first", "* 2 FETCH (UID 2 BODY[] " + announced, false},
+		{"more than the start asked for", "* 1 FETCH (UID 1 BODY[]<0> " + announced, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var line string
+			var sent atomic.Int64
+			acct := startHostile(t, &hostileServer{lineHook: func(l string) { mu.Lock(); line = l; mu.Unlock() }, answer: func(tag, cmd string, w *bufio.Writer) bool {
+				mu.Lock()
+				l := line
+				mu.Unlock()
+				switch {
+				case cmd == "FETCH": // the page's flags
+					w.WriteString("* 1 FETCH (UID 1 FLAGS ())\r\n")
+				case cmd == "UID FETCH" && strings.Contains(l, "BODYSTRUCTURE"): // one the client cannot parse
+					w.WriteString("* 1 FETCH (UID 1 BODYSTRUCTURE (\"text\" \"plain\" X))\r\n")
+				case cmd == "UID FETCH" && strings.Contains(l, "BODY.PEEK[]"):
+					w.WriteString(tc.whole)
+					huge(w, &sent)
+					return true
+				case cmd == "UID FETCH": // the summary without a structure: a small message
+					w.WriteString("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 1000 INTERNALDATE \"01-Jan-2026 10:00:00 +0000\" " +
+						"BODY[HEADER.FIELDS (DATE FROM SENDER TO CC SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES CONTENT-TYPE)] {16}\r\nSubject: big\r\n\r\n)\r\n")
+				}
+				return false
+			}})
+			e := New(Config{AllowPrivateHosts: true})
+			defer e.Close()
+			if tc.get {
+				_, err := e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{})
+				t.Logf("err %v; the server sent %d MiB", err, sent.Load()>>20)
+				if err == nil || !strings.Contains(err.Error(), ErrLimit.Error()) {
+					t.Fatalf("err %v, want one naming the limit", err)
+				}
+			} else {
+				page, err := e.ListMessages(testCtx(t), acct, "INBOX", ListOptions{})
+				t.Logf("page %+v, err %v; the server sent %d MiB", page, err, sent.Load()>>20)
+				if err != nil || len(page.Messages) != 1 || page.Messages[0].Note != structureUnknown {
+					t.Fatalf("page %+v, %v; want the message listed with the note %q", page, err, structureUnknown)
+				}
+			}
+			if n := sent.Load(); n > 2*maxParseForStructure {
+				t.Fatalf("%d MiB read, of a message the server said had 1000 bytes", n>>20)
+			}
+		})
+	}
+}
+
+// TestOverlongBodiesKeepTheLoginBudget: a page whose structures cannot be
+// read and whose bodies run past the size the server gave costs at most
+// 1 + maxRedials logins, and lists every message, with a note.
+func TestOverlongBodiesKeepTheLoginBudget(t *testing.T) {
+	const n = 5
 	var mu sync.Mutex
 	var line string
-	var sent atomic.Int64
-	acct := startHostile(t, &hostileServer{lineHook: func(l string) { mu.Lock(); line = l; mu.Unlock() }, answer: func(tag, cmd string, w *bufio.Writer) bool {
+	var logins atomic.Int64
+	acct := startHostile(t, &hostileServer{exists: n, lineHook: func(l string) {
+		mu.Lock()
+		line = l
+		mu.Unlock()
+		if strings.Contains(strings.ToUpper(l), " LOGIN ") {
+			logins.Add(1)
+		}
+	}, answer: func(tag, cmd string, w *bufio.Writer) bool {
 		mu.Lock()
 		l := line
 		mu.Unlock()
 		switch {
-		case cmd == "FETCH": // the page's flags
-			w.WriteString("* 1 FETCH (UID 1 FLAGS ())\r\n")
-		case cmd == "UID FETCH" && strings.Contains(l, "BODYSTRUCTURE"): // one the client cannot parse
+		case cmd == "FETCH":
+			for i := 1; i <= n; i++ {
+				fmt.Fprintf(w, "* %d FETCH (UID %d FLAGS ())\r\n", i, i)
+			}
+		case cmd == "UID FETCH" && strings.Contains(l, "BODYSTRUCTURE"):
 			w.WriteString("* 1 FETCH (UID 1 BODYSTRUCTURE (\"text\" \"plain\" X))\r\n")
 		case cmd == "UID FETCH" && strings.Contains(l, "BODY.PEEK[]"):
-			w.WriteString("* 1 FETCH (UID 1 BODY[] {2000000000}\r\nSubject: big\r\n\r\n")
-			chunk := strings.Repeat("x", 64<<10)
-			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); sent.Add(int64(len(chunk))) {
-				if _, err := w.WriteString(chunk); err != nil || w.Flush() != nil {
-					return true
-				}
-			}
+			w.WriteString("* 1 FETCH (UID 1 BODY[] {20000000}\r\n")
+			endless(w, strings.Repeat("x", 64<<10))
 			return true
-		case cmd == "UID FETCH": // the summary without a structure: a small message
-			w.WriteString("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 1000 INTERNALDATE \"01-Jan-2026 10:00:00 +0000\" " +
-				"BODY[HEADER.FIELDS (DATE FROM SENDER TO CC SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES CONTENT-TYPE)] {16}\r\nSubject: big\r\n\r\n)\r\n")
+		case cmd == "UID FETCH":
+			for i := 1; i <= n; i++ {
+				fmt.Fprintf(w, "* %d FETCH (UID %d FLAGS () RFC822.SIZE 1000 INTERNALDATE \"01-Jan-2026 10:00:00 +0000\" "+
+					"BODY[HEADER.FIELDS (DATE FROM SENDER TO CC SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES CONTENT-TYPE)] {16}\r\nSubject: big\r\n\r\n)\r\n", i, i)
+			}
 		}
 		return false
 	}})
 	e := New(Config{AllowPrivateHosts: true})
 	defer e.Close()
 	page, err := e.ListMessages(testCtx(t), acct, "INBOX", ListOptions{})
-	t.Logf("page %+v, err %v; the server sent %d MiB of the body", page, err, sent.Load()>>20)
-	if err != nil || len(page.Messages) != 1 || page.Messages[0].Note != structureUnknown {
-		t.Fatalf("page %+v, %v; want the message listed with the note %q", page, err, structureUnknown)
+	if err != nil || len(page.Messages) != n {
+		t.Fatalf("page %+v, %v", page, err)
 	}
-	if n := sent.Load(); n > 2*maxParseForStructure {
-		t.Fatalf("the list read %d MiB of a message the server said had 1000 bytes", n>>20)
+	for _, m := range page.Messages {
+		if m.Note == "" {
+			t.Errorf("message %d listed without a note: %+v", m.UID, m)
+		}
+	}
+	if got := logins.Load(); got > 1+maxRedials {
+		t.Fatalf("%d logins, want at most %d", got, 1+maxRedials)
 	}
 }

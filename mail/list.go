@@ -266,7 +266,6 @@ func (c *Conn) attachmentsByReading(folder string, uid uint32, size int64) (bool
 		return false, structureUnknown
 	}
 	var msg *parsedMessage
-	// The size is the server's word: the read holds it to it.
 	exists, err := c.streamWhole("fetch message", uid, maxParseForStructure, func(r io.Reader) { msg = parseMessage(r) })
 	if err != nil {
 		if c.recoverable() {

@@ -3,7 +3,6 @@ package mail
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -110,7 +109,8 @@ func (c *Conn) getMessage(folder string, uid uint32, opt GetOptions) (*Message, 
 func (c *Conn) fetchStart(uid uint32) (msg *Message, start []byte, err error) {
 	msg = &Message{UID: uid}
 	found := false
-	err = c.stream("fetch message", func() error {
+	// The server sends at most the bytes asked for.
+	err = c.stream("fetch message", sectionedOver, func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true,
 			RFC822Size: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{firstBytes}})
 		defer cmd.Close()
@@ -172,21 +172,17 @@ func (c *Conn) readLarge(folder string, uid uint32) (*parsedMessage, error) {
 
 // streamWhole fetches message uid of the selected folder whole and calls
 // read once with its body as it streams in; exists is false when there
-// is no such message. A body the server announces as longer than limit
-// (when limit > 0) is not read: the connection is closed instead, since
-// leaving the body unread would still read all of it.
+// is no such message. When limit is not 0, an answer with more than limit
+// bytes of bodies fails (ErrLimit) and loses the connection: the server
+// said the message was smaller.
 func (c *Conn) streamWhole(op string, uid uint32, limit int64, read func(io.Reader)) (exists bool, err error) {
-	err = c.stream(op, func() error {
+	err = c.stream(op, limit, func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{wholeBody}})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
 			for item := m.Next(); item != nil; item = m.Next() {
 				if it, ok := item.(imapclient.FetchItemDataBodySection); ok && it.Literal != nil && !exists {
 					exists = true
-					if size := it.Literal.Size(); limit > 0 && size > limit {
-						_ = c.dc.Conn.Close()
-						return fmt.Errorf("%w: a body of %d bytes, over the %d expected", ErrLimit, size, limit)
-					}
 					read(&armedReader{r: it.Literal, c: c})
 				}
 			}

@@ -124,7 +124,7 @@ func (c *Conn) fetchSections(uid uint32, p *sectionPlan) (map[string][]byte, err
 		planned[sectionKey(sec)] = true
 	}
 	budget := int64(maxSectionBytes)
-	err := c.stream("fetch sections", func() error {
+	err := c.stream("fetch sections", 0, func() error {
 		cmd := c.client.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: p.sections})
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
