@@ -238,8 +238,9 @@ func libraryID(raw json.RawMessage) ([]byte, bool) {
 // cancelled reports that body is a notifications/cancelled the library
 // would act on, and the id of the request it cancels, rendered as the
 // library renders ids (nil when it names none). The library would look
-// the id up among every caller's requests (in stateless mode all share
-// one empty session id), so such notifications are never handed to it:
+// the id up among every caller's requests (stateless, it keys them by the
+// session id the client sends, usually none), so such notifications are
+// never handed to it:
 // they are answered 202 here, in every protocol era, where the library
 // would first check a 2026-07-28 request's headers.
 func cancelled(r *http.Request, body []byte, m envelope) ([]byte, bool) {
