@@ -107,7 +107,10 @@ func (c *Conn) do(op string, f func() error) error {
 // limit bytes in all when limit is not 0.
 func (c *Conn) stream(op string, limit int64, f func() error) error {
 	c.streaming, c.bodyLimit = true, limit
-	defer func() { c.streaming, c.bodyLimit = false, 0 }()
+	defer func() {
+		c.streaming, c.bodyLimit = false, 0
+		c.guard.reset(false, 0) // what comes unasked until the next command gets no allowance
+	}()
 	return c.do(op, f)
 }
 

@@ -52,8 +52,10 @@ type responseGuard struct {
 }
 
 // bodyLiteral matches the end of a line that announces a message or part
-// body: "BODY[…] {N}", "BODY[…]<0> {N}", "BINARY[…] {N}", "RFC822 {N}".
-var bodyLiteral = regexp.MustCompile(`(?i)(BODY\[[^\]]*\](<\d+>)?|BINARY\[[^\]]*\](<\d+>)?|RFC822) ~?\{(\d+)\+?\}\r?$`)
+// body: "BODY[…] {N}", "BODY[…]<0> {N}", "BINARY[…] {N}", "RFC822 {N}",
+// the item's name starting a word. (It is a body only as an item of the
+// FETCH list itself, not inside a BODYSTRUCTURE: endLine checks that.)
+var bodyLiteral = regexp.MustCompile(`(?i)(?:^|[ (])(?:BODY\[[^\]]*\](?:<\d+>)?|BINARY\[[^\]]*\](?:<\d+>)?|RFC822) ~?\{\d+\+?\}\r?$`)
 
 // literalAt returns the digits of the literal size announced at the end
 // of line ("{N}", "{N+}", "~{N}", then an optional CR), or nil.
@@ -85,6 +87,11 @@ const bodyLiteralTail = 512
 func (g *responseGuard) reset(streaming bool, bodyLimit int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.literal > 0 && g.streamed && g.err == nil {
+		// A command's answer is whole before the next begins: this body
+		// came unasked, and had only the last command's allowance.
+		g.err = fmt.Errorf("%w: a message body sent after its command ended", ErrLimit)
+	}
 	g.received, g.streaming, g.bodyLimit, g.bodies = 0, streaming, bodyLimit, 0
 }
 
@@ -168,7 +175,8 @@ func (g *responseGuard) endLine() {
 		g.err = fmt.Errorf("%w: a literal of unreadable size", ErrLimit)
 		return
 	}
-	g.streamed = g.streaming && bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
+	// An item of the FETCH list is one list deep ("* 1 FETCH (… BODY[] {N}").
+	g.streamed = g.streaming && g.depth == 1 && bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
 	if g.streamed {
 		if g.bodies += n; g.bodyLimit > 0 && g.bodies > g.bodyLimit {
 			g.err = fmt.Errorf("%w: %d bytes of message bodies where at most %d were asked for", ErrLimit, g.bodies, g.bodyLimit)

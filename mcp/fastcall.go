@@ -152,7 +152,9 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // plainCall decodes body as a tool call the library would serve plainly,
 // returning its id as the library renders it.
 func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server.ToolHandlerFunc) (id []byte, req mcplib.CallToolRequest, h server.ToolHandlerFunc, ok bool) {
-	if !legacyJSON(r) {
+	// Most other requests are told apart without decoding them (a method
+	// spelt with escapes goes to the library, which reads it as well).
+	if !bytes.Contains(body, []byte(mcplib.MethodToolsCall)) || !legacyJSON(r) {
 		return nil, req, nil, false
 	}
 	var m fastRequest

@@ -1,0 +1,52 @@
+package mail
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestGuardStreamsOnlyFetchItems: only a body that is an item of the
+// FETCH list itself streams past the literal limit. The same words inside
+// a BODYSTRUCTURE (whose extension values the IMAP library reads into
+// memory) or inside another word do not: before, a server could make
+// get_message hold a 300 MB literal in memory that way.
+func TestGuardStreamsOnlyFetchItems(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		streams    bool
+	}{
+		{"a body", "* 1 FETCH (UID 1 BODY[] {300000000}\r\n", true},
+		{"a partial body", "* 1 FETCH (UID 1 BODY[]<0> {300000000}\r\n", true},
+		{"a section with fields", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (DATE FROM)] {300000000}\r\n", true},
+		{"RFC822", "* 1 FETCH (UID 1 RFC822 {300000000}\r\n", true},
+		{"a binary section", "* 1 FETCH (UID 1 BINARY[1] ~{300000000}\r\n", true},
+		{"inside a BODYSTRUCTURE", "* 1 FETCH (UID 1 BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1 NIL NIL NIL NIL RFC822 {300000000}\r\n", false},
+		{"inside a word", "* 1 FETCH (UID 1 XRFC822 {300000000}\r\n", false},
+	} {
+		g := &responseGuard{}
+		g.reset(true, 0)
+		err := g.scan([]byte(tc.line))
+		if streams := err == nil; streams != tc.streams {
+			t.Errorf("%s: streams = %v (%v), want %v", tc.name, streams, err, tc.streams)
+		}
+		if !tc.streams && !errors.Is(err, ErrLimit) {
+			t.Errorf("%s: err %v does not name the limit", tc.name, err)
+		}
+	}
+}
+
+// TestGuardEndsAStreamWithItsCommand: a body still arriving when the
+// next command begins came unasked, and loses the connection; before, it
+// kept the last command's allowance of any size.
+func TestGuardEndsAStreamWithItsCommand(t *testing.T) {
+	g := &responseGuard{}
+	g.reset(true, 0)
+	if err := g.scan([]byte("* 2 FETCH (UID 2 BODY[] {1000000000}\r\n" + strings.Repeat("x", 1<<20))); err != nil {
+		t.Fatal(err)
+	}
+	g.reset(false, 0)
+	if err := g.scan([]byte(strings.Repeat("x", 1<<20))); !errors.Is(err, ErrLimit) {
+		t.Fatalf("err %v, want one naming the limit", err)
+	}
+}
