@@ -96,8 +96,9 @@ func (g *responseGuard) reset(streaming bool, bodyLimit int64) {
 }
 
 // scan accounts for p, read from the server, and returns the error of the
-// first limit it crosses (and every later call's).
-func (g *responseGuard) scan(p []byte) error {
+// first limit it crosses (and every later call's), with the bytes of p
+// before the line that crossed it.
+func (g *responseGuard) scan(p []byte) (ok int, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for len(p) > 0 && g.err == nil {
@@ -110,7 +111,7 @@ func (g *responseGuard) scan(p []byte) error {
 				g.received += n
 			}
 			g.literal -= n
-			p = p[n:]
+			p, ok = p[n:], ok+int(n)
 			continue
 		}
 		i := bytes.IndexByte(p, '\n')
@@ -134,8 +135,11 @@ func (g *responseGuard) scan(p []byte) error {
 		case i >= 0:
 			g.endLine()
 		}
+		if g.err == nil {
+			ok += len(chunk)
+		}
 	}
-	return g.err
+	return ok, g.err
 }
 
 // nest follows the parenthesized lists of a response outside literals
@@ -196,9 +200,16 @@ type guardedConn struct {
 	g *responseGuard
 }
 
+// Read hands over what came before a line over a limit, and fails the
+// read after: a body being read then ends whole, so the IMAP library,
+// which lets its reader go on once a body it handed out fails, never has
+// two goroutines reading at once.
 func (c guardedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if gerr := c.g.scan(p[:n]); gerr != nil {
+	if ok, gerr := c.g.scan(p[:n]); gerr != nil {
+		if ok > 0 {
+			return ok, nil // gerr comes with the next read
+		}
 		return 0, gerr
 	}
 	return n, err

@@ -26,7 +26,7 @@ func TestGuardStreamsOnlyFetchItems(t *testing.T) {
 	} {
 		g := &responseGuard{}
 		g.reset(true, 0)
-		err := g.scan([]byte(tc.line))
+		_, err := g.scan([]byte(tc.line))
 		if streams := err == nil; streams != tc.streams {
 			t.Errorf("%s: streams = %v (%v), want %v", tc.name, streams, err, tc.streams)
 		}
@@ -42,11 +42,11 @@ func TestGuardStreamsOnlyFetchItems(t *testing.T) {
 func TestGuardEndsAStreamWithItsCommand(t *testing.T) {
 	g := &responseGuard{}
 	g.reset(true, 0)
-	if err := g.scan([]byte("* 2 FETCH (UID 2 BODY[] {1000000000}\r\n" + strings.Repeat("x", 1<<20))); err != nil {
+	if _, err := g.scan([]byte("* 2 FETCH (UID 2 BODY[] {1000000000}\r\n" + strings.Repeat("x", 1<<20))); err != nil {
 		t.Fatal(err)
 	}
 	g.reset(false, 0)
-	if err := g.scan([]byte(strings.Repeat("x", 1<<20))); !errors.Is(err, ErrLimit) {
+	if _, err := g.scan([]byte(strings.Repeat("x", 1<<20))); !errors.Is(err, ErrLimit) {
 		t.Fatalf("err %v, want one naming the limit", err)
 	}
 }
