@@ -194,6 +194,13 @@ func (g *responseGuard) endLine() {
 	g.literal = n
 }
 
+// failed returns the error of the limit crossed, if any.
+func (g *responseGuard) failed() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
 // guardedConn runs every read through a responseGuard.
 type guardedConn struct {
 	net.Conn
@@ -205,6 +212,9 @@ type guardedConn struct {
 // which lets its reader go on once a body it handed out fails, never has
 // two goroutines reading at once.
 func (c guardedConn) Read(p []byte) (int, error) {
+	if err := c.g.failed(); err != nil { // without waiting for more from the server
+		return 0, err
+	}
 	n, err := c.Conn.Read(p)
 	if ok, gerr := c.g.scan(p[:n]); gerr != nil {
 		if ok > 0 {

@@ -2,8 +2,10 @@ package mail
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGuardStreamsOnlyFetchItems: only a body that is an item of the
@@ -48,5 +50,32 @@ func TestGuardEndsAStreamWithItsCommand(t *testing.T) {
 	g.reset(false, 0)
 	if _, err := g.scan([]byte(strings.Repeat("x", 1<<20))); !errors.Is(err, ErrLimit) {
 		t.Fatalf("err %v, want one naming the limit", err)
+	}
+}
+
+// TestGuardFailsTheNextReadAtOnce: the read after the one cut short at a
+// line over a limit fails without waiting for the server to send more.
+func TestGuardFailsTheNextReadAtOnce(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	g := &responseGuard{}
+	g.reset(true, 100)
+	go server.Write([]byte("* 1 FETCH (UID 1 BODY[] {10}\r\n0123456789 BODY[1] {200}\r\n")) // then nothing more
+	c := guardedConn{Conn: client, g: g}
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasSuffix(string(buf[:n]), "0123456789") {
+		t.Fatalf("first read %q, %v; want the first body whole", buf[:n], err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Read(buf); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLimit) {
+			t.Fatalf("err %v, want one naming the limit", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read after the limit waited for the server")
 	}
 }
