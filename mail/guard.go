@@ -45,6 +45,7 @@ type responseGuard struct {
 	streaming bool   // the running command streams message bodies
 	bodyLimit int64  // bytes of streamed bodies the command may receive in all; 0: any
 	bodies    int64  // bytes of streamed bodies announced since reset
+	head      []byte // the first bytes of the current response
 	depth     int    // open parentheses of the current response
 	quoted    bool   // inside a quoted string of the current response
 	escaped   bool   // after a backslash in that string
@@ -57,10 +58,17 @@ type responseGuard struct {
 // FETCH list itself, not inside a BODYSTRUCTURE: endLine checks that.)
 var bodyLiteral = regexp.MustCompile(`(?i)(?:^|[ (])(?:BODY\[[^\]]*\](?:<\d+>)?|BINARY\[[^\]]*\](?:<\d+>)?|RFC822) ~?\{\d+\+?\}\r?$`)
 
+// fetchHead matches the start of a FETCH response, the only one whose
+// literals may be bodies; fetchHeadLen bytes of a response are kept for it.
+var fetchHead = regexp.MustCompile(`(?i)^\* \d+ FETCH \(`)
+
+const fetchHeadLen = 32
+
 // literalAt returns the digits of the literal size announced at the end
 // of line ("{N}", "{N+}", "~{N}", then an optional CR), or nil.
 func literalAt(line []byte) []byte {
-	l, ok := bytes.CutSuffix(bytes.TrimSuffix(line, []byte("\r")), []byte("}"))
+	// go-imap takes "} \r\n" for the end of a literal too.
+	l, ok := bytes.CutSuffix(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\r")), []byte(" ")), []byte("}"))
 	if !ok {
 		return nil
 	}
@@ -120,6 +128,9 @@ func (g *responseGuard) scan(p []byte) (ok int, err error) {
 			chunk = p[:i+1]
 		}
 		p = p[len(chunk):]
+		if len(g.head) < fetchHeadLen {
+			g.head = append(g.head, chunk[:min(len(chunk), fetchHeadLen-len(g.head))]...)
+		}
 		g.nest(chunk)
 		g.line += len(chunk)
 		g.received += int64(len(chunk))
@@ -147,6 +158,11 @@ func (g *responseGuard) scan(p []byte) (ok int, err error) {
 func (g *responseGuard) nest(chunk []byte) {
 	for _, b := range chunk {
 		switch {
+		case g.quoted && (b == '\n' || b == '\r'):
+			// Never in a quoted string (RFC 9051 §4.3); the IMAP library
+			// would read on where this guard starts a new response.
+			g.err = fmt.Errorf("%w: a line break inside a quoted string", ErrLimit)
+			return
 		case g.escaped:
 			g.escaped = false
 		case g.quoted:
@@ -171,7 +187,7 @@ func (g *responseGuard) endLine() {
 	g.line, g.tail = 0, g.tail[:0]
 	digits := literalAt(line)
 	if digits == nil {
-		g.depth, g.quoted, g.escaped = 0, false, false
+		g.depth, g.quoted, g.escaped, g.head = 0, false, false, g.head[:0]
 		return
 	}
 	n, err := strconv.ParseInt(string(digits), 10, 64)
@@ -180,7 +196,8 @@ func (g *responseGuard) endLine() {
 		return
 	}
 	// An item of the FETCH list is one list deep ("* 1 FETCH (… BODY[] {N}").
-	g.streamed = g.streaming && g.depth == 1 && bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
+	g.streamed = g.streaming && g.depth == 1 && fetchHead.Match(g.head) &&
+		bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
 	if g.streamed {
 		if g.bodies += n; g.bodyLimit > 0 && g.bodies > g.bodyLimit {
 			g.err = fmt.Errorf("%w: %d bytes of message bodies where at most %d were asked for", ErrLimit, g.bodies, g.bodyLimit)

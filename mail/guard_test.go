@@ -2,6 +2,7 @@ package mail
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 // memory) or inside another word do not: before, a server could make
 // get_message hold a 300 MB literal in memory that way.
 func TestGuardStreamsOnlyFetchItems(t *testing.T) {
+	const fetch = "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (A "
+	statusThenFetch := fmt.Sprintf("* OK (x {%d}\r\n%sBODY[] {300000000}\r\n", len(fetch), fetch)
 	for _, tc := range []struct {
 		name, line string
 		streams    bool
@@ -25,6 +28,12 @@ func TestGuardStreamsOnlyFetchItems(t *testing.T) {
 		{"a binary section", "* 1 FETCH (UID 1 BINARY[1] ~{300000000}\r\n", true},
 		{"inside a BODYSTRUCTURE", "* 1 FETCH (UID 1 BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1 NIL NIL NIL NIL RFC822 {300000000}\r\n", false},
 		{"inside a word", "* 1 FETCH (UID 1 XRFC822 {300000000}\r\n", false},
+		// Ways to make this guard and the IMAP library disagree on where a
+		// list or a response is, so that the body seems one list deep:
+		{"a literal ending in a space", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS ({1} \r\n( BODY[] {300000000}\r\n", false},
+		{"a line break in a quoted string", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (\"a\n(\" BODY[] {300000000}\r\n", false},
+		{"an escaped line break", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (\"a\\\n(\" BODY[] {300000000}\r\n", false},
+		{"status text ending like a literal", statusThenFetch, false},
 	} {
 		g := &responseGuard{}
 		g.reset(true, 0)
