@@ -36,14 +36,14 @@ func TestMsgIDsAsPattern(t *testing.T) {
 }
 
 func TestLiteralAtAsPattern(t *testing.T) {
-	pattern := regexp.MustCompile(`~?\{(\d+)\+?\}\r?$`)
+	pattern := regexp.MustCompile(`~?\{(\d+)\+?\} ?\r?$`)
 	for _, line := range []string{"", "* 1 FETCH (BODY[] {123}", "{0}", "x {12+}\r", "~{5}", "{}", "{12a}", "12}", "{12}x",
-		"{{3}", "a {99999999999999999999}", "* LIST () \"/\" {7}\r"} {
+		"{{3}", "a {99999999999999999999}", "* LIST () \"/\" {7}\r", "x {5} \r"} {
 		var want []byte
 		if m := pattern.FindSubmatch([]byte(line)); m != nil {
 			want = m[1]
 		}
-		if got := literalAt([]byte(line)); string(got) != string(want) || (got == nil) != (want == nil) {
+		if got, _ := literalAt([]byte(line)); string(got) != string(want) || (got == nil) != (want == nil) {
 			t.Errorf("%q: %q, want %q", line, got, want)
 		}
 	}

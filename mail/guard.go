@@ -46,6 +46,9 @@ type responseGuard struct {
 	bodyLimit int64  // bytes of streamed bodies the command may receive in all; 0: any
 	bodies    int64  // bytes of streamed bodies announced since reset
 	head      []byte // the first bytes of the current response
+	cut       bool   // the current line's start has left tail
+	closed    bool   // the current line holds a ']'
+	broken    bool   // a line break came inside a quoted string
 	depth     int    // open parentheses of the current response
 	quoted    bool   // inside a quoted string of the current response
 	escaped   bool   // after a backslash in that string
@@ -64,23 +67,35 @@ var fetchHead = regexp.MustCompile(`(?i)^\* \d+ FETCH \(`)
 
 const fetchHeadLen = 32
 
+// statusHead matches the start of a status response or a continuation
+// request, codeHead one whose text starts with a response code.
+var (
+	statusHead = regexp.MustCompile(`(?i)^(?:\+|[^ ]+ (?:OK|NO|BAD|BYE|PREAUTH)\b)`)
+	codeHead   = regexp.MustCompile(`(?i)^[^ ]+ (?:OK|NO|BAD|BYE|PREAUTH) \[`)
+)
+
 // literalAt returns the digits of the literal size announced at the end
-// of line ("{N}", "{N+}", "~{N}", then an optional CR), or nil.
-func literalAt(line []byte) []byte {
+// of line ("{N}", "{N+}", "~{N}", then an optional space and CR), or nil;
+// framed is false when the digits run to the start of line, which may be
+// only the end of a longer one.
+func literalAt(line []byte) (digits []byte, framed bool) {
 	// go-imap takes "} \r\n" for the end of a literal too.
 	l, ok := bytes.CutSuffix(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\r")), []byte(" ")), []byte("}"))
 	if !ok {
-		return nil
+		return nil, true
 	}
 	l = bytes.TrimSuffix(l, []byte("+"))
 	i := len(l)
 	for i > 0 && l[i-1] >= '0' && l[i-1] <= '9' {
 		i--
 	}
-	if i == len(l) || i == 0 || l[i-1] != '{' {
-		return nil
+	if i == 0 {
+		return nil, false
 	}
-	return l[i:]
+	if i == len(l) || l[i-1] != '{' {
+		return nil, true
+	}
+	return l[i:], true
 }
 
 // bodyLiteralTail bounds the end of a line bodyLiteral is matched
@@ -132,11 +147,12 @@ func (g *responseGuard) scan(p []byte) (ok int, err error) {
 			g.head = append(g.head, chunk[:min(len(chunk), fetchHeadLen-len(g.head))]...)
 		}
 		g.nest(chunk)
+		g.closed = g.closed || bytes.IndexByte(chunk, ']') >= 0
 		g.line += len(chunk)
 		g.received += int64(len(chunk))
 		g.tail = append(g.tail, chunk...)
 		if len(g.tail) > 1024 {
-			g.tail = append(g.tail[:0], g.tail[len(g.tail)-512:]...)
+			g.tail, g.cut = append(g.tail[:0], g.tail[len(g.tail)-512:]...), true
 		}
 		switch {
 		case g.line > MaxResponseLine:
@@ -159,10 +175,7 @@ func (g *responseGuard) nest(chunk []byte) {
 	for _, b := range chunk {
 		switch {
 		case g.quoted && (b == '\n' || b == '\r'):
-			// Never in a quoted string (RFC 9051 §4.3); the IMAP library
-			// would read on where this guard starts a new response.
-			g.err = fmt.Errorf("%w: a line break inside a quoted string", ErrLimit)
-			return
+			g.broken = true // endLine decides: an error unless the line is free text
 		case g.escaped:
 			g.escaped = false
 		case g.quoted:
@@ -184,9 +197,28 @@ func (g *responseGuard) nest(chunk []byte) {
 // that announces none ends the response.
 func (g *responseGuard) endLine() {
 	line := bytes.TrimSuffix(g.tail, []byte("\n"))
-	g.line, g.tail = 0, g.tail[:0]
-	digits := literalAt(line)
-	if digits == nil {
+	cut, closed, broken := g.cut, g.closed, g.broken
+	g.line, g.tail, g.cut, g.closed, g.broken = 0, g.tail[:0], false, false, false
+	// A status response (and a continuation request) is free text to the
+	// end of its line for the IMAP library: quotes and a final "{N}" mean
+	// nothing there, but a response code it skips to its "]" must close.
+	status := statusHead.Match(g.head)
+	switch {
+	case status && codeHead.Match(g.head) && !closed:
+		g.err = fmt.Errorf("%w: a response code left open at the end of its line", ErrLimit)
+		return
+	case !status && (broken || g.quoted):
+		// Never in a quoted string (RFC 9051 §4.3); the IMAP library
+		// would read on where this guard starts a new response.
+		g.err = fmt.Errorf("%w: a line break inside a quoted string", ErrLimit)
+		return
+	}
+	digits, framed := literalAt(line)
+	if !framed && cut {
+		g.err = fmt.Errorf("%w: a literal of unreadable size", ErrLimit)
+		return
+	}
+	if digits == nil || status {
 		g.depth, g.quoted, g.escaped, g.head = 0, false, false, g.head[:0]
 		return
 	}

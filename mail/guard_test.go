@@ -34,6 +34,9 @@ func TestGuardStreamsOnlyFetchItems(t *testing.T) {
 		{"a line break in a quoted string", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (\"a\n(\" BODY[] {300000000}\r\n", false},
 		{"an escaped line break", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (\"a\\\n(\" BODY[] {300000000}\r\n", false},
 		{"status text ending like a literal", statusThenFetch, false},
+		{"a response code left open", "* OK [X a\r\n* 1 FETCH (UID 1 BODY[] {300000000}\r\n", false},
+		{"a literal's size padded past the line's kept end", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS ({" + strings.Repeat("0", 2000) + "37}\r\n" +
+			"* 1 FETCH (UID 1 BODY[] {300000000}\r\n", false},
 	} {
 		g := &responseGuard{}
 		g.reset(true, 0)
@@ -86,5 +89,28 @@ func TestGuardFailsTheNextReadAtOnce(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the read after the limit waited for the server")
+	}
+}
+
+// TestGuardReadsStatusTextAsText: status responses and continuation
+// requests are free text to their line's end, as the IMAP library reads
+// them: a lone quote or a final "{N}" there ends nothing and starts
+// nothing (mailbox names with quotes are echoed unquoted).
+func TestGuardReadsStatusTextAsText(t *testing.T) {
+	for _, line := range []string{
+		"* OK [ALERT] Your \"quota is nearly full\r\n",
+		"A1 NO [NONEXISTENT] Unknown Mailbox: a\"b (Failure)\r\n",
+		"+ \"\r\n",
+		"* OK see {12}\r\n",
+		"* OK [UIDVALIDITY 7] ok\r\n",
+	} {
+		g := &responseGuard{}
+		g.reset(false, 0)
+		if _, err := g.scan([]byte(line + "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\nA2 OK done\r\n")); err != nil {
+			t.Errorf("%q: %v", line, err)
+		}
+		if g.literal != 0 || g.depth != 0 {
+			t.Errorf("%q: the guard waits for a literal of %d or is %d lists deep", line, g.literal, g.depth)
+		}
 	}
 }
