@@ -91,6 +91,7 @@ func (c *Conn) do(op string, f func() error) error {
 		return wrap(op, c.addr, err)
 	}
 	c.broken = true
+	err = withGuardError(c.guard, err)
 	if ctxErr := c.ctx.Err(); ctxErr != nil {
 		err = fmt.Errorf("%w (%w)", ctxErr, err)
 	}
@@ -331,7 +332,7 @@ func (d dialer) openIMAP(ctx context.Context, acct *Account, tok string) (*Conn,
 	client := imapclient.New(guardedConn{Conn: conn, g: g}, opts)
 	if err := client.WaitGreeting(); err != nil {
 		_ = client.Close()
-		return nil, greetingError("imap greeting", ep, err)
+		return nil, greetingError("imap greeting", ep, withGuardError(g, err))
 	}
 	c := &Conn{client: client, dc: dc, guard: g, cfg: d.cfg, dial: d, addr: ep.Addr(), fp: acct.fingerprint(), ctx: ctx}
 	c.arm(d.cfg.Login)

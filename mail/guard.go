@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -46,8 +47,11 @@ type responseGuard struct {
 	bodyLimit int64  // bytes of streamed bodies the command may receive in all; 0: any
 	bodies    int64  // bytes of streamed bodies announced since reset
 	head      []byte // the first bytes of the current response
+	kind      kind   // what the current response is, once its first line ends
+	caps      bool   // it holds a capability list
 	cut       bool   // the current line's start has left tail
-	closed    bool   // the current line holds a ']'
+	closeAt   int    // 1 + where in the current line its first ']' is; 0: none yet
+	parenAt   int    // 1 + where in the current line its first '(' is; 0: none yet
 	broken    bool   // a line break came inside a quoted string
 	depth     int    // open parentheses of the current response
 	quoted    bool   // inside a quoted string of the current response
@@ -61,18 +65,105 @@ type responseGuard struct {
 // FETCH list itself, not inside a BODYSTRUCTURE: endLine checks that.)
 var bodyLiteral = regexp.MustCompile(`(?i)(?:^|[ (])(?:BODY\[[^\]]*\](?:<\d+>)?|BINARY\[[^\]]*\](?:<\d+>)?|RFC822) ~?\{\d+\+?\}\r?$`)
 
-// fetchHead matches the start of a FETCH response, the only one whose
-// literals may be bodies; fetchHeadLen bytes of a response are kept for it.
-var fetchHead = regexp.MustCompile(`(?i)^\* \d+ FETCH \(`)
+// headLen bytes of a response are kept to read its kind from.
+const headLen = 64
 
-const fetchHeadLen = 32
+// kind is what a response is, read from the start of its first line as
+// the IMAP library reads it.
+type kind uint8
 
-// statusHead matches the start of a status response or a continuation
-// request, codeHead one whose text starts with a response code.
-var (
-	statusHead = regexp.MustCompile(`(?i)^(?:\+|[^ ]+ (?:OK|NO|BAD|BYE|PREAUTH)\b)`)
-	codeHead   = regexp.MustCompile(`(?i)^[^ ]+ (?:OK|NO|BAD|BYE|PREAUTH) \[`)
+const (
+	kindUnread     kind = iota // the first line has not ended
+	kindOther                  // data: its quotes and literals count
+	kindFetch                  // a FETCH response, the only one whose literals may be bodies
+	kindStatus                 // a status response or a continuation request: free text to the line's end
+	kindCode                   // a status response whose text starts with a response code
+	kindUnreadable             // a start no server sends, too long to read the kind from
 )
+
+// kindOf reads the kind of the response that starts with head (at most
+// headLen bytes of it), and whether it holds a capability list (a
+// CAPABILITY or ENABLED response, or a CAPABILITY response code). As
+// the IMAP library does: "+" starts a continuation request; every tagged
+// response is read as a status one (or ends the connection); an untagged
+// one is "*", an optional number and its type, which is compared without
+// regard to ASCII case (a response code's name with regard to it).
+func kindOf(head []byte) (k kind, caps bool) {
+	if len(head) > 0 && head[0] == '+' {
+		return kindStatus, false
+	}
+	rest, untagged := bytes.CutPrefix(head, []byte("* "))
+	numbered := false
+	if untagged {
+		n := 0
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n > 10 {
+			return kindUnreadable, false // more than a 32-bit number, or one padded to push its type out of sight
+		}
+		if n > 0 {
+			if rest, numbered = bytes.CutPrefix(rest[n:], []byte(" ")); !numbered {
+				return kindOther, false
+			}
+		}
+	} else {
+		i := bytes.IndexByte(head, ' ')
+		if i < 0 {
+			return kindUnreadable, false
+		}
+		rest = head[i+1:]
+	}
+	typ, after := atomAt(rest)
+	if len(after) < 2 && len(head) == headLen {
+		return kindUnreadable, false // what follows the type is out of sight
+	}
+	switch {
+	case !untagged || isType(typ, "OK") || isType(typ, "NO") || isType(typ, "BAD") || isType(typ, "BYE") || isType(typ, "PREAUTH"):
+		code, ok := bytes.CutPrefix(after, []byte(" ["))
+		if !ok {
+			return kindStatus, false
+		}
+		if name, after := atomAt(code); len(after) > 0 {
+			return kindCode, string(name) == "CAPABILITY"
+		}
+		return kindUnreadable, false // the code's name is out of sight
+	case numbered && isType(typ, "FETCH") && bytes.HasPrefix(after, []byte(" (")):
+		return kindFetch, false
+	}
+	return kindOther, untagged && (isType(typ, "CAPABILITY") || isType(typ, "ENABLED"))
+}
+
+// atomAt splits p after the atom it starts with.
+func atomAt(p []byte) (atom, rest []byte) {
+	n := 0
+	for n < len(p) && isAtomChar(p[n]) {
+		n++
+	}
+	return p[:n], p[n:]
+}
+
+// isAtomChar reports whether the IMAP library reads c as part of an atom.
+func isAtomChar(c byte) bool {
+	switch c {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return c >= 0x20 && c != 0x7f && (c < 0x80 || c > 0x9f) // not a control character
+}
+
+// isType reports whether atom is typ, an upper-case word, in any ASCII case.
+func isType(atom []byte, typ string) bool {
+	if len(atom) != len(typ) {
+		return false
+	}
+	for i := range len(atom) {
+		if atom[i] != typ[i] && atom[i] != typ[i]+'a'-'A' {
+			return false
+		}
+	}
+	return true
+}
 
 // literalAt returns the digits of the literal size announced at the end
 // of line ("{N}", "{N+}", "~{N}", then an optional space and CR), or nil;
@@ -143,11 +234,16 @@ func (g *responseGuard) scan(p []byte) (ok int, err error) {
 			chunk = p[:i+1]
 		}
 		p = p[len(chunk):]
-		if len(g.head) < fetchHeadLen {
-			g.head = append(g.head, chunk[:min(len(chunk), fetchHeadLen-len(g.head))]...)
+		if len(g.head) < headLen {
+			g.head = append(g.head, chunk[:min(len(chunk), headLen-len(g.head))]...)
 		}
 		g.nest(chunk)
-		g.closed = g.closed || bytes.IndexByte(chunk, ']') >= 0
+		if i := bytes.IndexByte(chunk, ']'); g.closeAt == 0 && i >= 0 {
+			g.closeAt = g.line + i + 1
+		}
+		if i := bytes.IndexByte(chunk, '('); g.parenAt == 0 && i >= 0 {
+			g.parenAt = g.line + i + 1
+		}
 		g.line += len(chunk)
 		g.received += int64(len(chunk))
 		g.tail = append(g.tail, chunk...)
@@ -172,40 +268,53 @@ func (g *responseGuard) scan(p []byte) (ok int, err error) {
 // nest follows the parenthesized lists of a response outside literals
 // and quoted strings, and fails one nested deeper than MaxNesting.
 func (g *responseGuard) nest(chunk []byte) {
+	// On locals: this runs over every byte a server sends outside literals.
+	depth, quoted, escaped, broken := g.depth, g.quoted, g.escaped, g.broken
 	for _, b := range chunk {
 		switch {
-		case g.quoted && (b == '\n' || b == '\r'):
-			g.broken = true // endLine decides: an error unless the line is free text
-		case g.escaped:
-			g.escaped = false
-		case g.quoted:
-			g.escaped, g.quoted = b == '\\', b != '"'
+		case quoted && (b == '\n' || b == '\r'):
+			broken = true // endLine decides: an error unless the line is free text
+		case escaped:
+			escaped = false
+		case quoted:
+			escaped, quoted = b == '\\', b != '"'
 		case b == '"':
-			g.quoted = true
+			quoted = true
 		case b == '(':
-			if g.depth++; g.depth > MaxNesting {
+			if depth++; depth > MaxNesting {
 				g.err = fmt.Errorf("%w: lists nested more than %d deep", ErrLimit, MaxNesting)
 				return
 			}
 		case b == ')':
-			g.depth = max(0, g.depth-1)
+			depth = max(0, depth-1)
 		}
 	}
+	g.depth, g.quoted, g.escaped, g.broken = depth, quoted, escaped, broken
 }
 
 // endLine starts the literal a finished line announces, if any; a line
 // that announces none ends the response.
 func (g *responseGuard) endLine() {
 	line := bytes.TrimSuffix(g.tail, []byte("\n"))
-	cut, closed, broken := g.cut, g.closed, g.broken
-	g.line, g.tail, g.cut, g.closed, g.broken = 0, g.tail[:0], false, false, false
+	cut, closeAt, parenAt, broken := g.cut, g.closeAt, g.parenAt, g.broken
+	g.line, g.tail, g.cut, g.closeAt, g.parenAt, g.broken = 0, g.tail[:0], false, 0, 0, false
 	// A status response (and a continuation request) is free text to the
 	// end of its line for the IMAP library: quotes and a final "{N}" mean
 	// nothing there, but a response code it skips to its "]" must close.
-	status := statusHead.Match(g.head)
+	if g.kind == kindUnread {
+		g.kind, g.caps = kindOf(g.head)
+	}
+	status := g.kind == kindStatus || g.kind == kindCode
 	switch {
-	case status && codeHead.Match(g.head) && !closed:
+	case g.kind == kindUnreadable:
+		g.err = fmt.Errorf("%w: a response of unreadable kind", ErrLimit)
+		return
+	case g.kind == kindCode && closeAt == 0:
 		g.err = fmt.Errorf("%w: a response code left open at the end of its line", ErrLimit)
+		return
+	case g.caps && parenAt > 0 && (g.kind != kindCode || parenAt < closeAt):
+		// The IMAP library would spin on it forever, reading nothing.
+		g.err = fmt.Errorf("%w: a parenthesis in a capability list", ErrLimit)
 		return
 	case !status && (broken || g.quoted):
 		// Never in a quoted string (RFC 9051 §4.3); the IMAP library
@@ -219,7 +328,7 @@ func (g *responseGuard) endLine() {
 		return
 	}
 	if digits == nil || status {
-		g.depth, g.quoted, g.escaped, g.head = 0, false, false, g.head[:0]
+		g.depth, g.quoted, g.escaped, g.head, g.kind = 0, false, false, g.head[:0], kindUnread
 		return
 	}
 	n, err := strconv.ParseInt(string(digits), 10, 64)
@@ -228,7 +337,7 @@ func (g *responseGuard) endLine() {
 		return
 	}
 	// An item of the FETCH list is one list deep ("* 1 FETCH (… BODY[] {N}").
-	g.streamed = g.streaming && g.depth == 1 && fetchHead.Match(g.head) &&
+	g.streamed = g.streaming && g.depth == 1 && g.kind == kindFetch &&
 		bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
 	if g.streamed {
 		if g.bodies += n; g.bodyLimit > 0 && g.bodies > g.bodyLimit {
@@ -248,6 +357,16 @@ func (g *responseGuard) failed() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.err
+}
+
+// withGuardError names g's limit in err, the IMAP library's error of a
+// read g failed: at a response's start, the library reports only that
+// the connection closed.
+func withGuardError(g *responseGuard, err error) error {
+	if gerr := g.failed(); gerr != nil && !errors.Is(err, ErrLimit) && !strings.Contains(err.Error(), gerr.Error()) {
+		return fmt.Errorf("%w (%w)", gerr, err)
+	}
+	return err
 }
 
 // guardedConn runs every read through a responseGuard.

@@ -35,6 +35,8 @@ func TestGuardStreamsOnlyFetchItems(t *testing.T) {
 		{"an escaped line break", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (\"a\\\n(\" BODY[] {300000000}\r\n", false},
 		{"status text ending like a literal", statusThenFetch, false},
 		{"a response code left open", "* OK [X a\r\n* 1 FETCH (UID 1 BODY[] {300000000}\r\n", false},
+		{"a numbered status's code left open", "* 5 ok [X a\r\n* 1 FETCH (UID 1 BODY[] {300000000}\r\n", false},
+		{"a number padded past the kept head", "* " + strings.Repeat("0", 60) + "5 OK [X a\r\n* 1 FETCH (UID 1 BODY[] {300000000}\r\n", false},
 		{"a literal's size padded past the line's kept end", "* 1 FETCH (UID 1 BODY[HEADER.FIELDS ({" + strings.Repeat("0", 2000) + "37}\r\n" +
 			"* 1 FETCH (UID 1 BODY[] {300000000}\r\n", false},
 	} {
@@ -92,6 +94,28 @@ func TestGuardFailsTheNextReadAtOnce(t *testing.T) {
 	}
 }
 
+// TestGuardFailsAParenthesisInCapabilities: the IMAP library reads a
+// capability list at a "(" forever, without reading more; elsewhere on
+// the line a parenthesis is text.
+func TestGuardFailsAParenthesisInCapabilities(t *testing.T) {
+	for line, fails := range map[string]bool{
+		"* OK [CAPABILITY (] hi\r\n":                                true,
+		"* CAPABILITY IMAP4rev1 X(\r\n":                             true,
+		"* 2 capability IMAP4rev1 (\r\n":                            true,
+		"* ENABLED UTF8=ACCEPT (\r\n":                               true,
+		"T1 OK [CAPABILITY IMAP4rev1 (x] hi\r\n":                    true,
+		"T1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in (Success)\r\n": false,
+		"* OK [capability (] the library skips this code\r\n":       false,
+		"* ENABLED UTF8=ACCEPT\r\n":                                 false,
+	} {
+		g := &responseGuard{}
+		g.reset(false, 0)
+		if _, err := g.scan([]byte(line)); (err != nil) != fails {
+			t.Errorf("%q: err %v, want failure %v", line, err, fails)
+		}
+	}
+}
+
 // TestGuardReadsStatusTextAsText: status responses and continuation
 // requests are free text to their line's end, as the IMAP library reads
 // them: a lone quote or a final "{N}" there ends nothing and starts
@@ -103,6 +127,9 @@ func TestGuardReadsStatusTextAsText(t *testing.T) {
 		"+ \"\r\n",
 		"* OK see {12}\r\n",
 		"* OK [UIDVALIDITY 7] ok\r\n",
+		"* 3 NO \"\r\n",
+		"* ok\r\n",
+		"A1 OK\r\n",
 	} {
 		g := &responseGuard{}
 		g.reset(false, 0)
@@ -111,6 +138,116 @@ func TestGuardReadsStatusTextAsText(t *testing.T) {
 		}
 		if g.literal != 0 || g.depth != 0 {
 			t.Errorf("%q: the guard waits for a literal of %d or is %d lists deep", line, g.literal, g.depth)
+		}
+	}
+}
+
+// BenchmarkGuardScanList feeds the guard a 50-message list answer in
+// 4 KiB reads, as the IMAP library's buffered reader asks for them.
+func BenchmarkGuardScanList(b *testing.B) {
+	var answer []byte
+	for i := range 50 {
+		answer = fmt.Appendf(answer, "* %d FETCH (UID %d RFC822.SIZE 51234 FLAGS (\\Seen) INTERNALDATE \"01-Dec-2026 10:00:00 +0000\" "+
+			"ENVELOPE (\"Tue, 1 Dec 2026 10:00:00 +0000\" \"Quarterly numbers for the board, draft %d\" ((\"Ann Example\" NIL \"ann\" \"example.com\")) "+
+			"((\"Ann Example\" NIL \"ann\" \"example.com\")) ((\"Ann Example\" NIL \"ann\" \"example.com\")) ((NIL NIL \"team\" \"example.org\")) NIL NIL "+
+			"\"<prev%d@example.com>\" \"<msg%d@example.com>\") BODY[HEADER.FIELDS (REFERENCES)] {62}\r\n"+
+			"References: <a%d@example.com> <b%d@example.com>\r\n\r\n)\r\n", 9950+i, 9950+i, i, i, i, i, i)
+	}
+	answer = append(answer, "A7 OK Fetch completed (0.001 + 0.000 secs).\r\n"...)
+	b.SetBytes(int64(len(answer)))
+	b.ReportAllocs()
+	g := &responseGuard{}
+	for b.Loop() {
+		g.reset(false, 0)
+		for p := answer; len(p) > 0; {
+			n := min(len(p), 4096)
+			if _, err := g.scan(p[:n]); err != nil {
+				b.Fatal(err)
+			}
+			p = p[n:]
+		}
+	}
+}
+
+// TestKindOf: a response's kind as the IMAP library reads it, numbered
+// status responses included (before, "* 5 OK [X" went unread as one, and
+// its code skipped the next line's body past the cap).
+func TestKindOf(t *testing.T) {
+	for head, want := range map[string]kind{
+		"+ go ahead\r\n":                   kindStatus,
+		"+\r\n":                            kindStatus,
+		"* OK [UIDNEXT 5] ok\r\n":          kindCode,
+		"* ok done\r\n":                    kindStatus,
+		"* 5 OK [X\r\n":                    kindCode,
+		"* 5 bye\r\n":                      kindStatus,
+		"* PREAUTH hi\r\n":                 kindStatus,
+		"A12 OK [READ-WRITE] done\r\n":     kindCode,
+		"A12 NO nope\r\n":                  kindStatus,
+		"A12 XYZ {5}\r\n":                  kindStatus,
+		"* 12 FETCH (UID 4 BODY[] {5}\r\n": kindFetch,
+		"* 12 fetch (UID 4)\r\n":           kindFetch,
+		"* FETCH (BODY[] {5}\r\n":          kindOther,
+		"* 12 FETCH{5}\r\n":                kindOther,
+		"* 12 EXISTS\r\n":                  kindOther,
+		"* LIST () \"/\" {5}\r\n":          kindOther,
+		"* OK[ALERT] x\r\n":                kindOther,
+		"* O\u212a hi\r\n":                 kindOther,
+		"* 5OK x\r\n":                      kindOther,
+		"* 00000000005 OK [X\r\n":          kindUnreadable,
+		"* " + strings.Repeat("A", 62):     kindUnreadable,
+		strings.Repeat("T", 64):            kindUnreadable,
+		"* 1 " + strings.Repeat("F", 60):   kindUnreadable,
+	} {
+		if got, _ := kindOf([]byte(head)[:min(len(head), headLen)]); got != want {
+			t.Errorf("%q: kind %d, want %d", head, got, want)
+		}
+	}
+}
+
+// TestGuardPassesWhatServersSend: responses in the shapes Gmail,
+// Dovecot, Outlook, Cyrus and Yahoo send pass the guard, and a body after
+// a literal in the same FETCH still streams.
+func TestGuardPassesWhatServersSend(t *testing.T) {
+	for _, s := range []string{
+		"* OK Gimap ready for requests from 192.0.2.1 a1mb123456xyz\r\n",
+		"* OK The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADAAMQBDAEEAMAAwADIAMAAuAG4AYQBtAHAAcgBkADAAMQAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]\r\n",
+		"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n",
+		"* OK [CAPABILITY IMAP4rev1 ID MOVE NAMESPACE XYMHIGHESTMODSEQ UIDPLUS LITERAL+ CHILDREN X-MSG-EXT UNSELECT OBJECTID] IMAP4rev1 Hello\r\n",
+		"* CAPABILITY IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 UIDPLUS COMPRESS=DEFLATE ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584\r\n",
+		"T1 OK u@example.com authenticated (Success)\r\n",
+		"T1 OK [CAPABILITY IMAP4rev1 IDLE MOVE] Logged in (Success)\r\n",
+		"* 3 OK [X] numbered (fine)\r\n",
+		"* LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\r\n",
+		"* LIST (\\HasNoChildren) \".\" {9}\r\nfoo\"bar(x\r\n",
+		"* LIST (\\HasNoChildren) \"\\\\\" \"a\\\\b\"\r\n",
+		"* STATUS \"Sent Items\" (MESSAGES 3 UIDNEXT 4 UNSEEN 0)\r\n",
+		"* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $NotPhishing $Phishing)\r\n",
+		"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $NotPhishing $Phishing \\*)] Flags permitted.\r\n",
+		"* OK [UIDVALIDITY 1] UIDs valid.\r\n* 12 EXISTS\r\n* 0 RECENT\r\n* OK [UIDNEXT 13] Predicted next UID.\r\n* OK [HIGHESTMODSEQ 4242]\r\n",
+		"T3 OK [READ-WRITE] INBOX selected. (Success)\r\n",
+		"T4 NO [NONEXISTENT] Unknown Mailbox: [Gmail]/Foo (Failure)\r\n",
+		"T4 NO [TRYCREATE] Mailbox doesn't exist: a\"b\r\n",
+		"* ESEARCH (TAG \"T5\") UID ALL 1:100,200\r\n* SEARCH 1 2 3\r\n",
+		"* 1 FETCH (UID 1 FLAGS (\\Seen) ENVELOPE (\"Mon, 1 Jan 2024 00:00:00 +0000\" {5}\r\n(a\"b) ((\"\\\"Doe, J\\\\\\\"\" NIL \"j\" \"example.com\")) NIL NIL NIL NIL NIL NIL \"<a@b>\"))\r\n",
+		"* 1 FETCH (UID 1 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL)(\"application\" \"pdf\" (\"name\" {9}\r\nfo\"o).pdf) NIL NIL \"base64\" 100 NIL (\"attachment\" (\"filename\" \"x.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL))\r\n",
+		"* BYE Connection is closed. 13\r\n",
+		"+ idling\r\n+ \r\n+\r\n",
+	} {
+		g := &responseGuard{}
+		g.reset(false, 0)
+		if _, err := g.scan([]byte(s + "T9 OK done\r\n")); err != nil || g.depth != 0 || g.literal != 0 {
+			t.Errorf("%q: %v (depth %d, literal %d)", s, err, g.depth, g.literal)
+		}
+	}
+	for _, s := range []string{
+		"* 1 FETCH (UID 1 ENVELOPE (NIL {3}\r\nabc NIL NIL NIL NIL NIL NIL NIL NIL) BODY[] {300000000}\r\n",
+		"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (\"Subject\" DATE)] {300000000}\r\n",
+		"* 1 FETCH (UID 1 MODSEQ (5) BODY[1.2] {300000000}\r\n",
+	} {
+		g := &responseGuard{}
+		g.reset(true, 0)
+		if _, err := g.scan([]byte(s)); err != nil || !g.streamed {
+			t.Errorf("%q: %v, streamed %v", s, err, g.streamed)
 		}
 	}
 }

@@ -139,6 +139,10 @@ func TestHostileServers(t *testing.T) {
 			w.WriteString("* OK ")
 			endless(w, strings.Repeat("A", 64<<10))
 		}, answer: func(string, string, *bufio.Writer) bool { return false }}, listFolders, KindOther},
+		{"a parenthesis in a capability list", &hostileServer{greeting: func(w *bufio.Writer) {
+			w.WriteString("* OK [CAPABILITY (] hi\r\n") // the IMAP library would spin on it forever
+			w.Flush()
+		}, answer: func(string, string, *bufio.Writer) bool { return false }}, listFolders, KindOther},
 		{"literal of 1.5 GB in LIST", &hostileServer{answer: func(tag, cmd string, w *bufio.Writer) bool {
 			if cmd != "LIST" {
 				return false
@@ -204,6 +208,55 @@ func TestHostileServers(t *testing.T) {
 				t.Fatalf("heap grew by %d MiB", peak>>20)
 			}
 		})
+	}
+}
+
+// TestHostileStatusHidesNoBody: a response the IMAP library reads as
+// status text whose code runs past its line cannot hide from the guard
+// the literal that text covers. Before, a number before "OK" or a tagged
+// response of another type made the guard take the next line for a
+// streamed body, and the library held a 200 MiB envelope in memory.
+func TestHostileStatusHidesNoBody(t *testing.T) {
+	const big = 200 << 20
+	// With "BODY[]" the library skips to the "]" of "BODY[]" and reads the
+	// body as responses; with "RFC822" it skips into the body, to its
+	// first "]", and reads the rest of that line as text.
+	envelope := fmt.Sprintf("* 1 FETCH (UID 1 ENVELOPE (NIL {%d}\r\n", big) + strings.Repeat("s", big) + " NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+	text := "] " + strings.Repeat("s", big) + "\r\n"
+	for _, tc := range []struct{ opener, item, inner string }{
+		{"* 5 OK [X x\r\n", "BODY[]", envelope},
+		{"* " + strings.Repeat("0", 60) + "5 OK [X x\r\n", "BODY[]", envelope},
+		{"T3 NOPE [X x\r\n", "RFC822", text},
+	} {
+		body := fmt.Sprintf("* 1 FETCH (UID 1 %s {%d}\r\n", tc.item, len(tc.inner)) + tc.inner
+		var mu sync.Mutex
+		var last string
+		s := &hostileServer{lineHook: func(l string) { mu.Lock(); last = l; mu.Unlock() }}
+		s.answer = func(tag, cmd string, w *bufio.Writer) bool {
+			mu.Lock()
+			l := last
+			mu.Unlock()
+			switch {
+			case cmd != "UID FETCH", strings.Contains(l, "BODYSTRUCTURE"): // no structure: the message is read whole
+			case strings.Contains(l, "<0.262144>"): // its first bytes: a large message
+				fmt.Fprintf(w, "* 1 FETCH (UID 1 RFC822.SIZE 999999999 BODY[]<0> {%d}\r\n%s)\r\n", sectionedOver, strings.Repeat("a", sectionedOver))
+			default: // read whole, streamed
+				w.WriteString(strings.Replace(tc.opener, "T3", tag, 1))
+				w.WriteString(body)
+			}
+			return false
+		}
+		acct := startHostile(t, s)
+		e := New(Config{AllowPrivateHosts: true, Timeouts: Timeouts{Command: time.Minute, TLSHandshake: time.Minute}})
+		var err error
+		peak := peakHeap(func() { _, err = e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{}) })
+		e.Close()
+		if !strings.Contains(fmt.Sprint(err), ErrLimit.Error()) {
+			t.Errorf("%q: err %v does not name the limit", tc.opener, err)
+		}
+		if peak > 100<<20 {
+			t.Errorf("%q: heap grew by %d MiB", tc.opener, peak>>20)
+		}
 	}
 }
 
