@@ -322,7 +322,7 @@ func (d dialer) openIMAP(ctx context.Context, acct *Account, tok string) (*Conn,
 	defer dc.abortOnCancel(ctx)()
 	g := &responseGuard{}
 	if ep.TLS == TLSStartTLS {
-		if conn, err = startTLS(ctx, conn, g, d.tlsConfig(ep.Host)); err != nil {
+		if conn, err = startTLS(ctx, conn, d.tlsConfig(ep.Host)); err != nil {
 			_ = dc.Close()
 			return nil, greetingError("imap starttls", ep, err)
 		}
@@ -359,9 +359,11 @@ func loginIMAP(client *imapclient.Client, acct *Account, tok string) error {
 // startTLS reads the plaintext greeting, negotiates STARTTLS and returns
 // the TLS connection. Plaintext sent after the server's OK is refused,
 // not carried into the TLS session: it could only be injected by someone
-// on the path.
-func startTLS(ctx context.Context, conn net.Conn, g *responseGuard, cfg *tls.Config) (net.Conn, error) {
-	br := bufio.NewReaderSize(guardedConn{Conn: conn, g: g}, 4<<10)
+// on the path. The plaintext has a guard of its own, so that nothing of
+// its framing (a literal it announced, which this reader skips as lines)
+// carries into the guard of the TLS session.
+func startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (net.Conn, error) {
+	br := bufio.NewReaderSize(guardedConn{Conn: conn, g: &responseGuard{}}, 4<<10)
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return nil, err
@@ -386,7 +388,6 @@ func startTLS(ctx context.Context, conn net.Conn, g *responseGuard, cfg *tls.Con
 	if br.Buffered() > 0 {
 		return nil, errors.New("server sent plaintext after accepting STARTTLS")
 	}
-	g.reset(false, 0)
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("tls handshake: %w", err)

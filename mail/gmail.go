@@ -42,7 +42,7 @@ func (d dialer) dialRaw(ctx context.Context, acct *Account) (*rawSession, error)
 	}
 	g := &responseGuard{}
 	if ep.TLS == TLSStartTLS {
-		if conn, err = startTLS(ctx, conn, g, d.tlsConfig(ep.Host)); err != nil {
+		if conn, err = startTLS(ctx, conn, d.tlsConfig(ep.Host)); err != nil {
 			_ = dc.Close()
 			return nil, greetingError("imap starttls", ep, err)
 		}

@@ -33,6 +33,8 @@ const (
 // than a limit allows.
 var ErrLimit = errors.New("server response over a limit")
 
+var errAnswerOver = fmt.Errorf("%w: more than %d MiB in one answer", ErrLimit, MaxResponseBytes>>20)
+
 // responseGuard watches the bytes an IMAP server sends, as the protocol
 // frames them (lines, and literals announced by {N} at a line's end),
 // and fails the read that crosses a limit.
@@ -87,7 +89,7 @@ const (
 // the IMAP library does: "+" starts a continuation request; every tagged
 // response is read as a status one (or ends the connection); an untagged
 // one is "*", an optional number and its type, which is compared without
-// regard to ASCII case (a response code's name with regard to it).
+// regard to case (a response code's name with regard to it).
 func kindOf(head []byte) (k kind, caps bool) {
 	if len(head) > 0 && head[0] == '+' {
 		return kindStatus, false
@@ -114,12 +116,14 @@ func kindOf(head []byte) (k kind, caps bool) {
 		}
 		rest = head[i+1:]
 	}
-	typ, after := atomAt(rest)
+	atom, after := atomAt(rest)
 	if len(after) < 2 && len(head) == headLen {
 		return kindUnreadable, false // what follows the type is out of sight
 	}
+	// Upper-cased as the library does it, which makes "ı" an "I" and "ſ" an "S".
+	typ := strings.ToUpper(string(atom))
 	switch {
-	case !untagged || isType(typ, "OK") || isType(typ, "NO") || isType(typ, "BAD") || isType(typ, "BYE") || isType(typ, "PREAUTH"):
+	case !untagged || typ == "OK" || typ == "NO" || typ == "BAD" || typ == "BYE" || typ == "PREAUTH":
 		code, ok := bytes.CutPrefix(after, []byte(" ["))
 		if !ok {
 			return kindStatus, false
@@ -128,10 +132,10 @@ func kindOf(head []byte) (k kind, caps bool) {
 			return kindCode, string(name) == "CAPABILITY"
 		}
 		return kindUnreadable, false // the code's name is out of sight
-	case numbered && isType(typ, "FETCH") && bytes.HasPrefix(after, []byte(" (")):
+	case numbered && typ == "FETCH" && bytes.HasPrefix(after, []byte(" (")):
 		return kindFetch, false
 	}
-	return kindOther, untagged && (isType(typ, "CAPABILITY") || isType(typ, "ENABLED"))
+	return kindOther, untagged && (typ == "CAPABILITY" || typ == "ENABLED")
 }
 
 // atomAt splits p after the atom it starts with.
@@ -150,19 +154,6 @@ func isAtomChar(c byte) bool {
 		return false
 	}
 	return c >= 0x20 && c != 0x7f && (c < 0x80 || c > 0x9f) // not a control character
-}
-
-// isType reports whether atom is typ, an upper-case word, in any ASCII case.
-func isType(atom []byte, typ string) bool {
-	if len(atom) != len(typ) {
-		return false
-	}
-	for i := range len(atom) {
-		if atom[i] != typ[i] && atom[i] != typ[i]+'a'-'A' {
-			return false
-		}
-	}
-	return true
 }
 
 // literalAt returns the digits of the literal size announced at the end
@@ -254,7 +245,7 @@ func (g *responseGuard) scan(p []byte) (ok int, err error) {
 		case g.line > MaxResponseLine:
 			g.err = fmt.Errorf("%w: a response line longer than %d MiB", ErrLimit, MaxResponseLine>>20)
 		case g.received > MaxResponseBytes:
-			g.err = fmt.Errorf("%w: more than %d MiB in one answer", ErrLimit, MaxResponseBytes>>20)
+			g.err = errAnswerOver
 		case i >= 0:
 			g.endLine()
 		}
@@ -345,8 +336,12 @@ func (g *responseGuard) endLine() {
 			return
 		}
 	}
-	if !g.streamed && n > MaxLiteral {
+	switch {
+	case !g.streamed && n > MaxLiteral:
 		g.err = fmt.Errorf("%w: a %d-byte literal (at most %d MiB outside message bodies)", ErrLimit, n, MaxLiteral>>20)
+		return
+	case !g.streamed && g.received+n > MaxResponseBytes:
+		g.err = errAnswerOver
 		return
 	}
 	g.literal = n

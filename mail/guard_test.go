@@ -103,6 +103,8 @@ func TestGuardFailsAParenthesisInCapabilities(t *testing.T) {
 		"* CAPABILITY IMAP4rev1 X(\r\n":                             true,
 		"* 2 capability IMAP4rev1 (\r\n":                            true,
 		"* ENABLED UTF8=ACCEPT (\r\n":                               true,
+		"* CAPAB\u0131LITY IMAP4rev1 (\r\n":                         true, // the library upper-cases "ı" to "I"
+		"* 3 capab\u0131l\u0131ty X(\r\n":                           true,
 		"T1 OK [CAPABILITY IMAP4rev1 (x] hi\r\n":                    true,
 		"T1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in (Success)\r\n": false,
 		"* OK [capability (] the library skips this code\r\n":       false,
@@ -113,6 +115,19 @@ func TestGuardFailsAParenthesisInCapabilities(t *testing.T) {
 		if _, err := g.scan([]byte(line)); (err != nil) != fails {
 			t.Errorf("%q: err %v, want failure %v", line, err, fails)
 		}
+	}
+}
+
+// TestGuardHoldsOneAnswerToItsBudget: a literal that would take a
+// command's answer past MaxResponseBytes fails before the library reads
+// it; before, one response could hand over twice the budget.
+func TestGuardHoldsOneAnswerToItsBudget(t *testing.T) {
+	g := &responseGuard{}
+	g.reset(false, 0)
+	head := "* 1 FETCH (UID 1 ENVELOPE (\"" + strings.Repeat("a", MaxResponseBytes-200) + "\" {" + fmt.Sprint(MaxLiteral) + "}\r\n"
+	ok, err := g.scan([]byte(head + strings.Repeat("b", MaxLiteral) + " NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"))
+	if !errors.Is(err, ErrLimit) || ok > MaxResponseBytes {
+		t.Fatalf("handed over %d bytes of one answer (budget %d): %v", ok, MaxResponseBytes, err)
 	}
 }
 
@@ -232,6 +247,33 @@ func TestGuardPassesWhatServersSend(t *testing.T) {
 		"* 1 FETCH (UID 1 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL)(\"application\" \"pdf\" (\"name\" {9}\r\nfo\"o).pdf) NIL NIL \"base64\" 100 NIL (\"attachment\" (\"filename\" \"x.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL))\r\n",
 		"* BYE Connection is closed. 13\r\n",
 		"+ idling\r\n+ \r\n+\r\n",
+		"* ID (\"name\" \"GImap\" \"vendor\" \"Google, Inc.\" \"support-url\" \"https://support.google.com/mail\" \"remote-host\" \"192.0.2.1\")\r\n",
+		"* ID (\"name\" \"Cyrus IMAPD\" \"version\" \"v3.9.0-alpha0-1 (fastmail)\" \"vendor\" \"Project Cyrus\")\r\n",
+		"* ID NIL\r\n",
+		"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n",
+		"* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n",
+		"* NAMESPACE ((\"\" \"/\" \"X-PARAM\" (\"a\" \"b\"))) NIL NIL\r\n",
+		"* QUOTAROOT INBOX \"User quota\"\r\n* QUOTA \"User quota\" (STORAGE 12 102400 MESSAGE 5 1000)\r\n",
+		"* ENABLED CONDSTORE QRESYNC\r\n* ENABLED UTF8=ACCEPT\r\n* ENABLED\r\n",
+		"* OK [CLOSED] Previous mailbox closed.\r\n",
+		"* OK [UNSEEN 1] Is the first unseen message\r\n",
+		"* OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $MDNSent)] Permanent flags\r\n",
+		"* OK [MYRIGHTS \"acdilrsw\"] ACL\r\n",
+		"* OK [CAPABILITY XAPPLEPUSHSERVICE IMAP4 IMAP4rev1 SASL-IR AUTH=ATOKEN AUTH=PLAIN] iSCREAM ready to rumble (1Q49:4) st11p00mm-iscream009 [3:1431]\r\n",
+		"* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE ACL ACL2=UNION STARTTLS] Courier-IMAP ready. Copyright 1998-2018 Double Precision, Inc.  See COPYING for distribution information.\r\n",
+		"T2 OK [READ-WRITE] [Gmail]/All Mail selected. (Success)\r\n",
+		"T5 NO [NONEXISTENT] Mailbox doesn't exist: Foo (0.001 + 0.000 secs).\r\n",
+		"T2 OK Fetch completed (0.001 + 0.000 secs).\r\n",
+		"* 3 EXPUNGE\r\n* 4 EXISTS\r\n* 0 RECENT\r\n",
+		"* 2 FETCH (UID 2 MODSEQ (1234) FLAGS ())\r\n",
+		"* 1 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 X-GM-LABELS (\\Important \"\\\\Sent\" \"Foo (bar)\") UID 4 FLAGS (\\Seen))\r\n",
+		"* 1 FETCH (UID 1 BODY[] {0}\r\n)\r\n",
+		"* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n* LSUB () \".\" INBOX\r\n",
+		"* STATUS \"Sent\" (MESSAGES 0 UIDNEXT 1 UNSEEN 0 HIGHESTMODSEQ 1)\r\n",
+		"* SORT 2 3 1\r\n* THREAD (2)(3 6 (4 23)(44 7 96))\r\n",
+		"+ eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n",
+		"* PREAUTH [CAPABILITY IMAP4rev1] logged in as u\r\n",
+		"* BYE [UNAVAILABLE] Server shutting down\r\n",
 	} {
 		g := &responseGuard{}
 		g.reset(false, 0)

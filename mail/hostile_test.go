@@ -3,8 +3,16 @@ package mail
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
 	"runtime"
 	"strings"
@@ -49,13 +57,19 @@ func startHostile(t *testing.T, s *hostileServer) *Account {
 
 func (s *hostileServer) serve(conn net.Conn) {
 	defer conn.Close()
-	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	w := bufio.NewWriter(conn)
 	if s.greeting != nil {
 		s.greeting(w)
 		return
 	}
 	w.WriteString("* OK [CAPABILITY IMAP4rev1] ready\r\n")
 	w.Flush()
+	s.commands(conn)
+}
+
+// commands answers commands on a connection that has had its greeting.
+func (s *hostileServer) commands(conn net.Conn) {
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -401,4 +415,107 @@ func TestOverlongBodiesKeepTheLoginBudget(t *testing.T) {
 	if got := logins.Load(); got > 1+maxRedials {
 		t.Fatalf("%d logins, want at most %d", got, 1+maxRedials)
 	}
+}
+
+// TestHostileStartTLSCarriesNoFraming: a literal announced in plaintext
+// before STARTTLS's OK, which the STARTTLS reader skips as lines, does
+// not leave the guard of the TLS session inside it. Before, the server
+// could end that literal where it liked, so that the guard took the
+// library's status text for a streamed body: the library held a 32 MiB
+// text and no limit fired.
+func TestHostileStartTLSCarriesNoFraming(t *testing.T) {
+	const literal, text = 1 << 20, 32 << 20
+	cert, roots := selfSignedCert(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	const s0 = "S0 OK begin TLS\r\n"
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer raw.Close()
+				io.WriteString(raw, "* OK hi\r\n")
+				if l, err := bufio.NewReader(raw).ReadString('\n'); err != nil || !strings.HasPrefix(l, "S0 STARTTLS") {
+					return
+				}
+				fmt.Fprintf(raw, "* X {%d}\r\n%s", literal, s0) // one write: nothing follows the OK
+				tc := &countingConn{Conn: tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{cert}})}
+				before := len(s0) + len("* OK TLS established\r\n") // and the greeting the engine puts first
+				var last string                                     // commands runs one command at a time
+				s := &hostileServer{lineHook: func(l string) { last = l }}
+				s.answer = func(tag, cmd string, w *bufio.Writer) bool {
+					switch {
+					case cmd != "UID FETCH", strings.Contains(last, "BODYSTRUCTURE"): // no structure: the message is read whole
+						return false
+					case strings.Contains(last, "<0.262144>"): // its first bytes: a large message
+						fmt.Fprintf(w, "* 1 FETCH (UID 1 RFC822.SIZE 999999999 BODY[]<0> {%d}\r\n%s)\r\n", sectionedOver, strings.Repeat("a", sectionedOver))
+						return false
+					}
+					// Read whole, streamed: end the plaintext literal just
+					// after the "{" of a body the library reads, so that a
+					// guard still inside it would take that body for a 1 GB
+					// one, and the tagged text after it for that body's bytes.
+					w.Flush()
+					inner := "* 1 FETCH (UID 1 BODY[] {1000000000}\r\n"
+					prefix := "* 1 FETCH (UID 1 BODY[] {"
+					left := literal - before - int(tc.written.Load())
+					w.WriteString("* OK " + strings.Repeat("a", left-len(prefix)-7) + "\r\n" + prefix)
+					fmt.Fprintf(w, "%d}\r\n%s)\r\n", len(inner), inner)
+					w.WriteString(tag + " NO " + strings.Repeat("b", text) + "\r\n")
+					w.Flush()
+					return true
+				}
+				s.commands(tc)
+			}()
+		}
+	}()
+	ep := Endpoint{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: TLSStartTLS}
+	acct := &Account{ID: "starttls", IMAP: ep, SMTP: ep, Username: "u", Password: "p", Email: "u@example.com"}
+	e := New(Config{AllowPrivateHosts: true, RootCAs: roots, Timeouts: Timeouts{Command: time.Minute, TLSHandshake: time.Minute}})
+	defer e.Close()
+	_, err = e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{})
+	if msg := fmt.Sprint(err); !strings.Contains(msg, ErrLimit.Error()) || len(msg) > 1<<20 {
+		t.Fatalf("err (%d bytes) %.300s: want one naming the limit", len(msg), msg)
+	}
+}
+
+// countingConn counts the bytes written to it.
+type countingConn struct {
+	net.Conn
+	written atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// selfSignedCert makes a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSignedCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, roots
 }
