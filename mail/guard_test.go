@@ -131,32 +131,6 @@ func TestGuardHoldsOneAnswerToItsBudget(t *testing.T) {
 	}
 }
 
-// TestGuardReadsStatusTextAsText: status responses and continuation
-// requests are free text to their line's end, as the IMAP library reads
-// them: a lone quote or a final "{N}" there ends nothing and starts
-// nothing (mailbox names with quotes are echoed unquoted).
-func TestGuardReadsStatusTextAsText(t *testing.T) {
-	for _, line := range []string{
-		"* OK [ALERT] Your \"quota is nearly full\r\n",
-		"A1 NO [NONEXISTENT] Unknown Mailbox: a\"b (Failure)\r\n",
-		"+ \"\r\n",
-		"* OK see {12}\r\n",
-		"* OK [UIDVALIDITY 7] ok\r\n",
-		"* 3 NO \"\r\n",
-		"* ok\r\n",
-		"A1 OK\r\n",
-	} {
-		g := &responseGuard{}
-		g.reset(false, 0)
-		if _, err := g.scan([]byte(line + "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\nA2 OK done\r\n")); err != nil {
-			t.Errorf("%q: %v", line, err)
-		}
-		if g.literal != 0 || g.depth != 0 {
-			t.Errorf("%q: the guard waits for a literal of %d or is %d lists deep", line, g.literal, g.depth)
-		}
-	}
-}
-
 // BenchmarkGuardScanList feeds the guard a 50-message list answer in
 // 4 KiB reads, as the IMAP library's buffered reader asks for them.
 func BenchmarkGuardScanList(b *testing.B) {
@@ -221,9 +195,20 @@ func TestKindOf(t *testing.T) {
 
 // TestGuardPassesWhatServersSend: responses in the shapes Gmail,
 // Dovecot, Outlook, Cyrus and Yahoo send pass the guard, and a body after
-// a literal in the same FETCH still streams.
+// a literal in the same FETCH still streams. Status responses and
+// continuation requests are free text to their line's end, as the IMAP
+// library reads them: a lone quote or a final "{N}" there ends nothing
+// and starts nothing (mailbox names with quotes are echoed unquoted).
 func TestGuardPassesWhatServersSend(t *testing.T) {
 	for _, s := range []string{
+		"* OK [ALERT] Your \"quota is nearly full\r\n",
+		"A1 NO [NONEXISTENT] Unknown Mailbox: a\"b (Failure)\r\n",
+		"+ \"\r\n",
+		"* OK see {12}\r\n",
+		"* OK [UIDVALIDITY 7] ok\r\n",
+		"* 3 NO \"\r\n",
+		"* ok\r\n",
+		"A1 OK\r\n",
 		"* OK Gimap ready for requests from 192.0.2.1 a1mb123456xyz\r\n",
 		"* OK The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADAAMQBDAEEAMAAwADIAMAAuAG4AYQBtAHAAcgBkADAAMQAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]\r\n",
 		"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n",
