@@ -363,12 +363,13 @@ func loginIMAP(client *imapclient.Client, acct *Account, tok string) error {
 // its framing (a literal it announced, which this reader skips as lines)
 // carries into the guard of the TLS session.
 func startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (net.Conn, error) {
-	br := bufio.NewReaderSize(guardedConn{Conn: conn, g: &responseGuard{}}, 4<<10)
+	g := &responseGuard{}
+	br := bufio.NewReaderSize(guardedConn{Conn: conn, g: g}, 4<<10)
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.HasPrefix(line, []byte("* OK")) && !bytes.HasPrefix(line, []byte("* PREAUTH")) {
+	if !hasPrefixFold(line, "* OK") && !hasPrefixFold(line, "* PREAUTH") {
 		return nil, fmt.Errorf("unexpected greeting %q", truncateBytes(line, 80))
 	}
 	if _, err := io.WriteString(conn, "S0 STARTTLS\r\n"); err != nil {
@@ -379,13 +380,14 @@ func startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (net.Conn, er
 			return nil, err
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte("S0 ")); ok {
-			if !bytes.HasPrefix(rest, []byte("OK")) {
+			if !hasPrefixFold(rest, "OK") {
 				return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: string(bytes.TrimSpace(truncateBytes(rest, 200)))}
 			}
 			break
 		}
 	}
-	if br.Buffered() > 0 {
+	// What the guard failed after the OK it has read, and not handed over.
+	if br.Buffered() > 0 || g.failed() != nil {
 		return nil, errors.New("server sent plaintext after accepting STARTTLS")
 	}
 	tc := tls.Client(conn, cfg)
@@ -396,6 +398,12 @@ func startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (net.Conn, er
 }
 
 func truncateBytes(b []byte, n int) []byte { return b[:min(len(b), n)] }
+
+// hasPrefixFold reports whether line starts with prefix in any case, as
+// the IMAP library compares a response's type.
+func hasPrefixFold(line []byte, prefix string) bool {
+	return len(line) >= len(prefix) && bytes.EqualFold(line[:len(prefix)], []byte(prefix))
+}
 
 // greetedConn reads greeting before what the connection sends.
 type greetedConn struct {

@@ -2,6 +2,8 @@ package mail
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -178,5 +180,57 @@ func TestStartTLSIsNeverSkipped(t *testing.T) {
 		if r.OK || KindOf(r.Err) != KindTLSMismatch || !strings.Contains(r.Err.Error(), "STARTTLS") {
 			t.Errorf("%s: %v", name, r.Err)
 		}
+	}
+}
+
+// TestStartTLSRefusesPlaintextAfterOK: plaintext after STARTTLS's OK is
+// refused even when the guard of the plaintext failed it and kept it
+// back; before, that went on to the handshake.
+func TestStartTLSRefusesPlaintextAfterOK(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	defer srv.Close()
+	hello := make(chan byte, 1)
+	go func() {
+		srv.Write([]byte("* OK hi\r\n"))
+		r := bufio.NewReader(srv)
+		if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "S0 STARTTLS") {
+			return
+		}
+		srv.Write([]byte("S0 OK go\r\n* OK [x\r\nA1 OK [CAPABILITY IMAP4rev1] injected\r\n")) // one write
+		if b, err := r.ReadByte(); err == nil {
+			hello <- b
+		}
+		srv.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := startTLS(ctx, cli, &tls.Config{ServerName: "x"})
+	if err == nil || !strings.Contains(err.Error(), "plaintext after") {
+		t.Errorf("err %v, want the refusal of plaintext after the OK", err)
+	}
+	select {
+	case b := <-hello:
+		t.Errorf("the client began the TLS handshake (%#x)", b)
+	default:
+	}
+}
+
+// TestStartTLSReadsTypesInAnyCase: a greeting and an OK in lower case
+// are what the IMAP library accepts; before, STARTTLS refused them.
+func TestStartTLSReadsTypesInAnyCase(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	defer srv.Close()
+	go func() {
+		srv.Write([]byte("* ok IMAP ready\r\n"))
+		bufio.NewReader(srv).ReadString('\n')
+		srv.Write([]byte("S0 ok begin TLS\r\n"))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := startTLS(ctx, cli, &tls.Config{ServerName: "x"})
+	if err == nil || !strings.Contains(err.Error(), "tls handshake") { // the pipe's other end speaks no TLS
+		t.Errorf("err %v, want the handshake reached", err)
 	}
 }

@@ -41,14 +41,16 @@ func (d dialer) dialRaw(ctx context.Context, acct *Account) (*rawSession, error)
 		return nil, err
 	}
 	g := &responseGuard{}
+	stop := dc.abortOnCancel(ctx)
 	if ep.TLS == TLSStartTLS {
 		if conn, err = startTLS(ctx, conn, d.tlsConfig(ep.Host)); err != nil {
+			stop()
 			_ = dc.Close()
 			return nil, greetingError("imap starttls", ep, err)
 		}
 	}
 	s := &rawSession{conn: conn, dc: dc, g: g, r: bufio.NewReader(guardedConn{Conn: conn, g: g}), ctx: ctx, cfg: d.cfg, addr: ep.Addr(),
-		stop: dc.abortOnCancel(ctx)}
+		stop: stop}
 	if ep.TLS != TLSStartTLS {
 		if _, err := s.readLine(); err != nil {
 			s.close()
