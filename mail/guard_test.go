@@ -131,6 +131,39 @@ func TestGuardHoldsOneAnswerToItsBudget(t *testing.T) {
 	}
 }
 
+// TestThreadFetchesStayInTheAnswerBudget: one FETCH of a thread's
+// summaries or of a folder's thread ids, at the per-message sizes the
+// chunks are made for, is an answer the guard passes; before, 1000
+// summaries of 8.5 KiB or 2000 headers of 4.3 KiB lost the connection.
+func TestThreadFetchesStayInTheAnswerBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		count, per int
+		structure  bool
+	}{
+		{"thread ids", indexFetchChunk, 16 << 10, false},
+		{"a conversation's summaries", metaFetchChunk, 40 << 10, true},
+	} {
+		g := &responseGuard{}
+		g.reset(false, 0)
+		var err error
+		for i := 1; i <= tc.count && err == nil; i++ {
+			resp := fmt.Sprintf("* %d FETCH (UID %d ", i, i)
+			if tc.structure {
+				resp += `BODYSTRUCTURE ("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 10 1 NIL NIL NIL NIL) `
+			}
+			hdr := "References: " + strings.Repeat("<x@example.com> ", (tc.per-len(resp)-60)/16) + "\r\n\r\n"
+			_, err = g.scan(fmt.Appendf(nil, "%sBODY[HEADER.FIELDS (REFERENCES)] {%d}\r\n%s)\r\n", resp, len(hdr), hdr))
+		}
+		if err == nil {
+			_, err = g.scan([]byte("A9 OK done\r\n"))
+		}
+		if err != nil {
+			t.Errorf("%s: %d messages of %d bytes: %v", tc.name, tc.count, tc.per, err)
+		}
+	}
+}
+
 // BenchmarkGuardScanList feeds the guard a 50-message list answer in
 // 4 KiB reads, as the IMAP library's buffered reader asks for them.
 func BenchmarkGuardScanList(b *testing.B) {

@@ -64,18 +64,18 @@ func (e *Engine) GetThread(ctx context.Context, acct *Account, folder string, ui
 	return th, err
 }
 
-// fetchMeta fetches thread metadata of uids in the selected folder.
+// fetchMeta fetches thread metadata of uids in the selected folder, at
+// most metaFetchChunk messages a command.
 func (c *Conn) fetchMeta(folder string, uids []imap.UID) ([]ThreadMessage, error) {
-	if len(uids) == 0 {
-		return nil, nil
-	}
-	msgs, _, err := c.cachedSummaries(imap.UIDSetNum(uids...), false)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ThreadMessage, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, ThreadMessage{Folder: folder, Summary: m})
+	out := make([]ThreadMessage, 0, len(uids))
+	for chunk := range slices.Chunk(uids, metaFetchChunk) {
+		msgs, _, err := c.cachedSummaries(imap.UIDSetNum(chunk...), false)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			out = append(out, ThreadMessage{Folder: folder, Summary: m})
+		}
 	}
 	return out, nil
 }

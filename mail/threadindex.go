@@ -27,14 +27,18 @@ type threadIndexes struct {
 // the server), the estimated bytes of all indexes (the least recently
 // used folders are dropped), the number of indexes, message ids kept
 // per message and their length (a longer id is not indexed), and
-// messages whose headers one FETCH asks for.
+// messages whose headers one FETCH asks for (at up to 16 KiB of them a
+// message, the answer stays within MaxResponseBytes); metaFetchChunk is
+// the same for a conversation's summaries (up to 40 KiB of structure
+// and header fields a message).
 const (
 	maxIndexedFolder = 100_000
 	maxIndexedBytes  = 64 << 20
 	maxIndexes       = 2000
 	maxIndexIDs      = 40
 	maxIndexIDLen    = 250
-	indexFetchChunk  = 2000
+	indexFetchChunk  = 500
+	metaFetchChunk   = 200
 	maxConversation  = 1000 // messages one conversation is followed to
 	indexEntryBytes  = 96   // estimated cost of a message besides its ids
 )
