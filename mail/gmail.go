@@ -3,6 +3,7 @@ package mail
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -66,6 +68,44 @@ func (d dialer) dialRaw(ctx context.Context, acct *Account) (*rawSession, error)
 
 // quote renders an IMAP quoted string.
 func quote(s string) string { return `"` + imapQuoted.Replace(s) + `"` }
+
+// mailboxName encodes name in the modified UTF-7 of IMAP mailbox names
+// (RFC 3501 §5.1.3), as the IMAP library does in its own commands: a
+// raw session enables no UTF8=ACCEPT.
+func mailboxName(name string) string {
+	var b strings.Builder
+	var run []uint16
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		be := make([]byte, 0, 2*len(run))
+		for _, u := range run {
+			be = append(be, byte(u>>8), byte(u))
+		}
+		b.WriteByte('&')
+		b.WriteString(mailboxBase64.EncodeToString(be))
+		b.WriteByte('-')
+		run = run[:0]
+	}
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r > 0x7e:
+			run = utf16.AppendRune(run, r)
+		case r == '&':
+			flush()
+			b.WriteString("&-")
+		default:
+			flush()
+			b.WriteRune(r)
+		}
+	}
+	flush()
+	return b.String()
+}
+
+// mailboxBase64 is the base64 of modified UTF-7: ',' for '/', no padding.
+var mailboxBase64 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
 
 var imapQuoted = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
 
@@ -172,7 +212,7 @@ func (c *Conn) rawExamine(folder string) (*rawSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.run("select "+folder, "EXAMINE "+quote(folder)); err != nil {
+	if _, err := s.run("select "+folder, "EXAMINE "+quote(mailboxName(folder))); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -221,7 +261,7 @@ func (c *Conn) gmailThread(folder string, uid uint32, opt ThreadOptions) (*Threa
 	if thrid == "" {
 		return nil, notFound("get thread", "no message with UID %d in %q", uid, folder)
 	}
-	if _, err := s.run("select "+allMail, "EXAMINE "+quote(allMail)); err != nil {
+	if _, err := s.run("select "+allMail, "EXAMINE "+quote(mailboxName(allMail))); err != nil {
 		return nil, err
 	}
 	lines, err = s.run("gmail thread", "UID SEARCH X-GM-THRID "+thrid)

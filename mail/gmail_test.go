@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"slices"
@@ -276,6 +277,44 @@ func TestServerRestartIsInvisible(t *testing.T) {
 	for i := range 5 {
 		if _, err := e.ListMessages(ctx, acct, "INBOX", ListOptions{}); err != nil {
 			t.Fatalf("call %d after the restart: %v", i+1, err)
+		}
+	}
+}
+
+// TestRawSessionEncodesMailboxNames: a raw session names a folder as
+// the IMAP library does (modified UTF-7); before, it sent UTF-8, which a
+// server without UTF8=ACCEPT takes for another folder, so Gmail accounts
+// in other languages found no All Mail.
+func TestRawSessionEncodesMailboxNames(t *testing.T) {
+	lines := make(chan string, 100)
+	acct := startHostile(t, &hostileServer{lineHook: func(l string) { lines <- l }, answer: func(string, string, *bufio.Writer) bool { return false }})
+	e := New(Config{AllowPrivateHosts: true})
+	defer e.Close()
+	sent := func(verb string) string {
+		for {
+			select {
+			case l := <-lines:
+				if _, rest, _ := strings.Cut(l, " "); strings.HasPrefix(rest, verb+" ") {
+					return strings.TrimSpace(strings.TrimPrefix(rest, verb+" "))
+				}
+			default:
+				t.Fatalf("no %s sent", verb)
+			}
+		}
+	}
+	for _, name := range []string{"[Gmail]/Вся почта", "Entwürfe & Co", "日本語", "a&b", "📁 x", "plain"} {
+		if _, err := e.ListMessages(testCtx(t), acct, name, ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		library := sent("SELECT")
+		c := &Conn{dial: e.Pool.dial, acct: acct, ctx: testCtx(t), cfg: &e.Pool.cfg}
+		s, err := c.rawExamine(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.close()
+		if raw := sent("EXAMINE"); raw != library && raw != `"`+library+`"` {
+			t.Errorf("%q: raw session sent %s, the library %s", name, raw, library)
 		}
 	}
 }
