@@ -133,32 +133,19 @@ func closedPort(t *testing.T) int {
 // greeting and answers every line with reply(line).
 func plainServer(t *testing.T, greeting string, reply func(line string) string) Endpoint {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
+	port := serveLoopback(t, func(conn net.Conn) {
+		defer conn.Close()
+		_, _ = conn.Write([]byte(greeting))
+		r := bufio.NewReader(conn)
 		for {
-			conn, err := l.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer conn.Close()
-				_, _ = conn.Write([]byte(greeting))
-				r := bufio.NewReader(conn)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					_, _ = conn.Write([]byte(reply(strings.TrimRight(line, "\r\n"))))
-				}
-			}()
+			_, _ = conn.Write([]byte(reply(strings.TrimRight(line, "\r\n"))))
 		}
-	}()
-	return Endpoint{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: TLSStartTLS}
+	})
+	return Endpoint{Host: "127.0.0.1", Port: port, TLS: TLSStartTLS}
 }
 
 func TestStartTLSIsNeverSkipped(t *testing.T) {

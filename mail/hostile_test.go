@@ -26,14 +26,16 @@ import (
 // one until answer returns true for a command, which then misbehaves on
 // the connection as it likes. greeting, when set, replaces the normal one.
 type hostileServer struct {
-	addr     string
 	greeting func(w *bufio.Writer) // nil: a normal greeting
 	answer   func(tag, cmd string, w *bufio.Writer) bool
 	lineHook func(string) // sees each command line first
 	exists   int          // messages in INBOX; 0: 1
 }
 
-func startHostile(t *testing.T, s *hostileServer) *Account {
+// serveLoopback runs serve on each connection to a loopback port until
+// the test ends, and returns the port.
+func serveLoopback(t *testing.T, serve func(net.Conn)) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,13 +47,14 @@ func startHostile(t *testing.T, s *hostileServer) *Account {
 			if err != nil {
 				return
 			}
-			go s.serve(conn)
+			go serve(conn)
 		}
 	}()
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	var p int
-	fmt.Sscan(port, &p)
-	ep := Endpoint{Host: host, Port: p, TLS: TLSNone}
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startHostile(t *testing.T, s *hostileServer) *Account {
+	ep := Endpoint{Host: "127.0.0.1", Port: serveLoopback(t, s.serve), TLS: TLSNone}
 	return &Account{ID: "hostile-" + t.Name(), IMAP: ep, SMTP: ep, Username: "u", Password: "p", Email: "u@example.com"}
 }
 
@@ -426,60 +429,47 @@ func TestOverlongBodiesKeepTheLoginBudget(t *testing.T) {
 func TestHostileStartTLSCarriesNoFraming(t *testing.T) {
 	const literal, text = 1 << 20, 32 << 20
 	cert, roots := selfSignedCert(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	const s0 = "S0 OK begin TLS\r\n"
-	go func() {
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer raw.Close()
-				io.WriteString(raw, "* OK hi\r\n")
-				if l, err := bufio.NewReader(raw).ReadString('\n'); err != nil || !strings.HasPrefix(l, "S0 STARTTLS") {
-					return
-				}
-				fmt.Fprintf(raw, "* X {%d}\r\n%s", literal, s0) // one write: nothing follows the OK
-				tc := &countingConn{Conn: tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{cert}})}
-				before := len(s0) + len("* OK TLS established\r\n") // and the greeting the engine puts first
-				var last string                                     // commands runs one command at a time
-				s := &hostileServer{lineHook: func(l string) { last = l }}
-				s.answer = func(tag, cmd string, w *bufio.Writer) bool {
-					switch {
-					case cmd != "UID FETCH", strings.Contains(last, "BODYSTRUCTURE"): // no structure: the message is read whole
-						return false
-					case strings.Contains(last, "<0.262144>"): // its first bytes: a large message
-						fmt.Fprintf(w, "* 1 FETCH (UID 1 RFC822.SIZE 999999999 BODY[]<0> {%d}\r\n%s)\r\n", sectionedOver, strings.Repeat("a", sectionedOver))
-						return false
-					}
-					// Read whole, streamed: end the plaintext literal just
-					// after the "{" of a body the library reads, so that a
-					// guard still inside it would take that body for a 1 GB
-					// one, and the tagged text after it for that body's bytes.
-					w.Flush()
-					inner := "* 1 FETCH (UID 1 BODY[] {1000000000}\r\n"
-					prefix := "* 1 FETCH (UID 1 BODY[] {"
-					left := literal - before - int(tc.written.Load())
-					w.WriteString("* OK " + strings.Repeat("a", left-len(prefix)-7) + "\r\n" + prefix)
-					fmt.Fprintf(w, "%d}\r\n%s)\r\n", len(inner), inner)
-					w.WriteString(tag + " NO " + strings.Repeat("b", text) + "\r\n")
-					w.Flush()
-					return true
-				}
-				s.commands(tc)
-			}()
+	port := serveLoopback(t, func(raw net.Conn) {
+		defer raw.Close()
+		io.WriteString(raw, "* OK hi\r\n")
+		if l, err := bufio.NewReader(raw).ReadString('\n'); err != nil || !strings.HasPrefix(l, "S0 STARTTLS") {
+			return
 		}
-	}()
-	ep := Endpoint{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: TLSStartTLS}
+		fmt.Fprintf(raw, "* X {%d}\r\n%s", literal, s0) // one write: nothing follows the OK
+		tc := &countingConn{Conn: tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{cert}})}
+		before := len(s0) + len("* OK TLS established\r\n") // and the greeting the engine puts first
+		var last string                                     // commands runs one command at a time
+		s := &hostileServer{lineHook: func(l string) { last = l }}
+		s.answer = func(tag, cmd string, w *bufio.Writer) bool {
+			switch {
+			case cmd != "UID FETCH", strings.Contains(last, "BODYSTRUCTURE"): // no structure: the message is read whole
+				return false
+			case strings.Contains(last, "<0.262144>"): // its first bytes: a large message
+				fmt.Fprintf(w, "* 1 FETCH (UID 1 RFC822.SIZE 999999999 BODY[]<0> {%d}\r\n%s)\r\n", sectionedOver, strings.Repeat("a", sectionedOver))
+				return false
+			}
+			// Read whole, streamed: end the plaintext literal just
+			// after the "{" of a body the library reads, so that a
+			// guard still inside it would take that body for a 1 GB
+			// one, and the tagged text after it for that body's bytes.
+			w.Flush()
+			inner := "* 1 FETCH (UID 1 BODY[] {1000000000}\r\n"
+			prefix := "* 1 FETCH (UID 1 BODY[] {"
+			left := literal - before - int(tc.written.Load())
+			w.WriteString("* OK " + strings.Repeat("a", left-len(prefix)-7) + "\r\n" + prefix)
+			fmt.Fprintf(w, "%d}\r\n%s)\r\n", len(inner), inner)
+			w.WriteString(tag + " NO " + strings.Repeat("b", text) + "\r\n")
+			w.Flush()
+			return true
+		}
+		s.commands(tc)
+	})
+	ep := Endpoint{Host: "127.0.0.1", Port: port, TLS: TLSStartTLS}
 	acct := &Account{ID: "starttls", IMAP: ep, SMTP: ep, Username: "u", Password: "p", Email: "u@example.com"}
 	e := New(Config{AllowPrivateHosts: true, RootCAs: roots, Timeouts: Timeouts{Command: time.Minute, TLSHandshake: time.Minute}})
 	defer e.Close()
-	_, err = e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{})
+	_, err := e.GetMessage(testCtx(t), acct, "INBOX", 1, GetOptions{})
 	if msg := fmt.Sprint(err); !strings.Contains(msg, ErrLimit.Error()) || len(msg) > 1<<20 {
 		t.Fatalf("err (%d bytes) %.300s: want one naming the limit", len(msg), msg)
 	}
