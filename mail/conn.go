@@ -462,41 +462,68 @@ func isLoopbackHost(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// deadlineConn lets the engine cap every deadline the protocol client
-// sets: the effective deadline is the earlier of the client's and the
-// engine's limit. Setting the limit to the past aborts blocked I/O.
+// deadlineConn lets the engine bound the protocol client's I/O: while
+// the engine's limit is set (a dial, a login, a command) it alone is the
+// deadline, so that a stall ends the step when the step's timeout says;
+// otherwise the client's own deadlines apply (go-imap's 30 s for a
+// response that has begun, none while idle). Setting the limit to the
+// past aborts blocked I/O. go-imap sets a deadline twice per response it
+// reads, so a deadline that would not change is not set again: a FETCH of
+// fifty messages would otherwise rearm the connection's timer a hundred
+// times.
 type deadlineConn struct {
 	net.Conn
 	mu                 sync.Mutex
 	limit, read, write time.Time
+	// setRead and setWrite are the deadlines last set on Conn.
+	setRead, setWrite time.Time
 }
 
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
+// effective is the deadline for a direction whose client deadline is t.
+func (d *deadlineConn) effective(t time.Time) time.Time {
+	if !d.limit.IsZero() {
+		return d.limit
 	}
-	return a
+	return t
+}
+
+func (d *deadlineConn) applyRead() error {
+	t := d.effective(d.read)
+	if t.Equal(d.setRead) {
+		return nil
+	}
+	d.setRead = t
+	return d.Conn.SetReadDeadline(t)
+}
+
+func (d *deadlineConn) applyWrite() error {
+	t := d.effective(d.write)
+	if t.Equal(d.setWrite) {
+		return nil
+	}
+	d.setWrite = t
+	return d.Conn.SetWriteDeadline(t)
 }
 
 func (d *deadlineConn) SetDeadline(t time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.read, d.write = t, t
-	return d.Conn.SetDeadline(earliest(t, d.limit))
+	return errors.Join(d.applyRead(), d.applyWrite())
 }
 
 func (d *deadlineConn) SetReadDeadline(t time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.read = t
-	return d.Conn.SetReadDeadline(earliest(t, d.limit))
+	return d.applyRead()
 }
 
 func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.write = t
-	return d.Conn.SetWriteDeadline(earliest(t, d.limit))
+	return d.applyWrite()
 }
 
 // abortOnCancel makes blocked I/O fail as soon as ctx ends; call the
@@ -517,8 +544,8 @@ func (d *deadlineConn) setLimit(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.limit = t
-	_ = d.Conn.SetReadDeadline(earliest(d.read, t))
-	_ = d.Conn.SetWriteDeadline(earliest(d.write, t))
+	_ = d.applyRead()
+	_ = d.applyWrite()
 }
 
 // capGmail is Gmail's extension capability (X-GM-THRID, X-GM-RAW, labels).

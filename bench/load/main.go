@@ -4,7 +4,8 @@
 //
 // For each binary and round it reports: saturation (closed loop, list 50
 // newest and get one message alternating) in calls/s with p50/p99 and the
-// CPU per call of the server and of Dovecot; JSON-RPC ping calls/s; paced
+// CPU per call of the server and of Dovecot, and their ratio (server
+// over Dovecot, per round, so that both share the round's noise); JSON-RPC ping calls/s; paced
 // load (clients each calling every 2.5 s) with p99, errors and the
 // server's peak RSS; and a burst of closed-loop clients with the
 // database-lock errors the server logged. Medians over rounds are printed
@@ -71,7 +72,7 @@ type result map[string]float64
 
 var metrics = []struct{ key, unit string }{
 	{"sat_rate", "calls/s"}, {"sat_p50", "ms"}, {"sat_p99", "ms"}, {"sat_errors", ""},
-	{"server_cpu", "ms/call"}, {"dovecot_cpu", "ms/call"},
+	{"server_cpu", "µs/call"}, {"dovecot_cpu", "µs/call"}, {"cpu_ratio", "server/dc"},
 	{"ping_rate", "calls/s"},
 	{"paced_rate", "calls/s"}, {"paced_p50", "ms"}, {"paced_p99", "ms"}, {"paced_errors", ""}, {"paced_rss", "MB"},
 	{"burst_rate", "calls/s"}, {"burst_p99", "ms"}, {"burst_errors", ""}, {"burst_db_locked", "log lines"},
@@ -182,7 +183,10 @@ func measure(rig *mailrig.Rig, b binary, seconds, users, saturate, paced, burst 
 	reportErrors("saturation")
 	n := float64(len(lat))
 	res["sat_rate"], res["sat_p50"], res["sat_p99"], res["sat_errors"] = n/phase.Seconds(), pct(lat, 0.5), pct(lat, 0.99), float64(errs)
-	res["server_cpu"], res["dovecot_cpu"] = (cpu1-cpu0)/n*1000, (dcpu1-dcpu0)/n*1000
+	res["server_cpu"], res["dovecot_cpu"] = (cpu1-cpu0)/n*1e6, (dcpu1-dcpu0)/n*1e6
+	if dcpu1 > dcpu0 {
+		res["cpu_ratio"] = (cpu1 - cpu0) / (dcpu1 - dcpu0)
+	}
 
 	lat, _ = clients(s, client, saturate, phase/2, 0, []string{`{"jsonrpc":"2.0","id":3,"method":"ping"}`})
 	res["ping_rate"] = float64(len(lat)) / (phase / 2).Seconds()
