@@ -106,10 +106,16 @@ func encodeResult(res *mcplib.CallToolResult) ([]byte, error) {
 // MarshalJSON writes for it: content (an empty list when there is none),
 // then structuredContent and isError when set. It encodes without
 // escaping <, > and & (the answer is JSON for an MCP client, never HTML).
+// Plain text content and the results that encode themselves
+// (jsonAppender) skip encoding/json.
 func writeResult(b *bytes.Buffer, res *mcplib.CallToolResult) error {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	encode := func(v any) error {
+		if a, ok := v.(jsonAppender); ok {
+			b.Write(a.appendJSON(b.AvailableBuffer()))
+			return nil
+		}
 		if err := enc.Encode(v); err != nil { // Encode writes nothing when it fails
 			return err
 		}
@@ -119,6 +125,8 @@ func writeResult(b *bytes.Buffer, res *mcplib.CallToolResult) error {
 	b.WriteString(`"content":`)
 	if len(res.Content) == 0 {
 		b.WriteString("[]")
+	} else if text, ok := appendTextContent(b.AvailableBuffer(), res.Content); ok {
+		b.Write(text)
 	} else if err := encode(res.Content); err != nil {
 		return err
 	}
@@ -132,6 +140,26 @@ func writeResult(b *bytes.Buffer, res *mcplib.CallToolResult) error {
 		b.WriteString(`,"isError":true`)
 	}
 	return nil
+}
+
+// appendTextContent appends content to b when every item is text with
+// no annotations or metadata, as encoding/json would; ok is false, and
+// nothing is appended, when an item is anything else.
+func appendTextContent(b []byte, content []mcplib.Content) (_ []byte, ok bool) {
+	for _, c := range content {
+		if t, ok := c.(mcplib.TextContent); !ok || t.Annotations != nil || t.Meta != nil || t.Type != "text" {
+			return b, false
+		}
+	}
+	b = append(b, '[')
+	for i, c := range content {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(append(b, `{"type":"text","text":`...), c.(mcplib.TextContent).Text)
+		b = append(b, '}')
+	}
+	return append(b, ']'), true
 }
 
 // scratch holds buffers for encoding and joining answers; one that grew

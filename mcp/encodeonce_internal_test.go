@@ -162,8 +162,9 @@ func TestSpliceRefusesAStandInItCannotPlace(t *testing.T) {
 }
 
 // BenchmarkResultEncoding: a 50-message list_messages answer written by
-// the library, and by encodeOnce (its own encoding plus the library's
-// answer around the stand-in).
+// the library, by encodeOnce (its own encoding plus the library's answer
+// around the stand-in), and by the fast path's writeResult, whose hand
+// encoding is measured against encoding/json's of the same members.
 //
 //	go test -run '^$' -bench ResultEncoding -count 5 ./mcp/
 func BenchmarkResultEncoding(b *testing.B) {
@@ -194,6 +195,24 @@ func BenchmarkResultEncoding(b *testing.B) {
 			if parts, ok := slot.splice(held.Bytes()); !ok || len(parts) != 3 {
 				b.Fatal("not spliced")
 			}
+		}
+	})
+	var buf bytes.Buffer
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			buf.Reset()
+			if err := writeResult(&buf, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fast-encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			buf.Reset()
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(res.Content)
+			_ = enc.Encode(res.StructuredContent)
 		}
 	})
 }
