@@ -107,7 +107,11 @@ func (d *base64Reader) flush() {
 
 func copyOut(p []byte, out *[]byte) int {
 	n := copy(p, *out)
-	*out = (*out)[n:]
+	if n == len(*out) {
+		*out = (*out)[:0] // drained: the next fill reuses the whole buffer
+	} else {
+		*out = (*out)[n:]
+	}
 	return n
 }
 
@@ -121,9 +125,11 @@ type qpReader struct {
 
 func (d *qpReader) Read(p []byte) (int, error) {
 	for len(d.out) == 0 && !d.eof {
-		chunk, err := d.br.ReadSlice('\n')
-		line := append(d.carry, chunk...)
-		d.carry = nil
+		line, err := d.br.ReadSlice('\n')
+		if len(d.carry) > 0 {
+			line = append(d.carry, line...)
+			d.carry = nil
+		}
 		d.eof = err != nil && err != bufio.ErrBufferFull
 		if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
 			return 0, err
