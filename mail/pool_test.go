@@ -507,8 +507,7 @@ func TestPoolSettingsChangeWhileWaiting(t *testing.T) {
 	acct := rigAccount(t, rig, "alice")
 	acct.ID = "pool-change-waiting"
 	ctx := testCtx(t)
-	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 1<<30)
-	release()
+	addr, accepted, release := holdingProxy(t, rig.IMAPSAddr(), 0) // the new settings' login waits until released
 	changed := *acct
 	changed.IMAP = endpoint(t, addr, TLSImplicit)
 
@@ -524,6 +523,7 @@ func TestPoolSettingsChangeWhileWaiting(t *testing.T) {
 	old := make(chan error, 1)
 	go func() { old <- e.Do(ctx, acct, func(*Conn) error { return nil }) }()
 	waitFor(t, "the old settings' borrower", func() bool { return e.Stats()[acct.ID][1] == 3 })
+	release()
 	letGo()
 	if c := <-got; c == nil || c.fp != changed.fingerprint() {
 		t.Fatalf("the borrower with new settings got a connection with other settings")
