@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,12 @@ func capBytes(s string, n int) string {
 // capList keeps the first n entries of list, each capped, and returns
 // how many there were in all.
 func capList(list []string, n int) ([]string, int) {
+	if len(list) <= n && !slices.ContainsFunc(list, func(a string) bool { return len(a) > maxAddressRunes }) {
+		if list == nil {
+			return []string{}, 0
+		}
+		return list, len(list) // nothing to cut: shared, never written to
+	}
 	out := make([]string, 0, min(n, len(list)))
 	for _, a := range list[:min(n, len(list))] {
 		out = append(out, capRunes(a, maxAddressRunes))
