@@ -106,14 +106,19 @@ func encodeResult(res *mcplib.CallToolResult) ([]byte, error) {
 // MarshalJSON writes for it: content (an empty list when there is none),
 // then structuredContent and isError when set. It encodes without
 // escaping <, > and & (the answer is JSON for an MCP client, never HTML).
-// Plain text content and the results that encode themselves
-// (jsonAppender) skip encoding/json.
+// Plain text content, MessagePage and MessageDetail skip encoding/json:
+// they encode themselves. The types are matched exactly, since a type
+// embedding one of the self-encoding types would inherit its appendJSON.
 func writeResult(b *bytes.Buffer, res *mcplib.CallToolResult) error {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	encode := func(v any) error {
-		if a, ok := v.(jsonAppender); ok {
-			b.Write(a.appendJSON(b.AvailableBuffer()))
+		switch v := v.(type) {
+		case MessagePage:
+			b.Write(v.appendJSON(b.AvailableBuffer()))
+			return nil
+		case MessageDetail:
+			b.Write(v.appendJSON(b.AvailableBuffer()))
 			return nil
 		}
 		if err := enc.Encode(v); err != nil { // Encode writes nothing when it fails

@@ -144,3 +144,16 @@ func TestAppendTextContent(t *testing.T) {
 		}
 	}
 }
+
+// A result type that embeds a self-encoding one is encoded by
+// encoding/json, whole, not by the appendJSON it inherits.
+func TestWriteResultEncodesEmbeddingTypesWhole(t *testing.T) {
+	entry := ThreadEntry{Folder: "INBOX", MessageSummary: MessageSummary{UID: 7, Subject: "s"}, Body: "the body"}
+	var b bytes.Buffer
+	if err := writeResult(&b, mcplib.NewToolResultStructured(entry, "t")); err != nil {
+		t.Fatal(err)
+	}
+	if want := `,"structuredContent":` + stdJSON(t, entry); !strings.HasSuffix(b.String(), want) {
+		t.Fatalf("got %s\nwant it to end with %s", b.String(), want)
+	}
+}
