@@ -462,15 +462,16 @@ func isLoopbackHost(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// deadlineConn lets the engine bound the protocol client's I/O: while
-// the engine's limit is set (a dial, a login, a command) it alone is the
-// deadline, so that a stall ends the step when the step's timeout says;
-// otherwise the client's own deadlines apply (go-imap's 30 s for a
-// response that has begun, none while idle). Setting the limit to the
-// past aborts blocked I/O. go-imap sets a deadline twice per response it
-// reads, so a deadline that would not change is not set again: a FETCH of
-// fifty messages would otherwise rearm the connection's timer a hundred
-// times.
+// deadlineConn lets the engine bound the protocol client's I/O. While
+// the engine's limit is set (a dial, a login, a command), it alone bounds
+// reads, so that a stall ends the step when the step's timeout says;
+// writes keep the earlier of the client's deadline and the limit (TLS
+// bounds its close_notify to 5 s that way). Without a limit the client's
+// own deadlines apply (go-imap's 30 s for a response that has begun, none
+// while idle). Setting the limit to the past aborts blocked I/O. go-imap
+// sets a read deadline twice per response it reads, so a deadline that
+// would not change is not set again: a FETCH of fifty messages would
+// otherwise rearm the connection's timer a hundred times.
 type deadlineConn struct {
 	net.Conn
 	mu                 sync.Mutex
@@ -479,30 +480,33 @@ type deadlineConn struct {
 	setRead, setWrite time.Time
 }
 
-// effective is the deadline for a direction whose client deadline is t.
-func (d *deadlineConn) effective(t time.Time) time.Time {
-	if !d.limit.IsZero() {
-		return d.limit
-	}
-	return t
-}
-
 func (d *deadlineConn) applyRead() error {
-	t := d.effective(d.read)
-	if t.Equal(d.setRead) {
-		return nil
+	t := d.read
+	if !d.limit.IsZero() {
+		t = d.limit
 	}
-	d.setRead = t
-	return d.Conn.SetReadDeadline(t)
+	return apply(t, &d.setRead, d.Conn.SetReadDeadline)
 }
 
 func (d *deadlineConn) applyWrite() error {
-	t := d.effective(d.write)
-	if t.Equal(d.setWrite) {
+	return apply(earliest(d.write, d.limit), &d.setWrite, d.Conn.SetWriteDeadline)
+}
+
+// apply sets deadline t with set unless *last already is t.
+func apply(t time.Time, last *time.Time, set func(time.Time) error) error {
+	if t.Equal(*last) {
 		return nil
 	}
-	d.setWrite = t
-	return d.Conn.SetWriteDeadline(t)
+	*last = t
+	return set(t)
+}
+
+// earliest is the earlier of two deadlines, the zero time being none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func (d *deadlineConn) SetDeadline(t time.Time) error {

@@ -24,9 +24,10 @@ func (c *deadlineCounter) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// While a step is armed its limit alone bounds the connection, and the
-// deadlines the IMAP library sets around each response it reads do not
-// touch the connection; unarmed, the library's deadlines apply again.
+// While a step is armed its limit alone bounds reads, and the deadlines
+// the IMAP library sets around each response it reads do not touch the
+// connection; writes keep an earlier client deadline; unarmed, the
+// library's deadlines apply again.
 func TestDeadlineConnSetsWhatChanges(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
@@ -39,9 +40,20 @@ func TestDeadlineConnSetsWhatChanges(t *testing.T) {
 		_ = d.SetReadDeadline(time.Now().Add(30 * time.Second))
 		_ = d.SetReadDeadline(time.Time{})
 	}
-	_ = d.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_ = d.SetWriteDeadline(time.Now().Add(2 * time.Minute)) // later than the limit
 	if cc.reads != 1 || cc.writes != 1 {
 		t.Fatalf("armed: %d read and %d write deadlines set, want 1 and 1 (the limit's)", cc.reads, cc.writes)
+	}
+
+	// A client write deadline earlier than the limit holds (TLS bounds its
+	// close_notify so), and a later one gives the limit back.
+	_ = d.SetWriteDeadline(time.Unix(1, 0))
+	if _, err := a.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("armed write past the client's earlier deadline: %v, want a deadline error", err)
+	}
+	_ = d.SetWriteDeadline(time.Time{})
+	if cc.writes != 3 {
+		t.Fatalf("%d write deadlines set, want 3", cc.writes)
 	}
 
 	// A client deadline that has passed does not end an armed step.
