@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -40,34 +41,45 @@ const DefaultActivityRetention = 90 * 24 * time.Hour
 
 // activityRowsPerInsert bounds the rows of one INSERT statement (ten
 // parameters each, well under SQLite's and PostgreSQL's limits).
-const activityRowsPerInsert = 100
+const activityRowsPerInsert = 64
+
+// activityInserts holds the INSERT of 1, 2, 4 … activityRowsPerInsert
+// rows, indexed by log2 of the row count.
+var activityInserts = func() []string {
+	var qs []string
+	for n := 1; n <= activityRowsPerInsert; n *= 2 {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO activity (id, user_id, client_id, tool, account_id, account_label, summary,
+			outcome, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		for range n - 1 {
+			q.WriteString(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		qs = append(qs, q.String())
+	}
+	return qs
+}()
 
 // AddActivity stores a batch of activity in one transaction, filling in
-// the ids. Rows go in by multi-row INSERTs: one statement to prepare per
-// hundred rows rather than per row. The ids are time-ordered (UUIDv7), so
-// a row goes at the end of the key's index rather than anywhere in it.
+// the ids. Rows go in by multi-row INSERTs of a power of two rows each,
+// so that on SQLite the few statements there are get prepared once and
+// kept. The ids are time-ordered (UUIDv7).
 func (s *Store) AddActivity(ctx context.Context, batch []Activity) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		args := make([]any, 0, 10*min(len(batch), activityRowsPerInsert))
 		for rest := batch; len(rest) > 0; {
-			chunk := rest[:min(len(rest), activityRowsPerInsert)]
+			k := bits.Len(uint(min(len(rest), activityRowsPerInsert))) - 1
+			chunk := rest[:1<<k]
 			rest = rest[len(chunk):]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO activity (id, user_id, client_id, tool, account_id, account_label, summary,
-				outcome, duration_ms, created_at) VALUES `)
-			args := make([]any, 0, 10*len(chunk))
+			args = args[:0]
 			for i := range chunk {
 				a := &chunk[i]
 				a.ID, a.CreatedAt = uuid.Must(uuid.NewV7()).String(), a.CreatedAt.UTC()
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 				args = append(args, a.ID, a.UserID, a.ClientID, a.Tool, a.AccountID, a.AccountLabel, a.Summary, a.Outcome, a.DurationMS, a.CreatedAt)
 			}
-			if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
+			if err := s.txExec(ctx, tx, activityInserts[k], args...); err != nil {
 				return err
 			}
 		}

@@ -91,3 +91,48 @@ func BenchmarkAddActivity(b *testing.B) {
 		}
 	}
 }
+
+// TestActivityClusteredMigration moves a database with activity onto the
+// table kept in (user, time, id) order and back, losing no row.
+func TestActivityClusteredMigration(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, store.Options{SQLitePath: dbtest.SQLitePath(t)})
+	if err := s.MigrateSQLiteToForTest(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.UpsertClerkUser(ctx, "user_mig", "mig@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var batch []store.Activity
+	for i := range 70 {
+		batch = append(batch, store.Activity{UserID: u.ID, ClientID: "c", Tool: "get_message", Summary: fmt.Sprintf("read %d", i),
+			Outcome: store.ActivityOK, DurationMS: int64(i), CreatedAt: now.Add(time.Duration(i) * time.Second)})
+	}
+	if err := s.AddActivity(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := s.ListActivity(ctx, u.ID, store.ActivityFilter{})
+		if err != nil || len(got) != 70 || got[0].Summary != "read 69" || got[69].Summary != "read 0" || got[0].ID != batch[69].ID || got[5].DurationMS != 64 {
+			t.Fatalf("%s: %d rows, err %v", when, len(got), err)
+		}
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the migration")
+	// One B-tree: no rowid, no index of its own beside the key.
+	if n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'activity' AND type = 'index' AND name NOT LIKE 'sqlite_autoindex_activity_%'`); err != nil || n != 0 {
+		t.Fatalf("activity indexes beside the key: %d, %v", n, err)
+	}
+	if n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'activity' AND sql LIKE '%WITHOUT ROWID%'`); err != nil || n != 1 {
+		t.Fatalf("activity is not kept in key order: %d, %v", n, err)
+	}
+	if err := s.MigrateSQLiteToForTest(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	check("after going back")
+}

@@ -3,6 +3,10 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/imap-mcp/imap-mcp/sql"
 )
 
 // SetServingCheckEvery changes how often the serving lock is checked, for a test.
@@ -31,3 +35,26 @@ func (s *Store) SetNowForTest(now func() time.Time) { s.now = now }
 // SetHotClockForTest replaces the monotonic clock of the kept answers,
 // for a test.
 func (s *Store) SetHotClockForTest(now func() time.Time) { s.hot.clock = now }
+
+// MigrateSQLiteToForTest moves an embedded database's schema up or down
+// to version, for a test of one migration.
+func (s *Store) MigrateSQLiteToForTest(ctx context.Context, version int64) error {
+	fsys, err := sql.Migrations(SQLite)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return err
+	}
+	cur, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if cur > version {
+		_, err = p.DownTo(ctx, version)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	return err
+}

@@ -157,7 +157,7 @@ func privateFile(path string) error {
 // transactions (BEGIN IMMEDIATE) and a time format that scans back.
 func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate&_time_format=sqlite"
 }
 
 // Dialect is Postgres or SQLite.
@@ -328,6 +328,21 @@ func (s *Store) hotSelect(ctx context.Context, dest any, query string, args ...a
 		return err
 	}
 	return st.SelectContext(ctx, dest, args...)
+}
+
+// txExec runs query in tx, through a kept statement on SQLite.
+func (s *Store) txExec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
+	var err error
+	if s.dialect != SQLite {
+		_, err = tx.ExecContext(ctx, s.q(query), args...)
+		return err
+	}
+	st, err := s.prepared(ctx, s.q(query))
+	if err != nil {
+		return err
+	}
+	_, err = tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+	return err
 }
 
 func newID() string { return uuid.NewString() }
