@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,11 +60,71 @@ type responseGuard struct {
 	err       error
 }
 
-// bodyLiteral matches the end of a line that announces a message or part
+// bodyLiteralAt reports that line ends by announcing a message or part
 // body: "BODY[…] {N}", "BODY[…]<0> {N}", "BINARY[…] {N}", "RFC822 {N}",
-// the item's name starting a word. (It is a body only as an item of the
-// FETCH list itself, not inside a BODYSTRUCTURE: endLine checks that.)
-var bodyLiteral = regexp.MustCompile(`(?i)(?:^|[ (])(?:BODY\[[^\]]*\](?:<\d+>)?|BINARY\[[^\]]*\](?:<\d+>)?|RFC822) ~?\{\d+\+?\}\r?$`)
+// in any case, the item's name starting a word (or line), "~" and "+"
+// allowed as in a literal. (It is a body only as an item of the FETCH
+// list itself, not inside a BODYSTRUCTURE: endLine checks that.)
+func bodyLiteralAt(line []byte) bool {
+	i := len(line)
+	if i > 0 && line[i-1] == '\r' {
+		i--
+	}
+	if i == 0 || line[i-1] != '}' {
+		return false
+	}
+	i--
+	if i > 0 && line[i-1] == '+' {
+		i--
+	}
+	j := skipDigitsBack(line, i)
+	if j == i || j == 0 || line[j-1] != '{' {
+		return false
+	}
+	i = j - 1
+	if i > 0 && line[i-1] == '~' {
+		i--
+	}
+	if i == 0 || line[i-1] != ' ' {
+		return false
+	}
+	i--
+	if wordBefore(line, i, "RFC822") {
+		return true
+	}
+	if i > 0 && line[i-1] == '>' { // a partial fetch's origin: <N>
+		j := skipDigitsBack(line, i-1)
+		if j == i-1 || j == 0 || line[j-1] != '<' {
+			return false
+		}
+		i = j - 1
+	}
+	if i == 0 || line[i-1] != ']' {
+		return false
+	}
+	// The section holds no "]"; any "[" before it may open it.
+	for k := i - 2; k >= 0 && line[k] != ']'; k-- {
+		if line[k] == '[' && (wordBefore(line, k, "BODY") || wordBefore(line, k, "BINARY")) {
+			return true
+		}
+	}
+	return false
+}
+
+// skipDigitsBack returns where the ASCII digits that end line[:i] start.
+func skipDigitsBack(line []byte, i int) int {
+	for i > 0 && '0' <= line[i-1] && line[i-1] <= '9' {
+		i--
+	}
+	return i
+}
+
+// wordBefore reports that line[:i] ends with word, in any case, at the
+// line's start or after a space or "(".
+func wordBefore(line []byte, i int, word string) bool {
+	j := i - len(word)
+	return j >= 0 && bytes.EqualFold(line[j:i], []byte(word)) && (j == 0 || line[j-1] == ' ' || line[j-1] == '(')
+}
 
 // headLen bytes of a response are kept to read its kind from.
 const headLen = 64
@@ -180,8 +239,8 @@ func literalAt(line []byte) (digits []byte, framed bool) {
 	return l[i:], true
 }
 
-// bodyLiteralTail bounds the end of a line bodyLiteral is matched
-// against: a section spec the engine asks for is far shorter, and a
+// bodyLiteralTail bounds the end of a line bodyLiteralAt looks
+// at: a section spec the engine asks for is far shorter, and a
 // longer one only loses the streaming allowance.
 const bodyLiteralTail = 512
 
@@ -329,7 +388,7 @@ func (g *responseGuard) endLine() {
 	}
 	// An item of the FETCH list is one list deep ("* 1 FETCH (… BODY[] {N}").
 	g.streamed = g.streaming && g.depth == 1 && g.kind == kindFetch &&
-		bodyLiteral.Match(line[max(0, len(line)-bodyLiteralTail):])
+		bodyLiteralAt(line[max(0, len(line)-bodyLiteralTail):])
 	if g.streamed {
 		if g.bodies += n; g.bodyLimit > 0 && g.bodies > g.bodyLimit {
 			g.err = fmt.Errorf("%w: %d bytes of message bodies where at most %d were asked for", ErrLimit, g.bodies, g.bodyLimit)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"mime"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -297,7 +296,7 @@ func textReader(body io.Reader, cte, charset string) io.Reader {
 	if len(raw) == maxTextPart {
 		return decodeTransfer(cte, io.MultiReader(bytes.NewReader(raw), body))
 	}
-	b, _ := io.ReadAll(decodeTransfer(cte, bytes.NewReader(raw)))
+	b := decodeBase64(raw)
 	switch strings.ToLower(charset) {
 	case "", "utf-8", "us-ascii", "utf8":
 		if !utf8.Valid(b) && utf8.Valid(raw) {
@@ -391,11 +390,22 @@ func (w *mimeWalker) tnef(a Attachment, r io.Reader) {
 	}
 }
 
-// mediaTypePattern is type/subtype as RFC 2045 tokens, of a sane length.
-var mediaTypePattern = regexp.MustCompile("^[a-z0-9!#$%&'*+.^_`{|}~-]{1,40}/[a-z0-9!#$%&'*+.^_`{|}~-]{1,80}$")
+// validMediaType reports a media type fit to show and to serve:
+// type/subtype as lower-case RFC 2045 tokens, of at most 40 and 80 bytes.
+func validMediaType(mt string) bool {
+	typ, sub, ok := strings.Cut(mt, "/")
+	return ok && len(typ) <= 40 && len(sub) <= 80 && isMediaToken(typ) && isMediaToken(sub)
+}
 
-// validMediaType reports a media type fit to show and to serve.
-func validMediaType(mt string) bool { return mediaTypePattern.MatchString(mt) }
+// isMediaToken reports a non-empty run of lower-case token characters.
+func isMediaToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+.^_`{|}~-", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // typeByName guesses a media type from a file name's extension.
 func typeByName(name, fallback string) string {

@@ -52,13 +52,21 @@ type base64Reader struct {
 	r   io.Reader
 	in  []byte
 	out []byte
-	q   [4]byte
-	n   int
+	acc uint32 // the pending quantum's values, 6 bits each
+	n   int    // how many values acc holds
 	eof bool
 }
 
 func newBase64Reader(r io.Reader) *base64Reader {
 	return &base64Reader{r: r, in: make([]byte, 4<<10)}
+}
+
+// decodeBase64 decodes all of src as base64Reader does.
+func decodeBase64(src []byte) []byte {
+	d := base64Reader{out: make([]byte, 0, len(src)/4*3+3)}
+	d.feed(src)
+	d.flush()
+	return d.out
 }
 
 func (d *base64Reader) Read(p []byte) (int, error) {
@@ -67,19 +75,7 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		n, err := d.r.Read(d.in)
-		d.out = d.out[:0]
-		for _, c := range d.in[:n] {
-			if c == '=' {
-				d.flush()
-				continue
-			}
-			if v := b64Value[c]; v != 0xff {
-				d.q[d.n] = v
-				if d.n++; d.n == 4 {
-					d.flush()
-				}
-			}
-		}
+		d.feed(d.in[:n])
 		if err != nil {
 			d.flush()
 			d.eof = true
@@ -91,18 +87,41 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 	return copyOut(p, &d.out), nil
 }
 
+// feed appends the bytes that in completes to d.out; a padding character
+// ends the pending quantum.
+func (d *base64Reader) feed(in []byte) {
+	d.out = slices.Grow(d.out, len(in)/4*3+3)
+	out, acc, n := d.out, d.acc, d.n
+	for _, c := range in {
+		v := b64Value[c]
+		if v == 0xff {
+			if c == '=' {
+				d.acc, d.n, d.out = acc, n, out
+				d.flush()
+				out, acc, n = d.out, 0, 0
+			}
+			continue
+		}
+		acc = acc<<6 | uint32(v)
+		if n++; n == 4 {
+			out = append(out, byte(acc>>16), byte(acc>>8), byte(acc))
+			acc, n = 0, 0
+		}
+	}
+	d.acc, d.n, d.out = acc, n, out
+}
+
 // flush emits the bytes of the pending (possibly partial) quantum.
 func (d *base64Reader) flush() {
-	q := d.q
 	switch d.n {
 	case 4:
-		d.out = append(d.out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2, q[2]<<6|q[3])
+		d.out = append(d.out, byte(d.acc>>16), byte(d.acc>>8), byte(d.acc))
 	case 3:
-		d.out = append(d.out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2)
+		d.out = append(d.out, byte(d.acc>>10), byte(d.acc>>2))
 	case 2:
-		d.out = append(d.out, q[0]<<2|q[1]>>4)
+		d.out = append(d.out, byte(d.acc>>4))
 	}
-	d.n = 0
+	d.acc, d.n = 0, 0
 }
 
 func copyOut(p []byte, out *[]byte) int {

@@ -140,6 +140,9 @@ const maxWordBytes = 1 << 10
 // 0. It looks at most maxWordBytes ahead, and only at the one candidate
 // that ends at the fourth "?" (charset?enc?text?=).
 func encodedWordAt(s string) int {
+	if !strings.HasPrefix(s, "=?") {
+		return 0
+	}
 	end := 2
 	for range 3 {
 		j := strings.IndexByte(s[end:min(len(s), maxWordBytes)], '?')
@@ -151,10 +154,12 @@ func encodedWordAt(s string) int {
 	if end >= len(s) || s[end] != '=' {
 		return 0
 	}
-	if encodedWord.MatchString(s[:end+1]) {
-		return end + 1
+	// "=?" charset "?" one of bBqQ "?" text "?=": the encoding is the
+	// one byte between the second and third "?".
+	if enc := strings.IndexByte(s[2:], '?') + 3; s[enc+1] != '?' || strings.IndexByte("bBqQ", s[enc]) < 0 {
+		return 0
 	}
-	return 0
+	return end + 1
 }
 
 // decodeHeaderText turns a raw header value into display text: raw 8-bit
@@ -217,8 +222,7 @@ func decodeWords(s, charset string) string {
 // decodeWordData undoes the B or Q encoding of an encoded word's text.
 func decodeWordData(enc, text string) []byte {
 	if enc == "b" || enc == "B" {
-		b, _ := io.ReadAll(newBase64Reader(strings.NewReader(text)))
-		return b
+		return decodeBase64([]byte(text))
 	}
 	out := make([]byte, 0, len(text))
 	for i := 0; i < len(text); i++ {
