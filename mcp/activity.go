@@ -2,7 +2,9 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,6 +123,8 @@ type callInfo struct {
 	// summary, when a tool sets it, replaces the one written from the
 	// arguments (a send says what became of the message).
 	summary string
+	// args are the arguments as the schema check decoded them.
+	args map[string]any
 }
 
 type callInfoKey struct{}
@@ -155,8 +159,13 @@ func summarize(tool string, args map[string]any) string {
 		return "INBOX"
 	}
 	num := func(k string) string {
-		if v, ok := args[k].(float64); ok {
-			return fmt.Sprintf("%.0f", v)
+		switch v := args[k].(type) {
+		case float64:
+			return strconv.FormatFloat(v, 'f', 0, 64)
+		case json.Number:
+			if f, err := v.Float64(); err == nil {
+				return strconv.FormatFloat(f, 'f', 0, 64)
+			}
 		}
 		return "?"
 	}

@@ -174,12 +174,9 @@ func (s *Server) plainCall(r *http.Request, body []byte, tools map[string]server
 	req.Method = string(mcplib.MethodToolsCall)
 	req.Header = r.Header
 	req.Params.Name, req.Params.Meta = p.Name, p.Meta
-	if len(p.Arguments) > 0 {
-		req.Params.RawArguments = p.Arguments
-		if json.Unmarshal(p.Arguments, &req.Params.Arguments) != nil {
-			return nil, req, nil, false
-		}
-	}
+	// The handler binds the raw arguments; the schema check decodes them
+	// for the activity summary.
+	req.Params.RawArguments = p.Arguments
 	return id, req, h, true
 }
 

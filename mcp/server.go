@@ -203,19 +203,27 @@ func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc 
 			case res != nil && res.IsError:
 				outcome = store.ActivityRefused
 			}
-			s.o.Logger.Info("mcp tool call", "user", p.UserID, "client", p.ClientID, "tool", req.Params.Name,
-				"account", ci.stored.ID, "duration", time.Since(start), "outcome", outcome)
+			if s.o.Logger.Enabled(ctx, slog.LevelInfo) {
+				s.o.Logger.Info("mcp tool call", "user", p.UserID, "client", p.ClientID, "tool", req.Params.Name,
+					"account", ci.stored.ID, "duration", time.Since(start), "outcome", outcome)
+			}
 			summary := ci.summary
 			if summary == "" {
-				summary = summarize(req.Params.Name, req.GetArguments())
+				args := ci.args
+				if args == nil {
+					args = req.GetArguments()
+				}
+				summary = summarize(req.Params.Name, args)
 			}
 			s.activity.add(store.Activity{UserID: p.UserID, ClientID: p.ClientID, Tool: req.Params.Name, AccountID: ci.stored.ID,
 				AccountLabel: ci.stored.Label, Summary: summary, Outcome: outcome,
 				DurationMS: time.Since(start).Milliseconds(), CreatedAt: start})
 		}()
-		if res := s.valid.check(req); res != nil {
-			return res, nil
+		args, bad := s.valid.check(req)
+		if bad != nil {
+			return bad, nil
 		}
+		ci.args = args
 		if wait, ok := s.calls.allow(p.UserID); !ok {
 			return mcplib.NewToolResultError(fmt.Sprintf("Too many tool calls. Retry in %d seconds.", int(wait.Seconds())+1)), nil
 		}

@@ -47,11 +47,13 @@ func newValidator(tools []Tool) (validator, error) {
 	return v, nil
 }
 
-// check returns a tool error when req's arguments break its tool's schema.
-func (v validator) check(req mcplib.CallToolRequest) *mcplib.CallToolResult {
+// check returns a tool error when req's arguments break its tool's
+// schema, and else the arguments as decoded to check them (numbers as
+// json.Number); args is nil when the tool has no schema.
+func (v validator) check(req mcplib.CallToolRequest) (args map[string]any, bad *mcplib.CallToolResult) {
 	schema, ok := v[req.Params.Name]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	// The bytes the handler decodes are the ones checked; a call built in
 	// process has only the decoded map.
@@ -63,20 +65,21 @@ func (v validator) check(req mcplib.CallToolRequest) *mcplib.CallToolResult {
 		}
 		var err error
 		if raw, err = json.Marshal(args); err != nil {
-			return mcplib.NewToolResultError("The arguments are not a JSON object.")
+			return nil, mcplib.NewToolResultError("The arguments are not a JSON object.")
 		}
 	}
 	value, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return mcplib.NewToolResultError("The arguments are not a JSON object.")
+		return nil, mcplib.NewToolResultError("The arguments are not a JSON object.")
 	}
 	err = schema.Validate(value)
 	if err == nil {
-		return nil
+		args, _ = value.(map[string]any) // the schema asks for an object
+		return args, nil
 	}
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
-		return mcplib.NewToolResultError("The arguments could not be checked against the tool's input schema: " + err.Error())
+		return nil, mcplib.NewToolResultError("The arguments could not be checked against the tool's input schema: " + err.Error())
 	}
 	var msgs []string
 	all := leaves(verr)
@@ -86,7 +89,7 @@ func (v validator) check(req mcplib.CallToolRequest) *mcplib.CallToolResult {
 	if len(all) > maxProblems {
 		msgs = append(msgs, fmt.Sprintf("and %d more problems", len(all)-maxProblems))
 	}
-	return mcplib.NewToolResultError(fmt.Sprintf("Invalid arguments for %s: %s. Fix them and call again.", req.Params.Name, strings.Join(msgs, "; ")))
+	return nil, mcplib.NewToolResultError(fmt.Sprintf("Invalid arguments for %s: %s. Fix them and call again.", req.Params.Name, strings.Join(msgs, "; ")))
 }
 
 // maxProblems bounds the problems one answer lists: a huge array of bad
