@@ -89,3 +89,18 @@ func TestHandMatchersAgreeWithPatterns(t *testing.T) {
 		}
 	}
 }
+
+// A transfer encoding is read the same way for the text and for the
+// rest: "baſe64" (a long s, which Unicode folds to "s") is not base64.
+func TestTransferEncodingNamedAlike(t *testing.T) {
+	for _, cte := range []string{"base64", " BASE64 ", "baſe64"} {
+		msg := "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\naGlkZGVuIHRleHQ=\r\n"
+		want := "hidden text"
+		if cte == "baſe64" {
+			want = "aGlkZGVuIHRleHQ="
+		}
+		if got := parseMessage(strings.NewReader(msg)).Text; got != want {
+			t.Errorf("%q: text %q, want %q", cte, got, want)
+		}
+	}
+}

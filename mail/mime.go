@@ -289,7 +289,7 @@ func (w *mimeWalker) leaf(h textproto.Header, mt string, params map[string]strin
 // readers show it; that is decided for parts up to maxTextPart, the same
 // way for reading and for downloading.
 func textReader(body io.Reader, cte, charset string) io.Reader {
-	if !strings.EqualFold(strings.TrimSpace(cte), "base64") {
+	if strings.ToLower(strings.TrimSpace(cte)) != "base64" { // as decodeTransfer tells it
 		return decodeTransfer(cte, body)
 	}
 	raw, _ := io.ReadAll(io.LimitReader(body, maxTextPart))

@@ -237,15 +237,22 @@ func start(rig *mailrig.Rig, b binary, users int) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	env := append(os.Environ(), "PORT="+strconv.Itoa(port), "DATA_DIR="+dir, "APP_URL="+s.url,
+		"MCP_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "MAIL_ALLOW_PRIVATE_HOSTS=true", "MAIL_CA_FILE="+rig.CAFile,
+		"MCP_CALLS_PER_MINUTE=1000000", "LOG_LEVEL=warn", "CLERK_SECRET_KEY=", "CLERK_PUBLISHABLE_KEY=", "DATABASE_URL=")
+	// The binary migrates its own database, so that an older build runs
+	// on the schema it knows.
+	migrate := exec.Command(b.path, "migrate")
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s migrate: %w: %s", b.label, err, out)
+	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Options{SQLitePath: filepath.Join(dir, "imap-mcp.db")})
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return nil, err
-	}
 	sink, _ := rig.User(mailrig.SinkName)
 	for i := range users {
 		name := "load" + strconv.Itoa(i)
@@ -282,9 +289,7 @@ func start(rig *mailrig.Rig, b binary, users int) (*server, error) {
 		return nil, err
 	}
 	s.cmd = exec.Command(b.path, "serve")
-	s.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "DATA_DIR="+dir, "APP_URL="+s.url,
-		"MCP_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "MAIL_ALLOW_PRIVATE_HOSTS=true", "MAIL_CA_FILE="+rig.CAFile,
-		"MCP_CALLS_PER_MINUTE=1000000", "LOG_LEVEL=warn", "CLERK_SECRET_KEY=", "CLERK_PUBLISHABLE_KEY=", "DATABASE_URL=")
+	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
