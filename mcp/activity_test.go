@@ -66,4 +66,10 @@ func TestActivityLog(t *testing.T) {
 	if other, _ := h.st.ListActivity(context.Background(), "00000000-0000-0000-0000-000000000000", store.ActivityFilter{}); len(other) != 0 {
 		t.Fatalf("another user sees %d rows", len(other))
 	}
+	// A call the schema refuses is summarised from its arguments too.
+	toolError(t, c, "get_message", map[string]any{"account_id": alice, "folder": "Drafts", "uid": 0})
+	h.srv.Flush()
+	if rows, _ = h.st.ListActivity(context.Background(), u.ID, store.ActivityFilter{Limit: 1}); len(rows) != 1 || rows[0].Summary != "read message 0 in Drafts" {
+		t.Fatalf("refused call: %+v", rows)
+	}
 }

@@ -58,6 +58,7 @@ func TestFastCallsAnswerAsTheLibrary(t *testing.T) {
 		{`6`, "list_accounts", ``},
 		{`1e3`, "list_accounts", `{},"_meta":{"progressToken":"p<1>"}`},
 		{`-0`, "list_accounts", `null`},
+		{`7`, "get_message", fmt.Sprintf(`{"account_id":%q,"folder":%q,"uid":0}`, acct, folder)},
 	}
 	for _, c := range calls {
 		params := fmt.Sprintf(`{"name":%q`, c.tool)
@@ -77,6 +78,17 @@ func TestFastCallsAnswerAsTheLibrary(t *testing.T) {
 			if fc != 200 || !strings.Contains(fb, `"result"`) {
 				t.Errorf("%s (id %s): %d %s", c.tool, c.id, fc, fb)
 			}
+		}
+	}
+	// Both ways record the same activity, a call the schema refuses too.
+	h.srv.Flush()
+	rows, err := h.st.ListActivity(context.Background(), u.ID, store.ActivityFilter{})
+	if err != nil || len(rows) != 4*len(calls) {
+		t.Fatalf("%d activity rows for %d calls, err %v", len(rows), 4*len(calls), err)
+	}
+	for i := 0; i < len(rows); i += 2 {
+		if lib, fast := rows[i], rows[i+1]; lib.Summary != fast.Summary || lib.Outcome != fast.Outcome {
+			t.Errorf("activity of %s: fast %q %s, library %q %s", fast.Tool, fast.Summary, fast.Outcome, lib.Summary, lib.Outcome)
 		}
 	}
 }

@@ -220,10 +220,9 @@ func (s *Server) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc 
 				DurationMS: time.Since(start).Milliseconds(), CreatedAt: start})
 		}()
 		args, bad := s.valid.check(req)
-		if bad != nil {
+		if ci.args = args; bad != nil {
 			return bad, nil
 		}
-		ci.args = args
 		if wait, ok := s.calls.allow(p.UserID); !ok {
 			return mcplib.NewToolResultError(fmt.Sprintf("Too many tool calls. Retry in %d seconds.", int(wait.Seconds())+1)), nil
 		}

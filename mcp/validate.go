@@ -48,8 +48,9 @@ func newValidator(tools []Tool) (validator, error) {
 }
 
 // check returns a tool error when req's arguments break its tool's
-// schema, and else the arguments as decoded to check them (numbers as
-// json.Number); args is nil when the tool has no schema.
+// schema, and the arguments as decoded to check them (numbers as
+// json.Number), refused or not; args is nil when the tool has no schema
+// or the arguments are not an object.
 func (v validator) check(req mcplib.CallToolRequest) (args map[string]any, bad *mcplib.CallToolResult) {
 	schema, ok := v[req.Params.Name]
 	if !ok {
@@ -72,14 +73,14 @@ func (v validator) check(req mcplib.CallToolRequest) (args map[string]any, bad *
 	if err != nil {
 		return nil, mcplib.NewToolResultError("The arguments are not a JSON object.")
 	}
+	args, _ = value.(map[string]any)
 	err = schema.Validate(value)
 	if err == nil {
-		args, _ = value.(map[string]any) // the schema asks for an object
 		return args, nil
 	}
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
-		return nil, mcplib.NewToolResultError("The arguments could not be checked against the tool's input schema: " + err.Error())
+		return args, mcplib.NewToolResultError("The arguments could not be checked against the tool's input schema: " + err.Error())
 	}
 	var msgs []string
 	all := leaves(verr)
@@ -89,7 +90,7 @@ func (v validator) check(req mcplib.CallToolRequest) (args map[string]any, bad *
 	if len(all) > maxProblems {
 		msgs = append(msgs, fmt.Sprintf("and %d more problems", len(all)-maxProblems))
 	}
-	return nil, mcplib.NewToolResultError(fmt.Sprintf("Invalid arguments for %s: %s. Fix them and call again.", req.Params.Name, strings.Join(msgs, "; ")))
+	return args, mcplib.NewToolResultError(fmt.Sprintf("Invalid arguments for %s: %s. Fix them and call again.", req.Params.Name, strings.Join(msgs, "; ")))
 }
 
 // maxProblems bounds the problems one answer lists: a huge array of bad
