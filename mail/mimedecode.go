@@ -96,9 +96,7 @@ func (d *base64Reader) feed(in []byte) {
 		v := b64Value[c]
 		if v == 0xff {
 			if c == '=' {
-				d.acc, d.n, d.out = acc, n, out
-				d.flush()
-				out, acc, n = d.out, 0, 0
+				out, acc, n = appendQuantum(out, acc, n), 0, 0
 			}
 			continue
 		}
@@ -113,15 +111,21 @@ func (d *base64Reader) feed(in []byte) {
 
 // flush emits the bytes of the pending (possibly partial) quantum.
 func (d *base64Reader) flush() {
-	switch d.n {
+	d.out, d.acc, d.n = appendQuantum(d.out, d.acc, d.n), 0, 0
+}
+
+// appendQuantum appends the bytes of a quantum of n values (at most 4,
+// held in acc): a partial one gives what its bits complete.
+func appendQuantum(out []byte, acc uint32, n int) []byte {
+	switch n {
 	case 4:
-		d.out = append(d.out, byte(d.acc>>16), byte(d.acc>>8), byte(d.acc))
+		return append(out, byte(acc>>16), byte(acc>>8), byte(acc))
 	case 3:
-		d.out = append(d.out, byte(d.acc>>10), byte(d.acc>>2))
+		return append(out, byte(acc>>10), byte(acc>>2))
 	case 2:
-		d.out = append(d.out, byte(d.acc>>4))
+		return append(out, byte(acc>>4))
 	}
-	d.acc, d.n = 0, 0
+	return out
 }
 
 func copyOut(p []byte, out *[]byte) int {

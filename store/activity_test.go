@@ -97,7 +97,7 @@ func BenchmarkAddActivity(b *testing.B) {
 func TestActivityClusteredMigration(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, store.Options{SQLitePath: dbtest.SQLitePath(t)})
-	if err := s.MigrateSQLiteToForTest(ctx, 9); err != nil {
+	if err := s.MigrateToForTest(ctx, 9); err != nil {
 		t.Fatal(err)
 	}
 	u, err := s.UpsertClerkUser(ctx, "user_mig", "mig@example.test")
@@ -131,7 +131,7 @@ func TestActivityClusteredMigration(t *testing.T) {
 	if n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'activity' AND sql LIKE '%WITHOUT ROWID%'`); err != nil || n != 1 {
 		t.Fatalf("activity is not kept in key order: %d, %v", n, err)
 	}
-	if err := s.MigrateSQLiteToForTest(ctx, 9); err != nil {
+	if err := s.MigrateToForTest(ctx, 9); err != nil {
 		t.Fatal(err)
 	}
 	check("after going back")

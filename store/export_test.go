@@ -3,10 +3,6 @@ package store
 import (
 	"context"
 	"time"
-
-	"github.com/pressly/goose/v3"
-
-	"github.com/imap-mcp/imap-mcp/sql"
 )
 
 // SetServingCheckEvery changes how often the serving lock is checked, for a test.
@@ -36,14 +32,10 @@ func (s *Store) SetNowForTest(now func() time.Time) { s.now = now }
 // for a test.
 func (s *Store) SetHotClockForTest(now func() time.Time) { s.hot.clock = now }
 
-// MigrateSQLiteToForTest moves an embedded database's schema up or down
-// to version, for a test of one migration.
-func (s *Store) MigrateSQLiteToForTest(ctx context.Context, version int64) error {
-	fsys, err := sql.Migrations(SQLite)
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db.DB, fsys, goose.WithDisableGlobalRegistry(true))
+// MigrateToForTest moves the schema up or down to version, without the
+// migration lock, for a test of one migration.
+func (s *Store) MigrateToForTest(ctx context.Context, version int64) error {
+	p, err := s.migrations()
 	if err != nil {
 		return err
 	}

@@ -153,8 +153,9 @@ func privateFile(path string) error {
 	return nil
 }
 
-// sqliteDSN sets WAL, a busy timeout, foreign keys, write-locking
-// transactions (BEGIN IMMEDIATE) and a time format that scans back.
+// sqliteDSN sets WAL, a busy timeout, foreign keys, statement journals
+// in memory, write-locking transactions (BEGIN IMMEDIATE) and a time
+// format that scans back.
 func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate&_time_format=sqlite"
@@ -192,14 +193,8 @@ func (s *Store) Close() error {
 // Migrate applies pending migrations under a lock, so that processes
 // starting together migrate once. It returns the number applied.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
-	fsys, err := sql.Migrations(s.dialect)
-	if err != nil {
-		return 0, fmt.Errorf("store: migrations: %w", err)
-	}
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
 	if s.dialect == Postgres {
-		dialect = goose.DialectPostgres
 		// pg_try_advisory_lock polled every second for up to two minutes.
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 120))
 		if err != nil {
@@ -213,9 +208,9 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		}
 		defer unlock()
 	}
-	p, err := goose.NewProvider(dialect, s.db.DB, fsys, opts...)
+	p, err := s.migrations(opts...)
 	if err != nil {
-		return 0, fmt.Errorf("store: migrations: %w", err)
+		return 0, err
 	}
 	if err := checkNotNewer(ctx, p); err != nil {
 		return 0, err
@@ -228,6 +223,24 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		s.log.Info("migration applied", "version", r.Source.Version, "file", filepath.Base(r.Source.Path), "duration", r.Duration)
 	}
 	return len(results), nil
+}
+
+// migrations returns the goose provider of the dialect's embedded
+// migrations.
+func (s *Store) migrations(opts ...goose.ProviderOption) (*goose.Provider, error) {
+	fsys, err := sql.Migrations(s.dialect)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	dialect := goose.DialectSQLite3
+	if s.dialect == Postgres {
+		dialect = goose.DialectPostgres
+	}
+	p, err := goose.NewProvider(dialect, s.db.DB, fsys, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	return p, nil
 }
 
 // BackupTo writes a consistent copy of the embedded database to path
@@ -332,9 +345,8 @@ func (s *Store) hotSelect(ctx context.Context, dest any, query string, args ...a
 
 // txExec runs query in tx, through a kept statement on SQLite.
 func (s *Store) txExec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
-	var err error
 	if s.dialect != SQLite {
-		_, err = tx.ExecContext(ctx, s.q(query), args...)
+		_, err := tx.ExecContext(ctx, s.q(query), args...)
 		return err
 	}
 	st, err := s.prepared(ctx, s.q(query))
