@@ -111,11 +111,19 @@ var fingerprintKey = func() []byte {
 // fingerprint changes whenever anything that affects an IMAP login
 // changes, so the pool drops connections opened with old settings.
 func (a Account) fingerprint() string {
-	m := hmac.New(sha256.New, fingerprintKey)
-	secret := "password\x00" + a.Password
+	kind, secret := "password", a.Password
 	if a.OAuth != nil {
-		secret = "oauth\x00" + a.OAuth.Grant
+		kind, secret = "oauth", a.OAuth.Grant
 	}
-	fmt.Fprintf(m, "%s\x00%d\x00%s\x00%s\x00%s", a.IMAP.Host, a.IMAP.Port, a.IMAP.TLS, a.Username, secret)
-	return hex.EncodeToString(m.Sum(nil))
+	var buf [256]byte
+	b := append(buf[:0], a.IMAP.Host...)
+	b = strconv.AppendInt(append(b, 0), int64(a.IMAP.Port), 10)
+	for _, s := range []string{string(a.IMAP.TLS), a.Username, kind, secret} {
+		b = append(append(b, 0), s...)
+	}
+	m := hmac.New(sha256.New, fingerprintKey)
+	m.Write(b)
+	clear(b)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
 }

@@ -38,6 +38,24 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 	return e.Value.(*lruItem[K, V]).val, true
 }
 
+// getEach looks up every key under one lock, most recently used last,
+// and calls each with the key's index and what get would return; each
+// runs under the lock and must not use c.
+func (c *lru[K, V]) getEach(keys []K, each func(i int, v V, ok bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var zero V
+	for i, k := range keys {
+		e, ok := c.items[k]
+		if !ok {
+			each(i, zero, false)
+			continue
+		}
+		c.order.MoveToFront(e)
+		each(i, e.Value.(*lruItem[K, V]).val, true)
+	}
+}
+
 // put stores v under k with its estimated size; the newest entry stays
 // even when it alone exceeds the limit.
 func (c *lru[K, V]) put(k K, v V, size int) {

@@ -1,6 +1,8 @@
 package mail
 
 import (
+	"unique"
+
 	"github.com/emersion/go-imap/v2"
 )
 
@@ -11,11 +13,19 @@ import (
 // BODYSTRUCTUREs of the page, the most expensive part of a list.
 type summaryCache = lru[summaryKey, fetched]
 
+// summaryKey names a message in a folder generation. The generation is
+// interned, so that the lookups of a page hash and compare a pointer and
+// a UID, not the strings of the account and folder.
 type summaryKey struct {
+	scope unique.Handle[summaryScope]
+	uid   uint32
+}
+
+// summaryScope is a folder generation of an account.
+type summaryScope struct {
 	account  string // Conn.accountKey
 	folder   string
 	validity uint32
-	uid      uint32
 }
 
 // summaryCacheBytes bounds the cache's estimated size.
@@ -53,26 +63,29 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 		}
 		return appendFetched(nil, structures, fresh...), structures, nil
 	}
-	key := summaryKey{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity}
+	scope := unique.Make(summaryScope{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity})
 	flags, err := c.fetch("fetch flags", set, flagsFetch)
 	if err != nil {
 		return nil, nil, err
 	}
+	keys := make([]summaryKey, len(flags))
+	for i, m := range flags {
+		keys[i] = summaryKey{scope: scope, uid: uint32(m.UID)}
+	}
 	out := make([]Summary, 0, len(flags))
 	var missing []imap.UID
-	for _, m := range flags {
-		key.uid = uint32(m.UID)
-		f, ok := c.sumCache.get(key)
+	c.sumCache.getEach(keys, func(i int, f fetched, ok bool) {
+		m := flags[i]
 		if !ok {
 			missing = append(missing, m.UID)
-			continue
+			return
 		}
 		f.Flags = make([]string, len(m.Flags))
-		for i, fl := range m.Flags {
-			f.Flags[i] = string(fl)
+		for j, fl := range m.Flags {
+			f.Flags[j] = string(fl)
 		}
 		out = appendFetched(out, structures, f)
-	}
+	})
 	if len(missing) == 0 {
 		return out, structures, nil
 	}
@@ -86,8 +99,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 	}
 	for _, f := range fresh {
 		if f.Note == "" && asked[imap.UID(f.UID)] {
-			key.uid = f.UID
-			cacheSummary(c.sumCache, key, f)
+			cacheSummary(c.sumCache, summaryKey{scope: scope, uid: f.UID}, f)
 		}
 	}
 	return appendFetched(out, structures, fresh...), structures, nil

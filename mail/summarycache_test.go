@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"unique"
 )
 
 // TestListFromSummaryCache: a page listed again asks for flags only,
@@ -70,18 +71,30 @@ func TestSummaryCacheBound(t *testing.T) {
 	sc := newSummaryCache()
 	sc.limit = 3000
 	for uid := range uint32(10) {
-		cacheSummary(sc, summaryKey{account: "a", folder: "INBOX", uid: uid}, fetched{Summary: Summary{UID: uid, Header: Header{Subject: "s"}}})
+		cacheSummary(sc, summaryKey{scope: unique.Make(summaryScope{account: "a", folder: "INBOX"}), uid: uid}, fetched{Summary: Summary{UID: uid, Header: Header{Subject: "s"}}})
 	}
 	if sc.bytes > sc.limit || sc.order.Len() != len(sc.items) || len(sc.items) == 0 {
 		t.Fatalf("%d bytes in %d items", sc.bytes, len(sc.items))
 	}
-	if _, ok := sc.get(summaryKey{account: "a", folder: "INBOX", uid: 9}); !ok {
+	if _, ok := sc.get(summaryKey{scope: unique.Make(summaryScope{account: "a", folder: "INBOX"}), uid: 9}); !ok {
 		t.Error("the newest entry was dropped")
 	}
-	if _, ok := sc.get(summaryKey{account: "a", folder: "INBOX", uid: 0}); ok {
+	if _, ok := sc.get(summaryKey{scope: unique.Make(summaryScope{account: "a", folder: "INBOX"}), uid: 0}); ok {
 		t.Error("the oldest entry was kept")
 	}
-	if _, ok := sc.get(summaryKey{account: "b", folder: "INBOX", uid: 9}); ok {
+	if _, ok := sc.get(summaryKey{scope: unique.Make(summaryScope{account: "b", folder: "INBOX"}), uid: 9}); ok {
 		t.Error("another account's entry was found")
+	}
+	inbox := unique.Make(summaryScope{account: "a", folder: "INBOX"})
+	keys := []summaryKey{{inbox, 9}, {inbox, 0}, {unique.Make(summaryScope{account: "a", folder: "Sent"}), 9}, {inbox, 8}}
+	var found []bool
+	sc.getEach(keys, func(i int, f fetched, ok bool) {
+		if ok && f.UID != keys[i].uid {
+			t.Errorf("key %d found uid %d", i, f.UID)
+		}
+		found = append(found, ok)
+	})
+	if want := []bool{true, false, false, true}; !slices.Equal(found, want) {
+		t.Errorf("getEach found %v, want %v", found, want)
 	}
 }
