@@ -18,7 +18,13 @@ import (
 // validator checks tool arguments against each tool's input schema, so
 // that the limits a schema advertises are enforced, and says what is wrong
 // in words a model can act on ("limit must be at most 100, not 1000").
-type validator map[string]*jsonschema.Schema
+type validator map[string]toolSchema
+
+// toolSchema is a tool's compiled input schema, and its quick form.
+type toolSchema struct {
+	full  *jsonschema.Schema
+	quick *quickSchema
+}
 
 // newValidator compiles the input schema of every tool.
 func newValidator(tools []Tool) (validator, error) {
@@ -40,9 +46,11 @@ func newValidator(tools []Tool) (validator, error) {
 		if err := c.AddResource(url, doc); err != nil {
 			return nil, fmt.Errorf("mcp: input schema of %s: %w", t.Def.Name, err)
 		}
-		if v[t.Def.Name], err = c.Compile(url); err != nil {
+		full, err := c.Compile(url)
+		if err != nil {
 			return nil, fmt.Errorf("mcp: input schema of %s: %w", t.Def.Name, err)
 		}
+		v[t.Def.Name] = toolSchema{full: full, quick: compileQuick(doc)}
 	}
 	return v, nil
 }
@@ -74,7 +82,10 @@ func (v validator) check(req mcplib.CallToolRequest) (args map[string]any, bad *
 		return nil, mcplib.NewToolResultError("The arguments are not a JSON object.")
 	}
 	args, _ = value.(map[string]any)
-	err = schema.Validate(value)
+	if schema.quick.affirms(value) {
+		return args, nil
+	}
+	err = schema.full.Validate(value)
 	if err == nil {
 		return args, nil
 	}
