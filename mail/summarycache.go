@@ -4,6 +4,7 @@ import (
 	"unique"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // summaryCache keeps what never changes of a message once it has a UID
@@ -48,6 +49,35 @@ func cacheSummary(sc *summaryCache, k summaryKey, f fetched) {
 // flagsFetch asks for what changes of a message: its flags.
 var flagsFetch = &imap.FetchOptions{UID: true, Flags: true}
 
+// uidFlags is what a FETCH of flagsFetch tells of one message.
+type uidFlags struct {
+	uid   imap.UID
+	flags []imap.Flag
+}
+
+// fetchFlags runs a FETCH of flagsFetch, reading each message's items as
+// they come rather than collecting them into a buffer.
+func (c *Conn) fetchFlags(set imap.NumSet) (out []uidFlags, err error) {
+	err = c.do("fetch flags", func() error {
+		cmd := c.client.Fetch(set, flagsFetch)
+		defer cmd.Close()
+		for m := cmd.Next(); m != nil; m = cmd.Next() {
+			var f uidFlags
+			for item := m.Next(); item != nil; item = m.Next() {
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					f.uid = it.UID
+				case imapclient.FetchItemDataFlags:
+					f.flags = it.Flags
+				}
+			}
+			out = append(out, f)
+		}
+		return cmd.Close()
+	})
+	return out, err
+}
+
 // cachedSummaries is fetchSummaries through the cache: the flags of set,
 // then the rest of the messages not cached yet. The structures, by UID,
 // come only when asked for.
@@ -64,24 +94,24 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 		return appendFetched(nil, structures, fresh...), structures, nil
 	}
 	scope := unique.Make(summaryScope{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity})
-	flags, err := c.fetch("fetch flags", set, flagsFetch)
+	flags, err := c.fetchFlags(set)
 	if err != nil {
 		return nil, nil, err
 	}
 	keys := make([]summaryKey, len(flags))
 	for i, m := range flags {
-		keys[i] = summaryKey{scope: scope, uid: uint32(m.UID)}
+		keys[i] = summaryKey{scope: scope, uid: uint32(m.uid)}
 	}
 	out := make([]Summary, 0, len(flags))
 	var missing []imap.UID
 	c.sumCache.getEach(keys, func(i int, f fetched, ok bool) {
 		m := flags[i]
 		if !ok {
-			missing = append(missing, m.UID)
+			missing = append(missing, m.uid)
 			return
 		}
-		f.Flags = make([]string, len(m.Flags))
-		for j, fl := range m.Flags {
+		f.Flags = make([]string, len(m.flags))
+		for j, fl := range m.flags {
 			f.Flags[j] = string(fl)
 		}
 		out = appendFetched(out, structures, f)
