@@ -47,6 +47,7 @@ type Conn struct {
 	redials   int         // connections redial made during this borrow
 	unwatch   func() bool // stops aborting I/O when the borrow's context ends
 	sumCache  *summaryCache
+	memo      *pageMemo // the newest page listed, if kept
 }
 
 // Caps returns the capabilities the server announced after login.
@@ -62,7 +63,7 @@ func (c *Conn) Client() *imapclient.Client { return c.client }
 func (c *Conn) accountKey() string { return c.acct.ID + "\x00" + c.fp }
 
 // Forget drops the engine's idea of the selected folder.
-func (c *Conn) Forget() { c.selected, c.selData = "", nil }
+func (c *Conn) Forget() { c.selected, c.selData, c.memo = "", nil, nil }
 
 // has reports whether the server announced capability cp.
 func (c *Conn) has(cp imap.Cap) bool { return c.caps.Has(cp) }

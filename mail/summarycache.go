@@ -49,26 +49,31 @@ func cacheSummary(sc *summaryCache, k summaryKey, f fetched) {
 // flagsFetch asks for what changes of a message: its flags.
 var flagsFetch = &imap.FetchOptions{UID: true, Flags: true}
 
-// uidFlags is what a FETCH of flagsFetch tells of one message.
+// uidFlags is what a FETCH of flags tells of one message.
 type uidFlags struct {
-	uid   imap.UID
-	flags []imap.Flag
+	seq    uint32
+	uid    imap.UID
+	flags  []imap.Flag
+	modseq uint64 // when asked for
 }
 
-// fetchFlags runs a FETCH of flagsFetch, reading each message's items as
-// they come rather than collecting them into a buffer.
-func (c *Conn) fetchFlags(set imap.NumSet) (out []uidFlags, err error) {
+// fetchFlags runs a FETCH of flags (opt asks for no more than UID, FLAGS
+// and MODSEQ), reading each message's items as they come rather than
+// collecting them into a buffer.
+func (c *Conn) fetchFlags(set imap.NumSet, opt *imap.FetchOptions) (out []uidFlags, err error) {
 	err = c.do("fetch flags", func() error {
-		cmd := c.client.Fetch(set, flagsFetch)
+		cmd := c.client.Fetch(set, opt)
 		defer cmd.Close()
 		for m := cmd.Next(); m != nil; m = cmd.Next() {
-			var f uidFlags
+			f := uidFlags{seq: m.SeqNum}
 			for item := m.Next(); item != nil; item = m.Next() {
 				switch it := item.(type) {
 				case imapclient.FetchItemDataUID:
 					f.uid = it.UID
 				case imapclient.FetchItemDataFlags:
 					f.flags = it.Flags
+				case imapclient.FetchItemDataModSeq:
+					f.modseq = it.ModSeq
 				}
 			}
 			out = append(out, f)
@@ -94,7 +99,7 @@ func (c *Conn) cachedSummaries(set imap.NumSet, withStructures bool) ([]Summary,
 		return appendFetched(nil, structures, fresh...), structures, nil
 	}
 	scope := unique.Make(summaryScope{account: c.accountKey(), folder: c.selected, validity: c.selData.UIDValidity})
-	flags, err := c.fetchFlags(set)
+	flags, err := c.pageFlags(set)
 	if err != nil {
 		return nil, nil, err
 	}
