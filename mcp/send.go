@@ -74,7 +74,7 @@ var (
 		"Optional key of this send: a second call with the same key within 10 minutes returns the first one's result instead of "+
 			"sending again (an identical call without a key is recognised too)."))
 	argAttach = mcplib.WithArray("attachments", mcplib.MaxItems(maxAttachments), mcplib.Items(map[string]any{
-		"type": "object", "required": []string{"filename", "content_base64"},
+		"type": "object", "required": []string{"filename", "content_base64"}, "additionalProperties": false,
 		"properties": map[string]any{
 			"filename":       map[string]any{"type": "string", "maxLength": 255},
 			"content_type":   map[string]any{"type": "string", "maxLength": 127, "description": "MIME type; default application/octet-stream"},

@@ -131,6 +131,9 @@ func describe(e *jsonschema.ValidationError) string {
 	case *kind.Required:
 		return "missing required argument " + strings.Join(k.Missing, ", ")
 	case *kind.AdditionalProperties:
+		if len(e.InstanceLocation) > 0 {
+			return name + " has unknown member " + strings.Join(k.Properties, ", ")
+		}
 		return "unknown argument " + strings.Join(k.Properties, ", ")
 	case *kind.Type:
 		return fmt.Sprintf("%s must be %s, not %s", name, strings.Join(k.Want, " or "), k.Got)
