@@ -124,6 +124,7 @@ func (a Account) fingerprint() string {
 	m := hmac.New(sha256.New, fingerprintKey)
 	m.Write(b)
 	clear(b)
+	clear(buf[:]) // when b outgrew buf, buf still holds its start
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(m.Sum(sum[:0]))
 }
