@@ -30,6 +30,10 @@ type hostileServer struct {
 	answer   func(tag, cmd string, w *bufio.Writer) bool
 	lineHook func(string) // sees each command line first
 	exists   int          // messages in INBOX; 0: 1
+	caps     string       // capabilities besides IMAP4rev1
+	// reply, when set, answers a command line whole (its tagged response
+	// too) when it returns true; the connection goes on.
+	reply func(tag, cmd, line string, w *bufio.Writer) bool
 }
 
 // serveLoopback runs serve on each connection to a loopback port until
@@ -65,7 +69,7 @@ func (s *hostileServer) serve(conn net.Conn) {
 		s.greeting(w)
 		return
 	}
-	w.WriteString("* OK [CAPABILITY IMAP4rev1] ready\r\n")
+	w.WriteString("* OK [CAPABILITY " + strings.TrimSpace("IMAP4rev1 "+s.caps) + "] ready\r\n")
 	w.Flush()
 	s.commands(conn)
 }
@@ -86,12 +90,18 @@ func (s *hostileServer) commands(conn net.Conn) {
 		if cmd == "UID" {
 			cmd = "UID " + strings.ToUpper(strings.Fields(rest)[1])
 		}
+		if s.reply != nil && s.reply(tag, cmd, line, w) {
+			if w.Flush() != nil {
+				return
+			}
+			continue
+		}
 		if s.answer(tag, cmd, w) {
 			return
 		}
 		switch cmd {
 		case "CAPABILITY":
-			w.WriteString("* CAPABILITY IMAP4rev1\r\n")
+			w.WriteString("* CAPABILITY " + strings.TrimSpace("IMAP4rev1 "+s.caps) + "\r\n")
 		case "SELECT", "EXAMINE":
 			n := max(s.exists, 1)
 			fmt.Fprintf(w, "* %d EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT %d] ok\r\n", n, n+1)

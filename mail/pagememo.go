@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
@@ -8,27 +9,34 @@ import (
 
 // pageMemo is what a connection knows of the newest page it listed (the
 // last messages by sequence number) on a server with CONDSTORE (RFC
-// 7162): the UID and flags of each message, and a modification sequence
-// that none of them had passed when they were read. Listing the same
-// range again asks only for the messages changed since (CHANGEDSINCE),
-// on most calls none, so neither side reads or writes a FETCH response
-// per message.
+// 7162): the UID and flags of each message. Listing the same range again
+// asks only for the messages whose modification sequence passed base
+// (CHANGEDSINCE), on most calls none, so neither side reads or writes a
+// FETCH response per message.
 //
-// Why the UIDs the memo holds stay right: the range is asked again only
-// while it ends at the folder's last message, by the count the NOOP
-// before each list brings up to date, so while the folder holds as many
-// messages as when the memo was made. The page then
-// holds other messages only if some were expunged and as many arrived;
-// an arrival comes last, in the page, with a modification sequence above
-// every earlier one (RFC 7162 §3.1.1), so CHANGEDSINCE returns it, under
-// a UID the memo does not have at its place, and the page is read whole.
+// base is the highest modification sequence seen before the previous
+// read of the page began (or the SELECT's HIGHESTMODSEQ), never one seen
+// during it. Every change made after a read began gets a modification
+// sequence above everything seen before, so the next read asks for it
+// whatever order the server answered in; a change seen twice is applied
+// twice, which is harmless.
+//
+// The UIDs the memo holds stay right: the range is asked again only while
+// it ends at the folder's last message, by the count the NOOP before each
+// list brings up to date, so while the folder holds as many messages as
+// then. It holds other messages only if some were expunged and as many
+// arrived; an arrival comes last, into the page, with a modification
+// sequence above base, so CHANGEDSINCE returns it under a UID the memo
+// does not have at its place, and the page is read whole.
 type pageMemo struct {
 	folder   string
 	validity uint32
+	plain    bool // the folder has no modification sequences: flags are read whole
 	set      imap.SeqSet
 	first    uint32     // sequence number of msgs[0]
 	msgs     []uidFlags // by sequence number
-	modseq   uint64
+	base     uint64     // CHANGEDSINCE of the next read
+	seen     uint64     // the highest modification sequence read so far
 }
 
 // flagsModSeqFetch reads a page whole for its memo.
@@ -44,30 +52,56 @@ func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 		mbox.Name != c.selected || c.selData == nil || !c.has(imap.CapCondStore) {
 		return c.fetchFlags(set, flagsFetch)
 	}
-	if m := c.memo; m != nil && m.folder == c.selected && m.validity == c.selData.UIDValidity && slices.Equal(m.set, seq) {
-		changed, err := c.fetchFlags(set, &imap.FetchOptions{UID: true, Flags: true, ModSeq: true, ChangedSince: m.modseq})
+	m := c.memo
+	if m == nil || m.folder != c.selected || m.validity != c.selData.UIDValidity {
+		m = nil
+	}
+	if m != nil && m.plain {
+		return c.fetchFlags(set, flagsFetch)
+	}
+	if m != nil && slices.Equal(m.set, seq) {
+		changed, err := c.fetchFlags(set, &imap.FetchOptions{UID: true, Flags: true, ModSeq: true, ChangedSince: m.base})
 		if err != nil {
-			c.memo = nil
+			if err = c.plainAfter(err); err == nil {
+				return c.fetchFlags(set, flagsFetch)
+			}
 			return nil, err
 		}
-		if m.update(changed) {
+		if seen := m.seen; m.update(changed) {
+			m.base = seen
 			return slices.Clone(m.msgs), nil
 		}
 	}
 	c.memo = nil
 	all, err := c.fetchFlags(set, flagsModSeqFetch)
 	if err != nil {
+		if err = c.plainAfter(err); err == nil {
+			return c.fetchFlags(set, flagsFetch)
+		}
 		return nil, err
 	}
-	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, seq, all)
+	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, c.selData.HighestModSeq, seq, all)
 	return all, nil
+}
+
+// plainAfter returns nil when err is the server refusing modification
+// sequences for the selected folder (a NOMODSEQ one, RFC 7162), whose
+// flags are then read whole; other errors it returns.
+func (c *Conn) plainAfter(err error) error {
+	c.memo = nil
+	var imapErr *imap.Error
+	if c.broken || !errors.As(err, &imapErr) {
+		return err
+	}
+	c.memo = &pageMemo{folder: c.selected, validity: c.selData.UIDValidity, plain: true}
+	return nil
 }
 
 // newPageMemo returns the memo of the newest page, set (one range), read
 // whole; nil when the answer does not cover it exactly once with UIDs and
 // modification sequences.
-func newPageMemo(folder string, validity uint32, set imap.SeqSet, all []uidFlags) *pageMemo {
-	m := &pageMemo{folder: folder, validity: validity, set: slices.Clone(set),
+func newPageMemo(folder string, validity uint32, base uint64, set imap.SeqSet, all []uidFlags) *pageMemo {
+	m := &pageMemo{folder: folder, validity: validity, base: base, seen: base, set: slices.Clone(set),
 		first: set[0].Start, msgs: make([]uidFlags, set[0].Stop-set[0].Start+1)}
 	if len(all) != len(m.msgs) {
 		return nil
@@ -78,12 +112,12 @@ func newPageMemo(folder string, validity uint32, set imap.SeqSet, all []uidFlags
 			return nil
 		}
 		m.msgs[i] = f
-		m.modseq = max(m.modseq, f.modseq)
+		m.seen = max(m.seen, f.modseq)
 	}
 	return m
 }
 
-// update applies the messages changed since m.modseq, and reports false
+// update applies the messages changed since m.base, and reports false
 // when one of them is not the message m has at its place (the page must
 // then be read whole).
 func (m *pageMemo) update(changed []uidFlags) bool {
@@ -93,7 +127,7 @@ func (m *pageMemo) update(changed []uidFlags) bool {
 			return false
 		}
 		m.msgs[i].flags, m.msgs[i].modseq = f.flags, f.modseq
-		m.modseq = max(m.modseq, f.modseq)
+		m.seen = max(m.seen, f.modseq)
 	}
 	return true
 }

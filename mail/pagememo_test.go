@@ -1,8 +1,11 @@
 package mail
 
 import (
+	"bufio"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -64,6 +67,7 @@ func TestPageMemo(t *testing.T) {
 	}
 	list("cold", limit)
 	_, whole := list("another page, its summaries cached", limit-1) // its flags read whole
+	list("read again", limit-1)                                     // from what was seen before the first read (nothing)
 	_, memo := list("unchanged", limit-1)
 	page, _ := list("the first page again", limit)
 	if memo*3 > whole {
@@ -109,4 +113,111 @@ func TestPageMemo(t *testing.T) {
 // is told.
 func lasting(flags []string) []string {
 	return slices.DeleteFunc(slices.Clone(flags), func(f string) bool { return f == `\Recent` })
+}
+
+// TestPageMemoArrivalDuringRead: a message that arrives after a list's
+// NOOP and before its FETCH, while another message's flags change, is
+// shown once the count is back (another message expunged): the memo's
+// CHANGEDSINCE must not start above the arrival's modification sequence.
+func TestPageMemoArrivalDuringRead(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "carol")
+	acct.ID = "acct-carol-memo-race"
+	folder := uniqueFolder("memorace")
+	app, err := rig.Appender("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	n := 0
+	add := func() {
+		n++
+		raw := fmt.Sprintf("From: a@example.org\r\nSubject: race %d\r\nMessage-ID: <race%d@x>\r\n\r\nbody\r\n", n, n)
+		if _, err := app.Append(folder, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 30 {
+		add()
+	}
+	ctx := testCtx(t)
+	elsewhere, _ := testEngine(t, Config{})
+	// between runs between the NOOP and the FETCH of the page.
+	list := func(between func()) *Page {
+		t.Helper()
+		var page *Page
+		err := e.Read(ctx, acct, func(c *Conn) error {
+			sel, err := c.selectFolder(folder)
+			if err != nil {
+				return err
+			}
+			if between != nil {
+				between()
+			}
+			page, err = c.newest(sel, 10, false)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page
+	}
+	var page *Page
+	for range 3 {
+		page = list(nil)
+	}
+	page = list(func() {
+		add()
+		if err := elsewhere.SetFlags(ctx, acct, folder, []uint32{page.Messages[3].UID}, []string{`\Flagged`}, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := elsewhere.Delete(ctx, acct, folder, []uint32{page.Messages[len(page.Messages)-1].UID}, true); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		page = list(nil)
+		if page.Messages[0].Subject != fmt.Sprintf("race %d", n) {
+			t.Fatalf("the newest message listed is %q, want \"race %d\"", page.Messages[0].Subject, n)
+		}
+	}
+}
+
+// TestPageMemoNoModSeq: a server with CONDSTORE that refuses modification
+// sequences in a folder (NOMODSEQ) still lists it, reading flags whole,
+// and is not asked for them again on that connection.
+func TestPageMemoNoModSeq(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	fetch := func(cmd string) bool { return cmd == "FETCH" || cmd == "UID FETCH" }
+	acct := startHostile(t, &hostileServer{caps: "CONDSTORE",
+		reply: func(tag, cmd, line string, w *bufio.Writer) bool {
+			if !fetch(cmd) || !strings.Contains(line, "MODSEQ") && !strings.Contains(line, "CHANGEDSINCE") {
+				return false
+			}
+			asked.Add(1)
+			w.WriteString(tag + " BAD [NOMODSEQ] no modification sequences here\r\n")
+			return true
+		},
+		answer: func(tag, cmd string, w *bufio.Writer) bool {
+			if fetch(cmd) {
+				w.WriteString("* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE 20 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" " +
+					"BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 4 1) BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: plain\r\n\r\n)\r\n")
+			}
+			return false
+		}})
+	e, _ := testEngine(t, Config{})
+	for i := range 3 {
+		page, err := e.ListMessages(testCtx(t), acct, "INBOX", ListOptions{})
+		if err != nil {
+			t.Fatalf("list %d: %v", i, err)
+		}
+		if len(page.Messages) != 1 || page.Messages[0].Subject != "plain" || !slices.Equal(page.Messages[0].Flags, []string{`\Seen`}) {
+			t.Fatalf("list %d: %+v", i, page.Messages)
+		}
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("modification sequences asked for %d times, want once", n)
+	}
 }
