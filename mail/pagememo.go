@@ -15,8 +15,8 @@ import (
 // FETCH response per message.
 //
 // base is the highest modification sequence seen before the previous
-// read of the page began (or the SELECT's HIGHESTMODSEQ), never one seen
-// during it. Every change made after a read began gets a modification
+// read of the page began (on this connection, in this folder generation,
+// or in the SELECT's HIGHESTMODSEQ), never one seen during it. Every change made after a read began gets a modification
 // sequence above everything seen before, so the next read asks for it
 // whatever order the server answered in; a change seen twice is applied
 // twice, which is harmless.
@@ -67,10 +67,14 @@ func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 			}
 			return nil, err
 		}
-		if seen := m.seen; m.update(changed) {
-			m.base = seen
+		if before := m.seen; m.update(changed) {
+			m.base = before
 			return slices.Clone(m.msgs), nil
 		}
+	}
+	seen := c.selData.HighestModSeq // all seen before the whole read begins
+	if m != nil {
+		seen = max(seen, m.seen)
 	}
 	c.memo = nil
 	all, err := c.fetchFlags(set, flagsModSeqFetch)
@@ -80,26 +84,29 @@ func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 		}
 		return nil, err
 	}
-	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, c.selData.HighestModSeq, seq, all)
+	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, seen, seq, all)
 	return all, nil
 }
 
-// plainAfter returns nil when err is the server refusing modification
-// sequences for the selected folder (a NOMODSEQ one, RFC 7162), whose
-// flags are then read whole; other errors it returns.
+// plainAfter returns nil when err is the server refusing a FETCH with
+// modification sequences, which the page then reads without; other
+// errors it returns. A BAD is how a folder without them (NOMODSEQ, RFC
+// 7162) refuses: such a folder is not asked again on this connection.
 func (c *Conn) plainAfter(err error) error {
 	c.memo = nil
 	var imapErr *imap.Error
 	if c.broken || !errors.As(err, &imapErr) {
 		return err
 	}
-	c.memo = &pageMemo{folder: c.selected, validity: c.selData.UIDValidity, plain: true}
+	if imapErr.Type == imap.StatusResponseTypeBad {
+		c.memo = &pageMemo{folder: c.selected, validity: c.selData.UIDValidity, plain: true}
+	}
 	return nil
 }
 
 // newPageMemo returns the memo of the newest page, set (one range), read
-// whole; nil when the answer does not cover it exactly once with UIDs and
-// modification sequences.
+// whole; nil when the answer does not cover it exactly once with UIDs,
+// flags and modification sequences.
 func newPageMemo(folder string, validity uint32, base uint64, set imap.SeqSet, all []uidFlags) *pageMemo {
 	m := &pageMemo{folder: folder, validity: validity, base: base, seen: base, set: slices.Clone(set),
 		first: set[0].Start, msgs: make([]uidFlags, set[0].Stop-set[0].Start+1)}
@@ -108,7 +115,7 @@ func newPageMemo(folder string, validity uint32, base uint64, set imap.SeqSet, a
 	}
 	for _, f := range all {
 		i := int64(f.seq) - int64(m.first)
-		if i < 0 || i >= int64(len(m.msgs)) || m.msgs[i].uid != 0 || f.uid == 0 || f.modseq == 0 {
+		if i < 0 || i >= int64(len(m.msgs)) || m.msgs[i].uid != 0 || f.uid == 0 || f.modseq == 0 || !f.hasFlags {
 			return nil
 		}
 		m.msgs[i] = f
@@ -123,7 +130,7 @@ func newPageMemo(folder string, validity uint32, base uint64, set imap.SeqSet, a
 func (m *pageMemo) update(changed []uidFlags) bool {
 	for _, f := range changed {
 		i := int64(f.seq) - int64(m.first)
-		if i < 0 || i >= int64(len(m.msgs)) || m.msgs[i].uid != f.uid || f.modseq == 0 {
+		if i < 0 || i >= int64(len(m.msgs)) || m.msgs[i].uid != f.uid || f.modseq == 0 || !f.hasFlags {
 			return false
 		}
 		m.msgs[i].flags, m.msgs[i].modseq = f.flags, f.modseq

@@ -51,10 +51,11 @@ var flagsFetch = &imap.FetchOptions{UID: true, Flags: true}
 
 // uidFlags is what a FETCH of flags tells of one message.
 type uidFlags struct {
-	seq    uint32
-	uid    imap.UID
-	flags  []imap.Flag
-	modseq uint64 // when asked for
+	seq      uint32
+	uid      imap.UID
+	flags    []imap.Flag
+	hasFlags bool   // the answer held FLAGS (an unasked one may not)
+	modseq   uint64 // when asked for
 }
 
 // fetchFlags runs a FETCH of flags (opt asks for no more than UID, FLAGS
@@ -71,7 +72,7 @@ func (c *Conn) fetchFlags(set imap.NumSet, opt *imap.FetchOptions) (out []uidFla
 				case imapclient.FetchItemDataUID:
 					f.uid = it.UID
 				case imapclient.FetchItemDataFlags:
-					f.flags = it.Flags
+					f.flags, f.hasFlags = it.Flags, true
 				case imapclient.FetchItemDataModSeq:
 					f.modseq = it.ModSeq
 				}
