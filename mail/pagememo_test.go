@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/imap-mcp/imap-mcp/internal/mailrig"
 )
 
 // TestPageMemo: a page listed again on the same connection asks only for
@@ -18,26 +20,10 @@ import (
 func TestPageMemo(t *testing.T) {
 	t.Parallel()
 	e, rig := testEngine(t, Config{})
-	proxy := newCountingProxy(t, rig.IMAPSAddr())
-	acct := rigAccount(t, rig, "carol")
-	acct.ID, acct.IMAP = "acct-carol-memo", endpoint(t, proxy.ln.Addr().String(), TLSImplicit)
+	acct, proxy := countedAccount(t, rig, "carol", "acct-carol-memo")
 	other := rigAccount(t, rig, "carol")
 	folder := uniqueFolder("memo")
-	app, err := rig.Appender("carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	n := 0
-	add := func(k int) {
-		for range k {
-			n++
-			raw := fmt.Sprintf("From: a%d@example.org\r\nSubject: memo %d\r\nMessage-ID: <memo%d@x>\r\n\r\nbody\r\n", n, n, n)
-			if _, err := app.Append(folder, []byte(raw)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	add := numbered(t, rig, "carol", folder, "memo")
 	add(40)
 	ctx := testCtx(t)
 	const limit = 20
@@ -111,6 +97,28 @@ func TestPageMemo(t *testing.T) {
 	}
 }
 
+// numbered returns a func that appends k messages to folder of user,
+// "Subject: word N" with N counting from 1, and returns the last N.
+func numbered(t *testing.T, rig *mailrig.Rig, user, folder, word string) func(k int) int {
+	t.Helper()
+	app, err := rig.Appender(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	n := 0
+	return func(k int) int {
+		for range k {
+			n++
+			raw := fmt.Sprintf("From: a%d@example.org\r\nSubject: %s %d\r\nMessage-ID: <%s%d@x>\r\n\r\nbody\r\n", n, word, n, word, n)
+			if _, err := app.Append(folder, []byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n
+	}
+}
+
 // lasting drops \Recent, which only the first session to see a message
 // is told.
 func lasting(flags []string) []string {
@@ -127,22 +135,8 @@ func TestPageMemoArrivalDuringRead(t *testing.T) {
 	acct := rigAccount(t, rig, "carol")
 	acct.ID = "acct-carol-memo-race"
 	folder := uniqueFolder("memorace")
-	app, err := rig.Appender("carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	n := 0
-	add := func() {
-		n++
-		raw := fmt.Sprintf("From: a@example.org\r\nSubject: race %d\r\nMessage-ID: <race%d@x>\r\n\r\nbody\r\n", n, n)
-		if _, err := app.Append(folder, []byte(raw)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 30 {
-		add()
-	}
+	add := numbered(t, rig, "carol", folder, "race")
+	n := add(30)
 	ctx := testCtx(t)
 	elsewhere, _ := testEngine(t, Config{})
 	// between runs between the NOOP and the FETCH of the page.
@@ -170,7 +164,7 @@ func TestPageMemoArrivalDuringRead(t *testing.T) {
 		page = list(nil)
 	}
 	page = list(func() {
-		add()
+		n = add(1)
 		if err := elsewhere.SetFlags(ctx, acct, folder, []uint32{page.Messages[3].UID}, []string{`\Flagged`}, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,16 @@ type countingProxy struct {
 	down  atomic.Int64
 }
 
+// countedAccount returns the rig account of user, named id, reached
+// through a countingProxy of its own.
+func countedAccount(t *testing.T, rig *mailrig.Rig, user, id string) (*Account, *countingProxy) {
+	t.Helper()
+	proxy := newCountingProxy(t, rig.IMAPSAddr())
+	acct := rigAccount(t, rig, user)
+	acct.ID, acct.IMAP = id, endpoint(t, proxy.ln.Addr().String(), TLSImplicit)
+	return acct, proxy
+}
+
 func newCountingProxy(t *testing.T, addr string) *countingProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,9 +128,7 @@ var largeTNEF = newTNEFStream().
 func TestLargeMessageReadBySections(t *testing.T) {
 	t.Parallel()
 	e, rig := testEngine(t, Config{})
-	proxy := newCountingProxy(t, rig.IMAPSAddr())
-	acct := rigAccount(t, rig, "carol")
-	acct.ID, acct.IMAP = "acct-carol-proxied", endpoint(t, proxy.ln.Addr().String(), TLSImplicit)
+	acct, proxy := countedAccount(t, rig, "carol", "acct-carol-proxied")
 	raw := largeMessage(t)
 	folder, uid := appendOne(t, rig, "carol", "large", raw)
 	ctx := testCtx(t)

@@ -13,9 +13,7 @@ import (
 func TestListFromSummaryCache(t *testing.T) {
 	t.Parallel()
 	e, rig := testEngine(t, Config{})
-	proxy := newCountingProxy(t, rig.IMAPSAddr())
-	acct := rigAccount(t, rig, "carol")
-	acct.ID, acct.IMAP = "acct-carol-cache", endpoint(t, proxy.ln.Addr().String(), TLSImplicit)
+	acct, proxy := countedAccount(t, rig, "carol", "acct-carol-cache")
 	folder := uniqueFolder("cache")
 	app, err := rig.Appender("carol")
 	if err != nil {
