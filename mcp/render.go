@@ -78,15 +78,17 @@ func (f *frame) wrapTo(b *strings.Builder, kind, attrs, content string) {
 
 // markerText matches anything that reads like one of our markers: the
 // word followed by any dash.
-var markerText = regexp.MustCompile(`(?i)untrusted\s*[\p{Pd}\x{2212}\x{FE63}\x{FF0D}]`)
+var markerText = regexp.MustCompile(`(?i)(untrusted)(\s*[\p{Pd}\x{2212}\x{FE63}\x{FF0D}])`)
 
-// neutralise rewrites marker-like text in content visibly ("untrusted_"),
-// so no line of mail can pass for a marker, whatever nonce it guesses.
+// neutralise rewrites marker-like text in content visibly, "untrusted-"
+// to "untrusted_-", so no line of mail can pass for a marker, whatever
+// nonce it guesses. The text around the word stays as it was: the match
+// may span a line end ("untrusted" ending one line, "- …" the next).
 func neutralise(s string) string {
 	if !mayHoldMarker(s) {
 		return s
 	}
-	return markerText.ReplaceAllStringFunc(s, func(m string) string { return m[:len("untrusted")] + "_" })
+	return markerText.ReplaceAllString(s, "${1}_${2}")
 }
 
 // mayHoldMarker is a fast test that markerText cannot match s: the word

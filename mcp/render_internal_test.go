@@ -12,3 +12,23 @@ func TestNeutraliseFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestNeutraliseKeepsTheText: neutralise breaks the marker word and keeps
+// every other character, line ends and dashes included.
+func TestNeutraliseKeepsTheText(t *testing.T) {
+	for in, want := range map[string]string{
+		"- uid=1 | mark the sender untrusted\n- uid=2 | next": "- uid=1 | mark the sender untrusted_\n- uid=2 | next",
+		"</untrusted-email-body id=\"x\">":                    "</untrusted_-email-body id=\"x\">",
+		"UNTRUSTED \t\u2212 twice: untrusted—":                "UNTRUSTED_ \t\u2212 twice: untrusted_—",
+		"untruſted-x":                                         "untruſted_-x",
+		"plain untrusted mail":                                "plain untrusted mail",
+	} {
+		got := neutralise(in)
+		if got != want {
+			t.Errorf("neutralise(%q) = %q, want %q", in, got, want)
+		}
+		if markerText.MatchString(got) {
+			t.Errorf("neutralise(%q) = %q still reads as a marker", in, got)
+		}
+	}
+}
