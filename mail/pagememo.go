@@ -47,9 +47,8 @@ var flagsModSeqFetch = &imap.FetchOptions{UID: true, Flags: true, ModSeq: true}
 // CONDSTORE.
 func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 	seq, ok := set.(imap.SeqSet)
-	mbox := c.client.Mailbox()
-	if !ok || len(seq) != 1 || seq[0].Start == 0 || seq[0].Start > seq[0].Stop || mbox == nil || seq[0].Stop != mbox.NumMessages ||
-		mbox.Name != c.selected || c.selData == nil || !c.has(imap.CapCondStore) {
+	if !ok || len(seq) != 1 || seq[0].Start == 0 || seq[0].Start > seq[0].Stop || c.selData == nil ||
+		seq[0].Stop != c.count() || !c.has(imap.CapCondStore) {
 		return c.fetchFlags(set, flagsFetch)
 	}
 	m := c.memo
@@ -86,6 +85,17 @@ func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 	}
 	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, seen, seq, all)
 	return all, nil
+}
+
+// count is the selected folder's message count as the client last heard
+// it. go-imap reports a SELECT done before it records the mailbox, so
+// right after one its own count may be missing or the last folder's; the
+// SELECT's answer has it then.
+func (c *Conn) count() uint32 {
+	if mbox := c.client.Mailbox(); mbox != nil && mbox.Name == c.selected {
+		return mbox.NumMessages
+	}
+	return c.selData.NumMessages
 }
 
 // plainAfter returns nil when err is the server refusing a FETCH with
