@@ -77,8 +77,11 @@ func (f *frame) wrapTo(b *strings.Builder, kind, attrs, content string) {
 }
 
 // markerText matches anything that reads like one of our markers: the
-// word followed by any dash.
-var markerText = regexp.MustCompile(`(?i)(untrusted)(\s*[\p{Pd}\x{2212}\x{FE63}\x{FF0D}])`)
+// word followed by any dash or dash-like sign, with anything invisible in
+// between (spaces of any kind, format and control characters, combining
+// marks).
+var markerText = regexp.MustCompile(`(?i)(untrusted)([\s\p{Z}\p{Cf}\p{Cc}\p{Mn}\p{Me}]*` +
+	`[\p{Pd}\x{2212}\x{FE63}\x{FF0D}\x{2043}\x{207B}\x{208B}\x{2796}\x{02D7}\x{2500}\x{2501}\x{30FC}\x{FF70}\x{00AD}])`)
 
 // neutralise rewrites marker-like text in content visibly, "untrusted-"
 // to "untrusted_-", so no line of mail can pass for a marker, whatever
