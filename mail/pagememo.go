@@ -16,10 +16,11 @@ import (
 //
 // base is the highest modification sequence seen before the previous
 // read of the page began (on this connection, in this folder generation,
-// or in the SELECT's HIGHESTMODSEQ), never one seen during it. Every change made after a read began gets a modification
-// sequence above everything seen before, so the next read asks for it
-// whatever order the server answered in; a change seen twice is applied
-// twice, which is harmless.
+// or in the SELECT's HIGHESTMODSEQ), never one seen during it. Every
+// change made after a read began gets a modification sequence above
+// everything seen before, so the next read asks for it whatever order the
+// server answered in; a change seen twice is applied twice, which is
+// harmless.
 //
 // The UIDs the memo holds stay right: the range is asked again only while
 // it ends at the folder's last message, by the count the NOOP before each
@@ -31,8 +32,7 @@ import (
 type pageMemo struct {
 	folder   string
 	validity uint32
-	plain    bool // the folder has no modification sequences: flags are read whole
-	set      imap.SeqSet
+	plain    bool       // the folder has no modification sequences: flags are read whole
 	first    uint32     // sequence number of msgs[0]
 	msgs     []uidFlags // by sequence number
 	base     uint64     // CHANGEDSINCE of the next read
@@ -58,13 +58,10 @@ func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 	if m != nil && m.plain {
 		return c.fetchFlags(set, flagsFetch)
 	}
-	if m != nil && slices.Equal(m.set, seq) {
+	if m != nil && m.first == seq[0].Start && len(m.msgs) == int(seq[0].Stop-seq[0].Start+1) {
 		changed, err := c.fetchFlags(set, &imap.FetchOptions{UID: true, Flags: true, ModSeq: true, ChangedSince: m.base})
 		if err != nil {
-			if err = c.plainAfter(err); err == nil {
-				return c.fetchFlags(set, flagsFetch)
-			}
-			return nil, err
+			return c.plainAfter(set, err)
 		}
 		if before := m.seen; m.update(changed) {
 			m.base = before
@@ -78,12 +75,9 @@ func (c *Conn) pageFlags(set imap.NumSet) ([]uidFlags, error) {
 	c.memo = nil
 	all, err := c.fetchFlags(set, flagsModSeqFetch)
 	if err != nil {
-		if err = c.plainAfter(err); err == nil {
-			return c.fetchFlags(set, flagsFetch)
-		}
-		return nil, err
+		return c.plainAfter(set, err)
 	}
-	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, seen, seq, all)
+	c.memo = newPageMemo(c.selected, c.selData.UIDValidity, seen, seq[0], all)
 	return all, nil
 }
 
@@ -98,28 +92,28 @@ func (c *Conn) count() uint32 {
 	return c.selData.NumMessages
 }
 
-// plainAfter returns nil when err is the server refusing a FETCH with
-// modification sequences, which the page then reads without; other
-// errors it returns. A BAD is how a folder without them (NOMODSEQ, RFC
-// 7162) refuses: such a folder is not asked again on this connection.
-func (c *Conn) plainAfter(err error) error {
+// plainAfter reads set's flags without modification sequences when err
+// is the server refusing a FETCH with them, and returns other errors. A
+// BAD is how a folder without them (NOMODSEQ, RFC 7162) refuses: such a
+// folder is not asked again on this connection.
+func (c *Conn) plainAfter(set imap.NumSet, err error) ([]uidFlags, error) {
 	c.memo = nil
 	var imapErr *imap.Error
 	if c.broken || !errors.As(err, &imapErr) {
-		return err
+		return nil, err
 	}
 	if imapErr.Type == imap.StatusResponseTypeBad {
 		c.memo = &pageMemo{folder: c.selected, validity: c.selData.UIDValidity, plain: true}
 	}
-	return nil
+	return c.fetchFlags(set, flagsFetch)
 }
 
-// newPageMemo returns the memo of the newest page, set (one range), read
-// whole; nil when the answer does not cover it exactly once with UIDs,
-// flags and modification sequences.
-func newPageMemo(folder string, validity uint32, base uint64, set imap.SeqSet, all []uidFlags) *pageMemo {
-	m := &pageMemo{folder: folder, validity: validity, base: base, seen: base, set: slices.Clone(set),
-		first: set[0].Start, msgs: make([]uidFlags, set[0].Stop-set[0].Start+1)}
+// newPageMemo returns the memo of the newest page, page, read whole; nil
+// when the answer does not cover it exactly once with UIDs, flags and
+// modification sequences.
+func newPageMemo(folder string, validity uint32, base uint64, page imap.SeqRange, all []uidFlags) *pageMemo {
+	m := &pageMemo{folder: folder, validity: validity, base: base, seen: base,
+		first: page.Start, msgs: make([]uidFlags, page.Stop-page.Start+1)}
 	if len(all) != len(m.msgs) {
 		return nil
 	}
