@@ -30,12 +30,9 @@ type toolSchema struct {
 func newValidator(tools []Tool) (validator, error) {
 	v := validator{}
 	for _, t := range tools {
-		raw := t.Def.RawInputSchema
-		if len(raw) == 0 {
-			var err error
-			if raw, err = json.Marshal(t.Def.InputSchema); err != nil {
-				return nil, err
-			}
+		raw, err := inputSchema(t.Def)
+		if err != nil {
+			return nil, err
 		}
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 		if err != nil {
@@ -53,6 +50,14 @@ func newValidator(tools []Tool) (validator, error) {
 		v[t.Def.Name] = toolSchema{full: full, quick: compileQuick(doc)}
 	}
 	return v, nil
+}
+
+// inputSchema returns the JSON of t's input schema, raw or built.
+func inputSchema(t mcplib.Tool) ([]byte, error) {
+	if len(t.RawInputSchema) > 0 {
+		return t.RawInputSchema, nil
+	}
+	return json.Marshal(t.InputSchema)
 }
 
 // check returns a tool error when req's arguments break its tool's

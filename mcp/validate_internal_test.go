@@ -33,9 +33,9 @@ func TestEveryObjectSchemaIsClosed(t *testing.T) {
 		walk(tool, path+"[]", m["items"])
 	}
 	for _, tool := range s.Tools() {
-		raw := tool.Def.RawInputSchema
-		if len(raw) == 0 {
-			raw, _ = json.Marshal(tool.Def.InputSchema)
+		raw, err := inputSchema(tool.Def)
+		if err != nil {
+			t.Fatal(err)
 		}
 		var doc any
 		if err := json.Unmarshal(raw, &doc); err != nil {

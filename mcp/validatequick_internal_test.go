@@ -26,9 +26,9 @@ func TestQuickSchemaAgreesWithValidator(t *testing.T) {
 			t.Errorf("%s: the input schema has no quick form", tool.Def.Name)
 			continue
 		}
-		raw := tool.Def.RawInputSchema
-		if len(raw) == 0 {
-			raw, _ = json.Marshal(tool.Def.InputSchema)
+		raw, err := inputSchema(tool.Def)
+		if err != nil {
+			t.Fatal(err)
 		}
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 		if err != nil {
