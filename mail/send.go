@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html"
 	netmail "net/mail"
@@ -285,24 +287,84 @@ func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []st
 	if htmlBody != "" {
 		m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
 	}
-	// The message is written once into a buffer of about its final size
-	// (base64 in lines of 76), and files are read where they are: a large
-	// send holds each file once, decoded, and the message once.
-	size := 16<<10 + 2*(len(text)+len(htmlBody))
-	for _, a := range out.Attachments {
+	files := make([][]byte, len(out.Attachments))
+	for i, a := range out.Attachments {
 		ct := a.ContentType
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		m.AttachReadSeeker(a.Filename, bytes.NewReader(a.Data), gomail.WithFileContentType(gomail.ContentType(ct)))
-		size += 1024 + (len(a.Data)+2)/3*4*78/76
+		m.AttachReadSeeker(a.Filename, bytes.NewReader(newStandIn()), gomail.WithFileContentType(gomail.ContentType(ct)))
+		files[i] = a.Data
 	}
-	var buf bytes.Buffer
-	buf.Grow(size)
-	if _, err := m.WriteTo(&buf); err != nil {
+	raw, err := writeWithFiles(m, files)
+	if err != nil {
 		return nil, "", nil, &Error{Kind: KindOther, Op: op, Err: err}
 	}
-	return buf.Bytes(), msgID, rcpts, nil
+	return raw, msgID, rcpts, nil
+}
+
+// go-mail encodes each part into a buffer of its own before it writes the
+// part out: for a 10 MB file, 16 MB grown by doubling, beside the
+// message. So a file goes through go-mail as a stand-in of standInSize
+// random bytes, one base64 line, and writeWithFiles writes the file's
+// base64 in that line's place, in lines of 76 as go-mail writes them:
+// the message is held once, at its final size.
+const standInSize = 45
+
+func newStandIn() []byte {
+	b := make([]byte, standInSize)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// writeWithFiles writes m, whose attachments are stand-ins, with the i-th
+// attachment's stand-in replaced by files[i].
+func writeWithFiles(m *gomail.Msg, files [][]byte) ([]byte, error) {
+	var frame bytes.Buffer
+	if _, err := m.WriteTo(&frame); err != nil {
+		return nil, err
+	}
+	type spot struct{ at, file int }
+	f, size := frame.Bytes(), frame.Len()
+	var spots []spot
+	for i, a := range m.GetAttachments() {
+		var standIn bytes.Buffer
+		if _, err := a.Writer(&standIn); err != nil {
+			return nil, err
+		}
+		line := []byte(base64.StdEncoding.EncodeToString(standIn.Bytes()) + "\r\n")
+		at := bytes.Index(f, line)
+		if standIn.Len() != standInSize || at < 0 || bytes.Contains(f[at+1:], line) {
+			return nil, errors.New("an attachment is not written as base64 in one place")
+		}
+		spots = append(spots, spot{at, i})
+		size += base64LinesLen(len(files[i])) - len(line)
+	}
+	slices.SortFunc(spots, func(a, b spot) int { return a.at - b.at })
+	raw := make([]byte, 0, size)
+	prev := 0
+	for _, s := range spots {
+		raw = appendBase64Lines(append(raw, f[prev:s.at]...), files[s.file])
+		prev = s.at + base64LinesLen(standInSize)
+	}
+	return append(raw, f[prev:]...), nil
+}
+
+// base64LinesLen is the length of n bytes in base64 lines of 76.
+func base64LinesLen(n int) int {
+	enc := base64.StdEncoding.EncodedLen(n)
+	return enc + 2*((enc+75)/76)
+}
+
+// appendBase64Lines appends data in base64, each line of 76 characters
+// (57 bytes) or fewer ending in CRLF.
+func appendBase64Lines(dst, data []byte) []byte {
+	for len(data) > 0 {
+		n := min(len(data), 57)
+		dst = append(base64.StdEncoding.AppendEncode(dst, data[:n]), '\r', '\n')
+		data = data[n:]
+	}
+	return dst
 }
 
 // newMessageID returns a random id at the sender's domain.

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	gomail "github.com/wneessen/go-mail"
 )
 
 // findByMessageID polls folder until a message with id appears.
@@ -271,5 +273,56 @@ func TestSendHostileDisplayNameAndTooManyRecipients(t *testing.T) {
 	}
 	if _, err := e.Send(ctx, carol, Outgoing{To: to[:101], Subject: "x", Text: "x"}); KindOf(err) != KindInvalid {
 		t.Fatalf("send to 101: %v", err)
+	}
+}
+
+// TestFilesWrittenAsGoMailWrites: a message whose files are written in
+// place of their stand-ins has the same bytes go-mail writes with the
+// files themselves, whatever their sizes (empty, under a line, on and
+// around a line's 57 bytes, many lines).
+func TestFilesWrittenAsGoMailWrites(t *testing.T) {
+	date := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	build := func(files [][]byte) *gomail.Msg {
+		m := gomail.NewMsg()
+		if err := m.From("ann@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		_ = m.To("bob@example.org")
+		m.Subject("files")
+		m.SetMessageIDWithValue("id@example.org")
+		m.SetDateWithValue(date)
+		m.SetBoundary("boundary")
+		m.SetBodyString(gomail.TypeTextPlain, "see the files")
+		for i, f := range files {
+			m.AttachReadSeeker(fmt.Sprintf("f%d.bin", i), bytes.NewReader(f), gomail.WithFileContentType("application/octet-stream"))
+		}
+		return m
+	}
+	for _, sizes := range [][]int{{0}, {1}, {2}, {3}, {56}, {57}, {58}, {114}, {1000}, {57 * 100}, {100_003}, {5, 0, 57, 200_000}} {
+		files := make([][]byte, len(sizes))
+		standIns := make([][]byte, len(sizes))
+		for i, n := range sizes {
+			files[i] = make([]byte, n)
+			_, _ = rand.Read(files[i])
+			standIns[i] = newStandIn()
+		}
+		var want bytes.Buffer
+		if _, err := build(files).WriteTo(&want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := writeWithFiles(build(standIns), files)
+		if err != nil {
+			t.Fatalf("sizes %v: %v", sizes, err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("sizes %v: %d bytes written, go-mail writes %d", sizes, len(got), want.Len())
+		}
+		if cap(got) != len(got) {
+			t.Errorf("sizes %v: %d bytes held for a %d-byte message", sizes, cap(got), len(got))
+		}
+	}
+	// A stand-in go-mail did not write as one base64 line is an error.
+	if _, err := writeWithFiles(build([][]byte{[]byte("short")}), [][]byte{{1}}); err == nil {
+		t.Error("a file that is no stand-in was replaced")
 	}
 }
