@@ -17,7 +17,7 @@ import (
 // OutboxStore is what /outbox needs from the store.
 type OutboxStore interface {
 	ListOutbox(ctx context.Context, userID string, limit int) ([]store.OutboxItem, error)
-	GetOutbox(ctx context.Context, userID, id string) (store.OutboxItem, error)
+	OutboxMessage(ctx context.Context, userID, id string) (string, error)
 	MoveOutbox(ctx context.Context, userID, id string, from []string, to string, sendAt time.Time, outcome string) (store.OutboxItem, error)
 	CountOutbox(ctx context.Context, userID, state string) (int, error)
 }
@@ -67,10 +67,11 @@ func (h *handler) outbox(c *fiber.Ctx) error {
 			Created: it.CreatedAt, SendAt: it.SendAt}
 		_ = json.Unmarshal([]byte(it.Recipients), &e.To)
 		if it.State == store.OutboxPendingApproval {
-			if it, err = h.Outbox.GetOutbox(c.UserContext(), u.ID, it.ID); err != nil {
+			sealed, err := h.Outbox.OutboxMessage(c.UserContext(), u.ID, it.ID)
+			if err != nil {
 				return err
 			}
-			if raw, err := h.Secrets.Open(it.MIMEEnc, store.OutboxSecretContext(it)); err == nil {
+			if raw, err := h.Secrets.Open(sealed, store.OutboxSecretContext(it)); err == nil {
 				m, hidden := mail.ReadRaw(raw)
 				e.From, e.Subject, e.Hidden = m.From, m.Subject, hidden
 				e.Text, e.TextCut = excerpt(m.Text, previewTextBytes)

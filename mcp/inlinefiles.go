@@ -32,9 +32,10 @@ const fileRefPrefix = "imcp-file:"
 
 // inlineFile is one decoded content_base64 value.
 type inlineFile struct {
-	data []byte
-	size int64 // decoded bytes, counted past maxAttachmentBytes
-	err  error // errNotBase64, or nil
+	data  []byte
+	size  int64 // decoded bytes, counted past maxAttachmentBytes
+	err   error // errNotBase64, or nil
+	taken bool  // handed over by take
 }
 
 var errNotBase64 = errors.New("not base64")
@@ -53,9 +54,10 @@ func filesFrom(ctx context.Context) *fileTable {
 	return t
 }
 
-// resolve returns the file a content_base64 value refers to, when it is
-// a reference of this table.
-func (t *fileTable) resolve(v string) (inlineFile, bool) {
+// take hands over the file a content_base64 value refers to, when it is
+// a reference of this table, and lets go of it: a file is held only as
+// long as the call that uses it needs it, and a reference is good once.
+func (t *fileTable) take(v string) (inlineFile, bool) {
 	if t == nil {
 		return inlineFile{}, false
 	}
@@ -64,10 +66,12 @@ func (t *fileTable) resolve(v string) (inlineFile, bool) {
 		return inlineFile{}, false
 	}
 	i, err := strconv.Atoi(rest)
-	if err != nil || i < 0 || i >= len(t.files) {
+	if err != nil || i < 0 || i >= len(t.files) || t.files[i].taken {
 		return inlineFile{}, false
 	}
-	return t.files[i], true
+	f := t.files[i]
+	t.files[i] = inlineFile{taken: true}
+	return f, true
 }
 
 // errBodyJSON reports a body that is not JSON inside a string.

@@ -57,12 +57,16 @@ func TestExtractFiles(t *testing.T) {
 			t.Fatalf("%s: rewritten body %q: %v", tc.name, out, err)
 		}
 		a := msg.Params.Arguments
-		f, ok := files.resolve(a.Attachments[0].ContentBase64)
+		f, ok := files.take(a.Attachments[0].ContentBase64)
 		if !ok || !errors.Is(f.err, tc.err) || !bytes.Equal(f.data, tc.want) || (tc.err == nil && f.size != int64(len(tc.want))) {
 			t.Errorf("%s: resolved %v, %d bytes (size %d), err %v", tc.name, ok, len(f.data), f.size, f.err)
 		}
 		if a.Subject != "content_base64" || a.Note != `"content_base64":"keep"` || len(out) > 400 || len(files.files) != 1 {
 			t.Errorf("%s: other members changed: %s", tc.name, out)
+		}
+		// Handed over, the file is no longer held, and its reference is spent.
+		if _, again := files.take(a.Attachments[0].ContentBase64); again || files.files[0].data != nil {
+			t.Errorf("%s: taken twice (%v), or still held (%d bytes)", tc.name, again, len(files.files[0].data))
 		}
 	}
 
@@ -73,13 +77,13 @@ func TestExtractFiles(t *testing.T) {
 	}
 	// A reference from another request, or made up, resolves to nothing.
 	other := &fileTable{nonce: "x"}
-	if _, ok := other.resolve(fileRefPrefix + files.nonce + ":0"); ok {
+	if _, ok := other.take(fileRefPrefix + files.nonce + ":0"); ok {
 		t.Error("another request's reference resolved")
 	}
-	if _, ok := files.resolve(fileRefPrefix + files.nonce + ":1"); ok {
+	if _, ok := files.take(fileRefPrefix + files.nonce + ":1"); ok {
 		t.Error("a reference past the table resolved")
 	}
-	if _, ok := (*fileTable)(nil).resolve(fileRefPrefix + "x:0"); ok {
+	if _, ok := (*fileTable)(nil).take(fileRefPrefix + "x:0"); ok {
 		t.Error("a reference without a table resolved")
 	}
 	// Short values stay as written; at most maxAttachments are taken out;

@@ -33,6 +33,7 @@ import (
 type OutboxStore interface {
 	AddOutbox(ctx context.Context, it *store.OutboxItem) error
 	GetOutbox(ctx context.Context, userID, id string) (store.OutboxItem, error)
+	OutboxMessage(ctx context.Context, userID, id string) (string, error)
 	RecentOutbox(ctx context.Context, userID, accountID, key string, since time.Time) (store.OutboxItem, error)
 	ClaimOutbox(ctx context.Context, owner string, lease time.Time, limit int) ([]store.OutboxItem, error)
 	RenewOutboxLease(ctx context.Context, id, owner string, lease time.Time) error
@@ -152,6 +153,7 @@ func (s *Server) enqueue(ctx context.Context, acct *mail.Account, in outboxItem)
 	if err := s.o.Store.AddOutbox(ctx, &it); err != nil {
 		return nil, "", err
 	}
+	it.MIMEEnc = "" // stored: not held while it is sent
 	if inline {
 		it = s.deliver(ctx, it, acct, in.msg.Raw)
 	}
@@ -402,7 +404,13 @@ func (s *Server) sendClaimed(ctx context.Context, it store.OutboxItem) {
 		end(store.OutboxFailed, "the account's sign-in could not be opened: the user should check it in imap-mcp (Accounts)")
 		return
 	}
-	raw, err := s.o.Sealer.Open(it.MIMEEnc, store.OutboxSecretContext(it))
+	sealed, err := s.o.Store.OutboxMessage(bg, it.UserID, it.ID)
+	if err != nil {
+		s.o.Logger.Warn("outbox: read the message", "outbox", it.ID, "err", err)
+		end(store.OutboxScheduled, it.Outcome)
+		return
+	}
+	raw, err := s.o.Sealer.Open(sealed, store.OutboxSecretContext(it))
 	if err != nil {
 		end(store.OutboxFailed, "the stored message could not be opened")
 		return

@@ -191,7 +191,7 @@ func decodeAttachments(ctx context.Context, in []attachmentArg) ([]mail.Outgoing
 		if strings.TrimSpace(a.Filename) == "" || strings.ContainsAny(a.Filename, "\r\n/\\") {
 			return nil, fail("Each attachment needs a plain filename (no path, no line breaks).")
 		}
-		f, ok := filesFrom(ctx).resolve(a.ContentBase64)
+		f, ok := filesFrom(ctx).take(a.ContentBase64)
 		if !ok {
 			f.data, f.err = base64.StdEncoding.DecodeString(a.ContentBase64)
 			if f.err != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // KeySize is the master key length in bytes.
@@ -88,7 +89,14 @@ func (k *Keys) Seal(plaintext []byte, context string) string {
 	_, _ = rand.Read(nonce)
 	out = append(out, nonce...)
 	out = k.aead.Seal(out, nonce, plaintext, append([]byte{version2}, context...))
-	return base64.StdEncoding.EncodeToString(out)
+	// Encoded straight into the string's bytes: a sealed message of many
+	// megabytes is not held twice more as text.
+	var b strings.Builder
+	b.Grow(base64.StdEncoding.EncodedLen(len(out)))
+	w := base64.NewEncoder(base64.StdEncoding, &b)
+	_, _ = w.Write(out) // a strings.Builder does not fail
+	_ = w.Close()
+	return b.String()
 }
 
 // Open decrypts a value made by Seal with the same context. It returns
@@ -110,7 +118,7 @@ func (k *Keys) Open(sealed, context string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, raw[0])
 	}
 	n := 1 + k.aead.NonceSize()
-	pt, err := k.aead.Open(nil, raw[1:n], raw[n:], ad)
+	pt, err := k.aead.Open(raw[n:n], raw[1:n], raw[n:], ad) // in place: raw is ours
 	if err != nil {
 		return nil, ErrWrongKey
 	}

@@ -76,6 +76,11 @@ const outboxColumns = `id, user_id, account_id, client_id, kind, message_id, rec
 	draft_uid, in_reply_to, idem_key, state, send_at, attempts, smtp_started_at, smtp_done_at, sent_folder, sent_copy, outcome, claimed_by, lease_until,
 	created_at, updated_at`
 
+// outboxMeta is outboxColumns without the sealed message, which may be
+// tens of megabytes: every read but OutboxMessage leaves it out, so that
+// a status, a repeat check, a list or a claim of many items holds none.
+var outboxMeta = strings.Replace(outboxColumns, "mime_enc", "'' AS mime_enc", 1)
+
 // AddOutbox stores a new item; its ID must be set (the sealed message is
 // bound to it).
 func (s *Store) AddOutbox(ctx context.Context, it *OutboxItem) error {
@@ -91,10 +96,11 @@ func (s *Store) AddOutbox(ctx context.Context, it *OutboxItem) error {
 	return nil
 }
 
-// GetOutbox returns the user's item id, or ErrNotFound.
+// GetOutbox returns the user's item id without its sealed message
+// (OutboxMessage has it), or ErrNotFound.
 func (s *Store) GetOutbox(ctx context.Context, userID, id string) (OutboxItem, error) {
 	var it OutboxItem
-	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
+	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxMeta+` FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return it, fmt.Errorf("store: outbox item %s: %w", id, ErrNotFound)
 	}
@@ -102,6 +108,20 @@ func (s *Store) GetOutbox(ctx context.Context, userID, id string) (OutboxItem, e
 		return it, fmt.Errorf("store: outbox item %s: %w", id, err)
 	}
 	return it, nil
+}
+
+// OutboxMessage returns the sealed message of the user's item id ("" once
+// purged), or ErrNotFound.
+func (s *Store) OutboxMessage(ctx context.Context, userID, id string) (string, error) {
+	var sealed string
+	err := s.db.GetContext(ctx, &sealed, s.q(`SELECT mime_enc FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: outbox message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
+	}
+	return sealed, nil
 }
 
 // OutcomeInterrupted begins the outcome of a send that was interrupted
@@ -115,7 +135,7 @@ const OutcomeInterrupted = "interrupted while the message was being handed to th
 // interruption is not sure), or ErrNotFound.
 func (s *Store) RecentOutbox(ctx context.Context, userID, accountID, key string, since time.Time) (OutboxItem, error) {
 	var it OutboxItem
-	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE user_id = ? AND account_id = ? AND idem_key = ?
+	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxMeta+` FROM outbox WHERE user_id = ? AND account_id = ? AND idem_key = ?
 		AND created_at > ? AND state <> 'cancelled' AND NOT (state = 'failed' AND outcome NOT LIKE ?)
 		ORDER BY created_at DESC LIMIT 1`), userID, accountID, key, since.UTC(), OutcomeInterrupted+"%")
 	if errors.Is(err, sql.ErrNoRows) {
@@ -128,11 +148,10 @@ func (s *Store) RecentOutbox(ctx context.Context, userID, accountID, key string,
 }
 
 // ListOutbox returns the user's items, newest first, without their
-// sealed messages (GetOutbox has them).
+// sealed messages.
 func (s *Store) ListOutbox(ctx context.Context, userID string, limit int) ([]OutboxItem, error) {
 	out := []OutboxItem{}
-	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+strings.Replace(outboxColumns, "mime_enc", "'' AS mime_enc", 1)+
-		` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
+	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+outboxMeta+` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list outbox: %w", err)
 	}
@@ -142,7 +161,8 @@ func (s *Store) ListOutbox(ctx context.Context, userID string, limit int) ([]Out
 // ClaimOutbox claims, for owner until lease, up to limit items that are
 // due: scheduled ones whose time has come, and ones left sending by an
 // owner whose lease ran out. Each is claimed by one caller only, on
-// PostgreSQL across replicas (FOR UPDATE SKIP LOCKED).
+// PostgreSQL across replicas (FOR UPDATE SKIP LOCKED). The items come
+// without their sealed messages: OutboxMessage reads each when it goes.
 func (s *Store) ClaimOutbox(ctx context.Context, owner string, lease time.Time, limit int) ([]OutboxItem, error) {
 	now := s.now()
 	lock := ""
@@ -152,7 +172,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, lease time.Time, 
 	out := []OutboxItem{}
 	err := s.db.SelectContext(ctx, &out, s.q(`UPDATE outbox SET state = 'sending', claimed_by = ?, lease_until = ?, attempts = attempts + 1,
 		updated_at = ? WHERE id IN (SELECT id FROM outbox WHERE (state = 'scheduled' AND send_at <= ?) OR (state = 'sending' AND lease_until < ?)
-		ORDER BY send_at LIMIT ?`+lock+`) RETURNING `+outboxColumns), owner, lease.UTC(), now, now, now, limit)
+		ORDER BY send_at LIMIT ?`+lock+`) RETURNING `+outboxMeta), owner, lease.UTC(), now, now, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim outbox: %w", err)
 	}

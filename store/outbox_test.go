@@ -57,6 +57,9 @@ func TestOutboxStore(t *testing.T) {
 					}
 					mu.Lock()
 					for _, it := range got {
+						if it.MIMEEnc != "" {
+							t.Errorf("claimed %s with its sealed message", it.ID)
+						}
 						if prev, dup := seen[it.ID]; dup {
 							t.Errorf("%s claimed by %s and %s", it.ID, prev, owner)
 						}
@@ -90,6 +93,16 @@ func TestOutboxStore(t *testing.T) {
 		if _, err := s.GetOutbox(ctx, other.ID, id); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("another user's item: %v", err)
 		}
+		// Only OutboxMessage reads the sealed message, and only the owner's.
+		if got.MIMEEnc != "" {
+			t.Fatal("GetOutbox carries the sealed message")
+		}
+		if sealed, err := s.OutboxMessage(ctx, u.ID, id); err != nil || sealed != "sealed" {
+			t.Fatalf("the sealed message: %q %v", sealed, err)
+		}
+		if _, err := s.OutboxMessage(ctx, other.ID, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another user's sealed message: %v", err)
+		}
 
 		// A claim whose lease ran out is taken up again; one still held
 		// is not, unless the leases are expired for a new process.
@@ -109,8 +122,8 @@ func TestOutboxStore(t *testing.T) {
 
 		// Approval and cancelling move only from the states they name.
 		pending := item(41, "", now).ID
-		if _, err := s.MoveOutbox(ctx, u.ID, pending, []string{store.OutboxPendingApproval}, store.OutboxScheduled, now, ""); err != nil {
-			t.Fatal(err)
+		if it, err := s.MoveOutbox(ctx, u.ID, pending, []string{store.OutboxPendingApproval}, store.OutboxScheduled, now, ""); err != nil || it.MIMEEnc != "" {
+			t.Fatalf("approving: %v, sealed message %q", err, it.MIMEEnc)
 		}
 		if it, err := s.MoveOutbox(ctx, u.ID, id, []string{store.OutboxScheduled}, store.OutboxCancelled, now, ""); !errors.Is(err, store.ErrConflict) || it.State != store.OutboxSent {
 			t.Fatalf("cancelling a sent item: %v %+v", err, it)
@@ -126,10 +139,13 @@ func TestOutboxStore(t *testing.T) {
 		if _, err := s.Cleanup(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.GetOutbox(ctx, u.ID, id); got.MIMEEnc != "" || got.State != store.OutboxSent {
-			t.Fatalf("after the retention: %q %s", got.MIMEEnc, got.State)
+		if sealed, _ := s.OutboxMessage(ctx, u.ID, id); sealed != "" {
+			t.Fatalf("after the retention: %q", sealed)
 		}
-		if got, _ := s.GetOutbox(ctx, u.ID, pending); got.MIMEEnc == "" {
+		if got, _ := s.GetOutbox(ctx, u.ID, id); got.State != store.OutboxSent {
+			t.Fatalf("after the retention: %s", got.State)
+		}
+		if sealed, _ := s.OutboxMessage(ctx, u.ID, pending); sealed == "" {
 			t.Fatal("a message still waiting lost its bytes")
 		}
 
@@ -155,7 +171,7 @@ func TestOutboxStore(t *testing.T) {
 		}
 
 		// A repeated call finds the first item, but not a cancelled one.
-		if it, err := s.RecentOutbox(ctx, u.ID, acct.ID, "key0", now.Add(-time.Minute)); err != nil || it.IdemKey != "key0" {
+		if it, err := s.RecentOutbox(ctx, u.ID, acct.ID, "key0", now.Add(-time.Minute)); err != nil || it.IdemKey != "key0" || it.MIMEEnc != "" {
 			t.Fatalf("recent: %+v %v", it, err)
 		}
 		if _, err := s.RecentOutbox(ctx, u.ID, acct.ID, "nokey", now.Add(-time.Minute)); !errors.Is(err, store.ErrNotFound) {
