@@ -34,10 +34,12 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 		{`DELETE FROM mail_oauth_states WHERE expires_at <= ?`, []any{now}},
 		{`DELETE FROM rate_counters WHERE window_start <= ?`, []any{now.Add(-rateRetention)}},
 		{`DELETE FROM activity WHERE created_at <= ?`, []any{now.Add(-s.activityRetention)}},
-		{`UPDATE outbox SET state = 'cancelled', outcome = 'expired: it waited for approval longer than the outbox keeps messages',
-			mime_enc = '', updated_at = ? WHERE state = 'pending_approval' AND created_at <= ?`, []any{now, now.Add(-s.outboxRetention)}},
-		{`UPDATE outbox SET mime_enc = '' WHERE mime_enc <> '' AND state IN ('sent', 'sent_copy_failed', 'failed', 'cancelled')
-			AND updated_at <= ?`, []any{now.Add(-s.outboxRetention)}},
+		// Cancelled first, so that no approval comes between: then its bytes go.
+		{`UPDATE outbox SET state = 'cancelled', outcome = ?, updated_at = ? WHERE state = 'pending_approval' AND created_at <= ?`,
+			[]any{outcomeExpired, now, now.Add(-s.outboxRetention)}},
+		{`DELETE FROM outbox_parts WHERE outbox_id IN (SELECT id FROM outbox WHERE state = 'cancelled' AND outcome = ?)`, []any{outcomeExpired}},
+		{`DELETE FROM outbox_parts WHERE outbox_id IN (SELECT id FROM outbox WHERE state IN ('sent', 'sent_copy_failed', 'failed', 'cancelled')
+			AND updated_at <= ?)`, []any{now.Add(-s.outboxRetention)}},
 	} {
 		res, err := s.db.ExecContext(ctx, s.q(q.query), q.args...)
 		if err != nil {
@@ -49,6 +51,10 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	n, err := s.DeleteExpiredClients(ctx)
 	return total + n, err
 }
+
+// outcomeExpired ends a message that waited for approval past the
+// retention.
+const outcomeExpired = "expired: it waited for approval longer than the outbox keeps messages"
 
 // CleanupEvery runs Cleanup now and then every interval until ctx ends.
 func (s *Store) CleanupEvery(ctx context.Context, interval time.Duration) {

@@ -9,20 +9,24 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // OutboxItem is one message on its way out (see the outbox table).
 type OutboxItem struct {
-	ID          string     `db:"id"`
-	UserID      string     `db:"user_id"`
-	AccountID   string     `db:"account_id"`
-	ClientID    string     `db:"client_id"`
-	Kind        string     `db:"kind"` // OutboxSend, OutboxReply or OutboxDraft
-	MessageID   string     `db:"message_id"`
-	Recipients  string     `db:"recipients"` // JSON list of envelope addresses
-	Bcc         string     `db:"bcc"`        // JSON list, for the Sent copy
-	Subject     string     `db:"subject"`
-	MIMEEnc     string     `db:"mime_enc"` // sealed under OutboxSecretContext; "" once purged
+	ID         string `db:"id"`
+	UserID     string `db:"user_id"`
+	AccountID  string `db:"account_id"`
+	ClientID   string `db:"client_id"`
+	Kind       string `db:"kind"` // OutboxSend, OutboxReply or OutboxDraft
+	MessageID  string `db:"message_id"`
+	Recipients string `db:"recipients"` // JSON list of envelope addresses
+	Bcc        string `db:"bcc"`        // JSON list, for the Sent copy
+	Subject    string `db:"subject"`
+	// MIMEEnc is the message sealed under OutboxSecretContext, given to
+	// AddOutbox; reads leave it out (OutboxMessage has it).
+	MIMEEnc     string     `db:"-"`
 	ReplyFolder string     `db:"reply_folder"`
 	ReplyUID    int64      `db:"reply_uid"`
 	DraftUID    int64      `db:"draft_uid"`
@@ -69,27 +73,39 @@ const OutcomeApproved = "approved by the user"
 // or a row whose recipients were changed, does not open.
 func OutboxSecretContext(it OutboxItem) string {
 	sum := sha256.Sum256([]byte(it.Recipients + "\x00" + it.Bcc))
+	// "mime_enc" names the column the first messages were kept in: it is
+	// part of what they were sealed for.
 	return "outbox:" + it.ID + ":" + it.UserID + ":" + it.AccountID + ":" + hex.EncodeToString(sum[:]) + ":mime_enc"
 }
 
-const outboxColumns = `id, user_id, account_id, client_id, kind, message_id, recipients, bcc, subject, mime_enc, reply_folder, reply_uid,
+const outboxColumns = `id, user_id, account_id, client_id, kind, message_id, recipients, bcc, subject, reply_folder, reply_uid,
 	draft_uid, in_reply_to, idem_key, state, send_at, attempts, smtp_started_at, smtp_done_at, sent_folder, sent_copy, outcome, claimed_by, lease_until,
 	created_at, updated_at`
 
-// outboxMeta is outboxColumns without the sealed message, which may be
-// tens of megabytes: every read but OutboxMessage leaves it out, so that
-// a status, a repeat check, a list or a claim of many items holds none.
-var outboxMeta = strings.Replace(outboxColumns, "mime_enc", "'' AS mime_enc", 1)
+// outboxPartSize bounds a part of a sealed message in outbox_parts: a
+// message of tens of megabytes goes in and out of the database a part at
+// a time, and the database never holds it whole (SQLite would copy a
+// value bound whole, then build a record of it: twice its size in memory
+// outside Go's heap).
+const outboxPartSize = 512 << 10
 
-// AddOutbox stores a new item; its ID must be set (the sealed message is
-// bound to it).
+// AddOutbox stores a new item and its sealed message, in one
+// transaction; its ID must be set (the sealed message is bound to it).
 func (s *Store) AddOutbox(ctx context.Context, it *OutboxItem) error {
 	it.CreatedAt = s.now()
 	it.UpdatedAt = it.CreatedAt
 	it.SendAt = it.SendAt.UTC()
-	_, err := s.db.NamedExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (:id, :user_id, :account_id, :client_id, :kind,
-		:message_id, :recipients, :bcc, :subject, :mime_enc, :reply_folder, :reply_uid, :draft_uid, :in_reply_to, :idem_key, :state, :send_at, :attempts,
-		:smtp_started_at, :smtp_done_at, :sent_folder, :sent_copy, :outcome, :claimed_by, :lease_until, :created_at, :updated_at)`, it)
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.NamedExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (:id, :user_id, :account_id, :client_id, :kind,
+			:message_id, :recipients, :bcc, :subject, :reply_folder, :reply_uid, :draft_uid, :in_reply_to, :idem_key, :state, :send_at, :attempts,
+			:smtp_started_at, :smtp_done_at, :sent_folder, :sent_copy, :outcome, :claimed_by, :lease_until, :created_at, :updated_at)`, it)
+		for seq, rest := 0, it.MIMEEnc; err == nil && rest != ""; seq++ {
+			part := rest[:min(len(rest), outboxPartSize)]
+			rest = rest[len(part):]
+			err = s.txExec(ctx, tx, `INSERT INTO outbox_parts (outbox_id, seq, data) VALUES (?, ?, ?)`, it.ID, seq, part)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: add outbox item: %w", err)
 	}
@@ -100,7 +116,7 @@ func (s *Store) AddOutbox(ctx context.Context, it *OutboxItem) error {
 // (OutboxMessage has it), or ErrNotFound.
 func (s *Store) GetOutbox(ctx context.Context, userID, id string) (OutboxItem, error) {
 	var it OutboxItem
-	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxMeta+` FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
+	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return it, fmt.Errorf("store: outbox item %s: %w", id, ErrNotFound)
 	}
@@ -113,15 +129,34 @@ func (s *Store) GetOutbox(ctx context.Context, userID, id string) (OutboxItem, e
 // OutboxMessage returns the sealed message of the user's item id ("" once
 // purged), or ErrNotFound.
 func (s *Store) OutboxMessage(ctx context.Context, userID, id string) (string, error) {
-	var sealed string
-	err := s.db.GetContext(ctx, &sealed, s.q(`SELECT mime_enc FROM outbox WHERE id = ? AND user_id = ?`), id, userID)
+	var size int
+	err := s.db.GetContext(ctx, &size, s.q(`SELECT COALESCE((SELECT SUM(LENGTH(data)) FROM outbox_parts WHERE outbox_id = o.id), 0)
+		FROM outbox o WHERE o.id = ? AND o.user_id = ?`), id, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("store: outbox message %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
 	}
-	return sealed, nil
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.data FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id
+		WHERE o.id = ? AND o.user_id = ? ORDER BY p.seq`), id, userID)
+	if err != nil {
+		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	b.Grow(size)
+	var part sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&part); err != nil {
+			return "", fmt.Errorf("store: outbox message %s: %w", id, err)
+		}
+		b.Write(part)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
+	}
+	return b.String(), nil
 }
 
 // OutcomeInterrupted begins the outcome of a send that was interrupted
@@ -135,7 +170,7 @@ const OutcomeInterrupted = "interrupted while the message was being handed to th
 // interruption is not sure), or ErrNotFound.
 func (s *Store) RecentOutbox(ctx context.Context, userID, accountID, key string, since time.Time) (OutboxItem, error) {
 	var it OutboxItem
-	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxMeta+` FROM outbox WHERE user_id = ? AND account_id = ? AND idem_key = ?
+	err := s.db.GetContext(ctx, &it, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE user_id = ? AND account_id = ? AND idem_key = ?
 		AND created_at > ? AND state <> 'cancelled' AND NOT (state = 'failed' AND outcome NOT LIKE ?)
 		ORDER BY created_at DESC LIMIT 1`), userID, accountID, key, since.UTC(), OutcomeInterrupted+"%")
 	if errors.Is(err, sql.ErrNoRows) {
@@ -151,7 +186,7 @@ func (s *Store) RecentOutbox(ctx context.Context, userID, accountID, key string,
 // sealed messages.
 func (s *Store) ListOutbox(ctx context.Context, userID string, limit int) ([]OutboxItem, error) {
 	out := []OutboxItem{}
-	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+outboxMeta+` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
+	err := s.db.SelectContext(ctx, &out, s.q(`SELECT `+outboxColumns+` FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?`), userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list outbox: %w", err)
 	}
@@ -172,7 +207,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, lease time.Time, 
 	out := []OutboxItem{}
 	err := s.db.SelectContext(ctx, &out, s.q(`UPDATE outbox SET state = 'sending', claimed_by = ?, lease_until = ?, attempts = attempts + 1,
 		updated_at = ? WHERE id IN (SELECT id FROM outbox WHERE (state = 'scheduled' AND send_at <= ?) OR (state = 'sending' AND lease_until < ?)
-		ORDER BY send_at LIMIT ?`+lock+`) RETURNING `+outboxMeta), owner, lease.UTC(), now, now, now, limit)
+		ORDER BY send_at LIMIT ?`+lock+`) RETURNING `+outboxColumns), owner, lease.UTC(), now, now, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim outbox: %w", err)
 	}

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imap-mcp/imap-mcp/internal/dbtest"
 	"github.com/imap-mcp/imap-mcp/store"
 )
 
@@ -178,4 +181,112 @@ func TestOutboxStore(t *testing.T) {
 			t.Fatalf("recent without a match: %v", err)
 		}
 	})
+}
+
+// TestOutboxMessageInParts: a sealed message goes into the database in
+// parts of at most 512 KiB and comes back whole, to its owner only; an
+// add that fails leaves what was there; deleting the account takes the
+// parts with the item.
+func TestOutboxMessageInParts(t *testing.T) {
+	dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _ := s.UpsertClerkUser(ctx, "user_parts", "parts@example.test")
+		other, _ := s.UpsertClerkUser(ctx, "user_parts_other", "other@example.test")
+		acct := newAccount(u.ID, "work")
+		if err := s.CreateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]byte, 1200_000)
+		_, _ = rand.Read(raw)
+		sealed := base64.StdEncoding.EncodeToString(raw) // 1.6 MB: three whole parts and one short
+		it := &store.OutboxItem{ID: "00000000-0000-0000-0000-0000000000a1", UserID: u.ID, AccountID: acct.ID, Kind: store.OutboxSend,
+			MessageID: "parts@example.test", Recipients: `["bob@example.test"]`, Bcc: "[]", IdemKey: "parts", State: store.OutboxScheduled,
+			SendAt: time.Now(), MIMEEnc: sealed}
+		if err := s.AddOutbox(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+		parts := func() (n, over int) {
+			t.Helper()
+			n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM outbox_parts WHERE outbox_id = '`+it.ID+`'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			over, _ = s.CountForTest(ctx, `SELECT COUNT(*) FROM outbox_parts WHERE LENGTH(data) > 524288`)
+			return n, over
+		}
+		if n, over := parts(); n != 4 || over != 0 {
+			t.Fatalf("%d parts, %d over 512 KiB; want 4 and 0", n, over)
+		}
+		if got, err := s.OutboxMessage(ctx, u.ID, it.ID); err != nil || got != sealed {
+			t.Fatalf("read back %d bytes of %d (%v)", len(got), len(sealed), err)
+		}
+		if _, err := s.OutboxMessage(ctx, other.ID, it.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another user read the message: %v", err)
+		}
+
+		again := *it
+		again.MIMEEnc = "replaced"
+		if err := s.AddOutbox(ctx, &again); err == nil {
+			t.Fatal("an item was added twice")
+		}
+		if got, _ := s.OutboxMessage(ctx, u.ID, it.ID); got != sealed {
+			t.Fatal("a failed add changed the stored message")
+		}
+
+		if err := s.DeleteAccount(ctx, u.ID, acct.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := parts(); n != 0 {
+			t.Fatalf("%d parts outlived their item", n)
+		}
+	})
+}
+
+// TestOutboxPartsMigration: messages sealed before the migration are
+// read as before after it, and going back restores each message whole
+// in its column.
+func TestOutboxPartsMigration(t *testing.T) {
+	for name, o := range map[string]func(t *testing.T) store.Options{
+		"sqlite":   func(t *testing.T) store.Options { return store.Options{SQLitePath: dbtest.SQLitePath(t)} },
+		"postgres": func(t *testing.T) store.Options { return store.Options{DatabaseURL: dbtest.PostgresURL(t)} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := open(t, o(t))
+			if err := s.MigrateToForTest(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			u, _ := s.UpsertClerkUser(ctx, "user_mig_outbox", "mig@example.test")
+			acct := newAccount(u.ID, "work")
+			if err := s.CreateAccount(ctx, acct); err != nil {
+				t.Fatal(err)
+			}
+			const oldID, newID = "00000000-0000-0000-0000-0000000000b1", "00000000-0000-0000-0000-0000000000b2"
+			if err := s.ExecForTest(ctx, `INSERT INTO outbox (id, user_id, account_id, kind, message_id, recipients, mime_enc, idem_key, state,
+				send_at, created_at, updated_at) VALUES ('`+oldID+`', '`+u.ID+`', '`+acct.ID+`', 'send', 'old@example.test', '[]', 'sealed-before',
+				'old', 'scheduled', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.OutboxMessage(ctx, u.ID, oldID); err != nil || got != "sealed-before" {
+				t.Fatalf("after the migration: %q %v", got, err)
+			}
+			long := strings.Repeat("0123456789abcdef", 70_000) // three parts
+			if err := s.AddOutbox(ctx, &store.OutboxItem{ID: newID, UserID: u.ID, AccountID: acct.ID, Kind: store.OutboxSend, MessageID: "new@example.test",
+				Recipients: "[]", Bcc: "[]", IdemKey: "new", State: store.OutboxScheduled, SendAt: time.Now(), MIMEEnc: long}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.MigrateToForTest(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range map[string]string{oldID: "sealed-before", newID: long} {
+				if n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM outbox WHERE id = '`+id+`' AND mime_enc = '`+want+`'`); err != nil || n != 1 {
+					t.Errorf("after going back, %s does not hold its message whole: %d, %v", id, n, err)
+				}
+			}
+		})
+	}
 }
