@@ -99,12 +99,10 @@ func (s *Store) AddOutbox(ctx context.Context, it *OutboxItem) error {
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (:id, :user_id, :account_id, :client_id, :kind,
 			:message_id, :recipients, :bcc, :subject, :reply_folder, :reply_uid, :draft_uid, :in_reply_to, :idem_key, :state, :send_at, :attempts,
 			:smtp_started_at, :smtp_done_at, :sent_folder, :sent_copy, :outcome, :claimed_by, :lease_until, :created_at, :updated_at)`, it)
-		for seq, rest := 0, it.MIMEEnc; err == nil && rest != ""; seq++ {
-			part := rest[:min(len(rest), outboxPartSize)]
-			rest = rest[len(part):]
-			err = s.txExec(ctx, tx, `INSERT INTO outbox_parts (outbox_id, seq, data) VALUES (?, ?, ?)`, it.ID, seq, part)
+		if err != nil {
+			return err
 		}
-		return err
+		return s.putParts(ctx, tx, it.ID, it.MIMEEnc)
 	})
 	if err != nil {
 		return fmt.Errorf("store: add outbox item: %w", err)
@@ -130,7 +128,7 @@ func (s *Store) GetOutbox(ctx context.Context, userID, id string) (OutboxItem, e
 // purged), or ErrNotFound.
 func (s *Store) OutboxMessage(ctx context.Context, userID, id string) (string, error) {
 	var size int
-	err := s.db.GetContext(ctx, &size, s.q(`SELECT COALESCE((SELECT SUM(LENGTH(data)) FROM outbox_parts WHERE outbox_id = o.id), 0)
+	err := s.db.GetContext(ctx, &size, s.q(`SELECT COALESCE((SELECT SUM(OCTET_LENGTH(data)) FROM outbox_parts WHERE outbox_id = o.id), 0)
 		FROM outbox o WHERE o.id = ? AND o.user_id = ?`), id, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("store: outbox message %s: %w", id, ErrNotFound)
@@ -143,20 +141,39 @@ func (s *Store) OutboxMessage(ctx context.Context, userID, id string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
 	}
+	sealed, err := joinParts(rows, size)
+	if err != nil {
+		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
+	}
+	return sealed, nil
+}
+
+// putParts stores sealed as the parts of item id, in tx.
+func (s *Store) putParts(ctx context.Context, tx *sqlx.Tx, id, sealed string) error {
+	for seq := 0; sealed != ""; seq++ {
+		part := sealed[:min(len(sealed), outboxPartSize)]
+		sealed = sealed[len(part):]
+		if err := s.txExec(ctx, tx, `INSERT INTO outbox_parts (outbox_id, seq, data) VALUES (?, ?, ?)`, id, seq, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinParts reads the parts rows holds, in order, into one string; size
+// is their total length, so that the string is made once. It closes rows.
+func joinParts(rows *sql.Rows, size int) (string, error) {
 	defer rows.Close()
 	var b strings.Builder
 	b.Grow(size)
 	var part sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&part); err != nil {
-			return "", fmt.Errorf("store: outbox message %s: %w", id, err)
+			return "", err
 		}
 		b.Write(part)
 	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("store: outbox message %s: %w", id, err)
-	}
-	return b.String(), nil
+	return b.String(), rows.Err()
 }
 
 // OutcomeInterrupted begins the outcome of a send that was interrupted

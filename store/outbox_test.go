@@ -262,17 +262,26 @@ func TestOutboxPartsMigration(t *testing.T) {
 			if err := s.CreateAccount(ctx, acct); err != nil {
 				t.Fatal(err)
 			}
-			const oldID, newID = "00000000-0000-0000-0000-0000000000b1", "00000000-0000-0000-0000-0000000000b2"
-			if err := s.ExecForTest(ctx, `INSERT INTO outbox (id, user_id, account_id, kind, message_id, recipients, mime_enc, idem_key, state,
-				send_at, created_at, updated_at) VALUES ('`+oldID+`', '`+u.ID+`', '`+acct.ID+`', 'send', 'old@example.test', '[]', 'sealed-before',
-				'old', 'scheduled', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`); err != nil {
-				t.Fatal(err)
+			const oldID, bigID, purgedID, newID = "00000000-0000-0000-0000-0000000000b1", "00000000-0000-0000-0000-0000000000b3",
+				"00000000-0000-0000-0000-0000000000b4", "00000000-0000-0000-0000-0000000000b2"
+			big := strings.Repeat("ABCDEFGHIJKLMNOP", 65_536+1) // two whole parts and 16 bytes
+			for id, sealed := range map[string]string{oldID: "sealed-before", bigID: big, purgedID: ""} {
+				if err := s.ExecForTest(ctx, `INSERT INTO outbox (id, user_id, account_id, kind, message_id, recipients, mime_enc, idem_key, state,
+					send_at, created_at, updated_at) VALUES ('`+id+`', '`+u.ID+`', '`+acct.ID+`', 'send', '`+id+`@example.test', '[]', '`+sealed+`',
+					'`+id+`', 'scheduled', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if _, err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := s.OutboxMessage(ctx, u.ID, oldID); err != nil || got != "sealed-before" {
-				t.Fatalf("after the migration: %q %v", got, err)
+			for id, want := range map[string]string{oldID: "sealed-before", bigID: big, purgedID: ""} {
+				if got, err := s.OutboxMessage(ctx, u.ID, id); err != nil || got != want {
+					t.Fatalf("after the migration, %s reads %d bytes of %d (%v)", id, len(got), len(want), err)
+				}
+			}
+			if n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM outbox_parts WHERE outbox_id = '`+bigID+`' AND LENGTH(data) <= 524288`); err != nil || n != 3 {
+				t.Fatalf("a large message moved over in %d parts of at most 512 KiB, want 3 (%v)", n, err)
 			}
 			long := strings.Repeat("0123456789abcdef", 70_000) // three parts
 			if err := s.AddOutbox(ctx, &store.OutboxItem{ID: newID, UserID: u.ID, AccountID: acct.ID, Kind: store.OutboxSend, MessageID: "new@example.test",
@@ -282,7 +291,7 @@ func TestOutboxPartsMigration(t *testing.T) {
 			if err := s.MigrateToForTest(ctx, 10); err != nil {
 				t.Fatal(err)
 			}
-			for id, want := range map[string]string{oldID: "sealed-before", newID: long} {
+			for id, want := range map[string]string{oldID: "sealed-before", bigID: big, purgedID: "", newID: long} {
 				if n, err := s.CountForTest(ctx, `SELECT COUNT(*) FROM outbox WHERE id = '`+id+`' AND mime_enc = '`+want+`'`); err != nil || n != 1 {
 					t.Errorf("after going back, %s does not hold its message whole: %d, %v", id, n, err)
 				}

@@ -73,9 +73,9 @@ func (s *Store) CheckSealer(ctx context.Context, k Sealer) error {
 	return nil
 }
 
-// ResealSecrets opens every stored secret with from and seals it again with
-// to, bound to its place, in one transaction: either all secrets move to
-// the new key or none.
+// ResealSecrets opens every stored secret (and every message kept in the
+// outbox) with from and seals it again with to, bound to its place, in one
+// transaction: either all secrets move to the new key or none.
 // It returns the number of values re-sealed.
 func (s *Store) ResealSecrets(ctx context.Context, from, to Sealer) (int, error) {
 	defer s.hot.changed()
@@ -104,10 +104,48 @@ func (s *Store) ResealSecrets(ctx context.Context, from, to Sealer) (int, error)
 				n++
 			}
 		}
-		return nil
+		m, err := s.resealOutbox(ctx, tx, from, to)
+		n += m
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: reseal secrets: %w", err)
 	}
 	return n, nil
+}
+
+// resealOutbox re-seals every message kept in the outbox, one at a time,
+// in tx, and returns how many it re-sealed.
+func (s *Store) resealOutbox(ctx context.Context, tx *sqlx.Tx, from, to Sealer) (int, error) {
+	var items []struct {
+		OutboxItem
+		Size int `db:"size"`
+	}
+	if err := tx.SelectContext(ctx, &items, `SELECT id, user_id, account_id, recipients, bcc,
+		(SELECT SUM(OCTET_LENGTH(data)) FROM outbox_parts WHERE outbox_id = o.id) AS size
+		FROM outbox o WHERE EXISTS (SELECT 1 FROM outbox_parts WHERE outbox_id = o.id)`); err != nil {
+		return 0, err
+	}
+	for _, it := range items {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT data FROM outbox_parts WHERE outbox_id = ? ORDER BY seq`), it.ID)
+		if err != nil {
+			return 0, err
+		}
+		sealed, err := joinParts(rows, it.Size)
+		if err != nil {
+			return 0, err
+		}
+		context := OutboxSecretContext(it.OutboxItem)
+		pt, err := from.Open(sealed, context)
+		if err != nil {
+			return 0, fmt.Errorf("outbox message %s: %w", it.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM outbox_parts WHERE outbox_id = ?`), it.ID); err != nil {
+			return 0, err
+		}
+		if err := s.putParts(ctx, tx, it.ID, to.Seal(pt, context)); err != nil {
+			return 0, err
+		}
+	}
+	return len(items), nil
 }

@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/imap-mcp/imap-mcp/secret"
 	"github.com/imap-mcp/imap-mcp/store"
@@ -39,6 +41,23 @@ func TestCheckSealerAndReseal(t *testing.T) {
 		if err := s.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
+		// A message waiting in the outbox, sealed in several parts.
+		message := bytes.Repeat([]byte("a message of more than one part\r\n"), 40_000)
+		it := &store.OutboxItem{ID: "00000000-0000-0000-0000-0000000000c1", UserID: u.ID, AccountID: a.ID, Kind: store.OutboxSend,
+			MessageID: "m@example.test", Recipients: `["bob@example.test"]`, Bcc: "[]", IdemKey: "k", State: store.OutboxPendingApproval, SendAt: time.Now()}
+		it.MIMEEnc = oldKey.Seal(message, store.OutboxSecretContext(*it))
+		if err := s.AddOutbox(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+		opens := func(k *secret.Keys) bool {
+			t.Helper()
+			sealed, err := s.OutboxMessage(ctx, u.ID, it.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pt, err := k.Open(sealed, store.OutboxSecretContext(*it))
+			return err == nil && bytes.Equal(pt, message)
+		}
 
 		// A wrong "from" key changes nothing.
 		if _, err := s.ResealSecrets(ctx, newKey, oldKey); !errors.Is(err, secret.ErrWrongKey) {
@@ -47,10 +66,16 @@ func TestCheckSealerAndReseal(t *testing.T) {
 		if err := s.CheckSealer(ctx, oldKey); err != nil {
 			t.Fatalf("failed reseal changed the key check: %v", err)
 		}
+		if !opens(oldKey) {
+			t.Fatal("a failed reseal changed the outbox message")
+		}
 
 		n, err := s.ResealSecrets(ctx, oldKey, newKey)
-		if err != nil || n != 3 {
-			t.Fatalf("ResealSecrets = %d, %v; want 3 values", n, err)
+		if err != nil || n != 4 {
+			t.Fatalf("ResealSecrets = %d, %v; want 4 values", n, err)
+		}
+		if !opens(newKey) || opens(oldKey) {
+			t.Fatal("the outbox message was not re-sealed with the new key")
 		}
 		if err := s.CheckSealer(ctx, newKey); err != nil {
 			t.Fatalf("check with the new key after rotation: %v", err)
