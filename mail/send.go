@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"mime"
 	netmail "net/mail"
 	"slices"
 	"strings"
@@ -289,9 +290,9 @@ func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []st
 	}
 	files := make([][]byte, len(out.Attachments))
 	for i, a := range out.Attachments {
-		ct := a.ContentType
-		if ct == "" {
-			ct = "application/octet-stream"
+		ct, err := sendType(a.ContentType, a.Filename)
+		if err != nil {
+			return nil, "", nil, invalid(op, "attachment %q: %v", a.Filename, err)
 		}
 		m.AttachReadSeeker(a.Filename, bytes.NewReader(newStandIn()), gomail.WithFileContentType(gomail.ContentType(ct)))
 		files[i] = a.Data
@@ -301,6 +302,30 @@ func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []st
 		return nil, "", nil, &Error{Kind: KindOther, Op: op, Err: err}
 	}
 	return raw, msgID, rcpts, nil
+}
+
+// sendType is the media type a file goes as: the given one reduced to
+// type/subtype and, for text, its charset (go-mail names the file; other
+// parameters could contradict it), or one guessed from the file name. A
+// multipart type is refused: go-mail sends a file in base64, which a
+// multipart body may not be (RFC 2045).
+func sendType(given, filename string) (string, error) {
+	if strings.TrimSpace(given) == "" {
+		return typeByName(filename, "application/octet-stream"), nil
+	}
+	mt, params, err := mime.ParseMediaType(given)
+	switch {
+	case err != nil || !validMediaType(mt):
+		return "", fmt.Errorf("content_type %q is not a media type such as application/pdf", given)
+	case strings.HasPrefix(mt, "multipart/"):
+		return "", fmt.Errorf("content_type %s is not a file's type: give the file's own, such as application/zip", mt)
+	}
+	if cs := params["charset"]; cs != "" && strings.HasPrefix(mt, "text/") {
+		if withCharset := mime.FormatMediaType(mt, map[string]string{"charset": cs}); withCharset != "" {
+			return withCharset, nil
+		}
+	}
+	return mt, nil
 }
 
 // go-mail encodes each part into a buffer of its own before it writes the

@@ -326,3 +326,36 @@ func TestFilesWrittenAsGoMailWrites(t *testing.T) {
 		t.Error("a file that is no stand-in was replaced")
 	}
 }
+
+// TestSendType: a file goes as its given type reduced to type/subtype
+// (and a text type's charset), or as the type its name suggests; what is
+// no media type, or a multipart one, is refused.
+func TestSendType(t *testing.T) {
+	for _, tc := range []struct{ given, filename, want string }{
+		{"", "Report.PDF", "application/pdf"},
+		{"", "notes", "application/octet-stream"},
+		{"image/png", "a.bin", "image/png"},
+		{"Application/PDF; name=\"invoice.exe\"", "report.pdf", "application/pdf"},
+		{"text/plain; charset=UTF-8; name=x.exe", "a.txt", "text/plain; charset=UTF-8"},
+		{"application/json; charset=utf-8", "a.json", "application/json"},
+		{"multipart/mixed; boundary=evil", "a.eml", ""},
+		{"not a type", "a.bin", ""},
+		{"text/", "a.txt", ""},
+	} {
+		got, err := sendType(tc.given, tc.filename)
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("sendType(%q, %q) = %q, %v; want %q", tc.given, tc.filename, got, err, tc.want)
+		}
+	}
+	acct := &Account{Email: "ann@example.org"}
+	_, _, _, err := buildMessage(acct, Outgoing{To: []string{"bob@example.org"}, Text: "x",
+		Attachments: []OutgoingAttachment{{Filename: "a.eml", ContentType: "multipart/mixed; boundary=b", Data: []byte("x")}}}, false)
+	if KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "not a file's type") {
+		t.Errorf("a multipart attachment: %v", err)
+	}
+	raw, _, _, err := buildMessage(acct, Outgoing{To: []string{"bob@example.org"}, Text: "x",
+		Attachments: []OutgoingAttachment{{Filename: "q3.pdf", Data: []byte("%PDF-1.4")}}}, false)
+	if err != nil || !bytes.Contains(raw, []byte("Content-Type: application/pdf; name=\"q3.pdf\"")) {
+		t.Errorf("a PDF without a type: %v\n%s", err, raw)
+	}
+}

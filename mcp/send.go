@@ -77,7 +77,7 @@ var (
 		"type": "object", "required": []string{"filename", "content_base64"}, "additionalProperties": false,
 		"properties": map[string]any{
 			"filename":       map[string]any{"type": "string", "maxLength": 255},
-			"content_type":   map[string]any{"type": "string", "maxLength": 127, "description": "MIME type; default application/octet-stream"},
+			"content_type":   map[string]any{"type": "string", "maxLength": 127, "description": "MIME type, such as application/pdf; default: from the filename's extension"},
 			"content_base64": map[string]any{"type": "string", "description": "File content, base64"},
 		},
 	}), mcplib.Description("Files to attach (up to 10; 10 MB each, 20 MB together)."))
