@@ -227,22 +227,10 @@ func (c *Conn) draftsFolder() (string, error) {
 	return drafts, nil
 }
 
-// appendDraft appends raw to folder as a draft and returns its UID: the
+// appendDraft appends filed to folder as a draft and returns its UID: the
 // server's APPENDUID, or else the UID of the message with msgID.
-func (c *Conn) appendDraft(folder string, raw []byte, msgID string) (uint32, error) {
-	var data *imap.AppendData
-	err := c.do("append draft to "+folder, func() error {
-		cmd := c.client.Append(folder, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft, imap.FlagSeen}, Time: time.Now()})
-		if _, err := cmd.Write(raw); err != nil {
-			return err
-		}
-		if err := cmd.Close(); err != nil {
-			return err
-		}
-		var err error
-		data, err = cmd.Wait()
-		return err
-	})
+func (c *Conn) appendDraft(folder string, filed Filed, msgID string) (uint32, error) {
+	data, err := c.appendMessage(folder, filed, imap.FlagDraft, imap.FlagSeen)
 	if err != nil {
 		return 0, err
 	}

@@ -113,7 +113,7 @@ func TestGmailFoldersSearchThread(t *testing.T) {
 
 	// Gmail keeps its own Sent copy: nothing is appended.
 	var res SendResult
-	if err := e.Do(ctx, acct, func(c *Conn) error { return c.saveSent([]byte("x"), "new@gmail.test", &res) }); err != nil {
+	if err := e.Do(ctx, acct, func(c *Conn) error { return c.saveSent(Filed{Raw: []byte("x")}, "new@gmail.test", &res) }); err != nil {
 		t.Fatal(err)
 	}
 	if res.SentCopy != "provider keeps its own copy" || res.SentFolder != "" {

@@ -90,7 +90,7 @@ func (e *Engine) Submit(ctx context.Context, acct *Account, raw []byte, rcpts []
 // FileSent appends filed, a message that was sent, to Sent with \Seen,
 // unless the provider keeps its own copy or Sent already holds msgID.
 // The result says where the copy is, also with an error.
-func (e *Engine) FileSent(ctx context.Context, acct *Account, filed []byte, msgID string) (*SendResult, error) {
+func (e *Engine) FileSent(ctx context.Context, acct *Account, filed Filed, msgID string) (*SendResult, error) {
 	res := &SendResult{MessageID: msgID}
 	if p, ok := accountPreset(acct); ok && p.KeepsSentCopy {
 		res.SentCopy = "provider keeps its own copy"
@@ -104,7 +104,7 @@ func (e *Engine) FileSent(ctx context.Context, acct *Account, filed []byte, msgI
 // cut short, or may still be arriving over a slow link from a process
 // that stopped: it waits up to wait for that copy to show before it
 // appends, and keeps only the first of the copies it then finds.
-func (e *Engine) FileSentAgain(ctx context.Context, acct *Account, filed []byte, msgID string, wait time.Duration) (*SendResult, error) {
+func (e *Engine) FileSentAgain(ctx context.Context, acct *Account, filed Filed, msgID string, wait time.Duration) (*SendResult, error) {
 	for deadline := time.Now().Add(wait); ; {
 		found, err := e.InSent(ctx, acct, msgID)
 		if err != nil {
@@ -159,10 +159,18 @@ func (e *Engine) InSent(ctx context.Context, acct *Account, msgID string) (bool,
 	return found, err
 }
 
+// Filed is a message as a folder keeps it (see FiledCopy): the bytes
+// sent after a head of fields the recipients did not get, kept apart so
+// that a large message is not copied to put a line in front of it.
+type Filed struct{ Head, Raw []byte }
+
+// Len is the size of the message filed.
+func (f Filed) Len() int { return len(f.Head) + len(f.Raw) }
+
 // FiledCopy is what Sent keeps: the bytes sent and, when there were blind
 // recipients, a Bcc field in front of them, as mail clients keep it, so
 // that the sender can see who got the message.
-func FiledCopy(raw []byte, bcc []string) []byte {
+func FiledCopy(raw []byte, bcc []string) Filed {
 	var list []string
 	for _, a := range bcc {
 		if p, err := netmail.ParseAddress(a); err == nil {
@@ -170,13 +178,13 @@ func FiledCopy(raw []byte, bcc []string) []byte {
 		}
 	}
 	if len(list) == 0 {
-		return raw
+		return Filed{Raw: raw}
 	}
-	return append([]byte("Bcc: "+strings.Join(list, ",\r\n ")+"\r\n"), raw...)
+	return Filed{Head: []byte("Bcc: " + strings.Join(list, ",\r\n ") + "\r\n"), Raw: raw}
 }
 
-// saveSent appends raw to Sent unless a copy is already there.
-func (c *Conn) saveSent(raw []byte, msgID string, res *SendResult) error {
+// saveSent appends filed to Sent unless a copy is already there.
+func (c *Conn) saveSent(filed Filed, msgID string, res *SendResult) error {
 	sent, err := c.roleFolder(RoleSent)
 	if err != nil || sent == "" {
 		res.SentCopy = "no Sent folder"
@@ -197,21 +205,32 @@ func (c *Conn) saveSent(raw []byte, msgID string, res *SendResult) error {
 		res.SentCopy = "already in Sent"
 		return nil
 	}
-	err = c.do("append to "+sent, func() error {
-		cmd := c.client.Append(sent, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}, Time: time.Now()})
-		if _, err := cmd.Write(raw); err != nil {
-			return err
+	if _, err := c.appendMessage(sent, filed, imap.FlagSeen); err != nil {
+		return err
+	}
+	res.SentFolder, res.SentCopy = sent, "appended"
+	return nil
+}
+
+// appendMessage appends filed to folder with flags and returns what the
+// server said of it (its UID, with UIDPLUS).
+func (c *Conn) appendMessage(folder string, filed Filed, flags ...imap.Flag) (*imap.AppendData, error) {
+	var data *imap.AppendData
+	err := c.do("append to "+folder, func() error {
+		cmd := c.client.Append(folder, int64(filed.Len()), &imap.AppendOptions{Flags: flags, Time: time.Now()})
+		for _, b := range [][]byte{filed.Head, filed.Raw} {
+			if _, err := cmd.Write(b); err != nil {
+				return err
+			}
 		}
 		if err := cmd.Close(); err != nil {
 			return err
 		}
-		_, err := cmd.Wait()
+		var err error
+		data, err = cmd.Wait()
 		return err
 	})
-	if err == nil {
-		res.SentFolder, res.SentCopy = sent, "appended"
-	}
-	return err
+	return data, err
 }
 
 // MaxRecipients bounds the To, Cc and Bcc of one message together.

@@ -127,7 +127,7 @@ func TestSendAppendsSameBytesToSentOnce(t *testing.T) {
 
 	// Saving again finds the copy by Message-ID and does not duplicate it.
 	var again SendResult
-	if err := e.Do(ctx, alice, func(c *Conn) error { return c.saveSent(sentRaw, res.MessageID, &again) }); err != nil {
+	if err := e.Do(ctx, alice, func(c *Conn) error { return c.saveSent(Filed{Raw: sentRaw}, res.MessageID, &again) }); err != nil {
 		t.Fatal(err)
 	}
 	if again.SentCopy != "already in Sent" {
@@ -357,5 +357,19 @@ func TestSendType(t *testing.T) {
 		Attachments: []OutgoingAttachment{{Filename: "q3.pdf", Data: []byte("%PDF-1.4")}}}, false)
 	if err != nil || !bytes.Contains(raw, []byte("Content-Type: application/pdf; name=\"q3.pdf\"")) {
 		t.Errorf("a PDF without a type: %v\n%s", err, raw)
+	}
+}
+
+// TestFiledCopyKeepsTheMessageInPlace: the Sent copy of a message with
+// blind recipients is its Bcc field and the sent bytes themselves, not a
+// copy of them.
+func TestFiledCopyKeepsTheMessageInPlace(t *testing.T) {
+	raw := []byte("Subject: x\r\n\r\nbody\r\n")
+	f := FiledCopy(raw, []string{"Carol <carol@example.test>", "not an address"})
+	if string(f.Head) != "Bcc: \"Carol\" <carol@example.test>\r\n" || &f.Raw[0] != &raw[0] || f.Len() != len(f.Head)+len(raw) {
+		t.Fatalf("filed %q + %d bytes (the same bytes: %v)", f.Head, len(f.Raw), &f.Raw[0] == &raw[0])
+	}
+	if f := FiledCopy(raw, nil); f.Head != nil || &f.Raw[0] != &raw[0] {
+		t.Fatalf("without Bcc: %q", f.Head)
 	}
 }

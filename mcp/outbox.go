@@ -265,7 +265,7 @@ func (s *Server) deliver(ctx context.Context, it store.OutboxItem, acct *mail.Ac
 	file := s.o.Mail.FileSent
 	if it.Attempts > 1 && it.SMTPDone != nil {
 		// Taken up after an interruption: the copy may be on its way.
-		file = func(ctx context.Context, acct *mail.Account, filed []byte, msgID string) (*mail.SendResult, error) {
+		file = func(ctx context.Context, acct *mail.Account, filed mail.Filed, msgID string) (*mail.SendResult, error) {
 			return s.o.Mail.FileSentAgain(ctx, acct, filed, msgID, copyGrace)
 		}
 	}
