@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/imap-mcp/imap-mcp/mail/gmailtest"
 )
@@ -253,5 +256,35 @@ func TestSendDraftSendsOnlyOwnDrafts(t *testing.T) {
 		if strings.Contains(raw, gone) {
 			t.Errorf("%s went out:\n%s", gone, raw)
 		}
+	}
+}
+
+// TestRefusedAppendFreesTheConnection: a server that refuses an APPEND
+// whose literal waits for its go-ahead (a full mailbox, a folder gone)
+// gives an error, and the account's next command is served (go-imap
+// ends that connection, so on a new one) instead of waiting for good.
+func TestRefusedAppendFreesTheConnection(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "carol")
+	acct.ID = "acct-carol-refused-append"
+	ctx := testCtx(t)
+	big := Filed{Head: []byte("Bcc: <x@example.test>\r\n"), Raw: bytes.Repeat([]byte("Subject: x\r\n"), 1000)}
+	err := e.Do(ctx, acct, func(c *Conn) error {
+		_, err := c.appendMessage("No such folder "+uniqueFolder("gone"), big, imap.FlagSeen)
+		return err
+	})
+	if err == nil {
+		t.Fatal("an APPEND to a missing folder succeeded")
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Do(ctx, acct, func(c *Conn) error { return c.client.Noop().Wait() }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the refused APPEND: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the connection hangs after a refused APPEND")
 	}
 }

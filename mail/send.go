@@ -220,6 +220,10 @@ func (c *Conn) appendMessage(folder string, filed Filed, flags ...imap.Flag) (*i
 		cmd := c.client.Append(folder, int64(filed.Len()), &imap.AppendOptions{Flags: flags, Time: time.Now()})
 		for _, b := range [][]byte{filed.Head, filed.Raw} {
 			if _, err := cmd.Write(b); err != nil {
+				// A server that refuses the literal (NO instead of its
+				// go-ahead) leaves the command holding the connection's
+				// writer until it is closed.
+				_ = cmd.Close()
 				return err
 			}
 		}
