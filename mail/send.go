@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 	gomail "github.com/wneessen/go-mail"
@@ -38,7 +39,7 @@ type Outgoing struct {
 // OutgoingAttachment is a file to attach.
 type OutgoingAttachment struct {
 	Filename    string
-	ContentType string // default application/octet-stream
+	ContentType string // default: see sendType
 	Data        []byte
 }
 
@@ -313,7 +314,7 @@ func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []st
 	}
 	files := make([][]byte, len(out.Attachments))
 	for i, a := range out.Attachments {
-		ct, err := sendType(a.ContentType, a.Filename)
+		ct, err := sendType(a.ContentType, a.Filename, a.Data)
 		if err != nil {
 			return nil, "", nil, invalid(op, "attachment %q: %v", a.Filename, err)
 		}
@@ -327,28 +328,40 @@ func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []st
 	return raw, msgID, rcpts, nil
 }
 
-// sendType is the media type a file goes as: the given one reduced to
-// type/subtype and, for text, its charset (go-mail names the file; other
-// parameters could contradict it), or one guessed from the file name. A
-// multipart type is refused: go-mail sends a file in base64, which a
-// multipart body may not be (RFC 2045).
-func sendType(given, filename string) (string, error) {
+// sendType is the media type a file goes as. A given type is reduced to
+// type/subtype and, for text, a charset that is a plain token (go-mail
+// names the file; other parameters could contradict it). Multipart and
+// message types are refused: go-mail sends a file in base64, which their
+// bodies may not be (RFC 2045, RFC 2046). Without a type, the one the
+// file name suggests is used, or application/octet-stream when that is
+// none or one of those; a text file that is valid UTF-8 says so.
+func sendType(given, filename string, data []byte) (string, error) {
 	if strings.TrimSpace(given) == "" {
-		return typeByName(filename, "application/octet-stream"), nil
+		mt := typeByName(filename, "application/octet-stream")
+		switch {
+		case !fileType(mt):
+			return "application/octet-stream", nil
+		case strings.HasPrefix(mt, "text/") && utf8.Valid(data):
+			return mt + "; charset=utf-8", nil
+		}
+		return mt, nil
 	}
 	mt, params, err := mime.ParseMediaType(given)
 	switch {
-	case err != nil || !validMediaType(mt):
+	case (err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter)) || !validMediaType(mt):
 		return "", fmt.Errorf("content_type %q is not a media type such as application/pdf", given)
-	case strings.HasPrefix(mt, "multipart/"):
-		return "", fmt.Errorf("content_type %s is not a file's type: give the file's own, such as application/zip", mt)
+	case !fileType(mt):
+		return "", fmt.Errorf("content_type %s is not a file's type: give the file's own, or application/octet-stream", mt)
 	}
-	if cs := params["charset"]; cs != "" && strings.HasPrefix(mt, "text/") {
-		if withCharset := mime.FormatMediaType(mt, map[string]string{"charset": cs}); withCharset != "" {
-			return withCharset, nil
-		}
+	if cs := strings.ToLower(params["charset"]); strings.HasPrefix(mt, "text/") && len(cs) <= 40 && isMediaToken(cs) {
+		return mt + "; charset=" + cs, nil
 	}
 	return mt, nil
+}
+
+// fileType reports a media type a file can be sent as in base64.
+func fileType(mt string) bool {
+	return !strings.HasPrefix(mt, "multipart/") && !strings.HasPrefix(mt, "message/")
 }
 
 // go-mail encodes each part into a buffer of its own before it writes the

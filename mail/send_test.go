@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"mime"
 	"slices"
 	"strings"
 	"testing"
@@ -328,21 +329,31 @@ func TestFilesWrittenAsGoMailWrites(t *testing.T) {
 }
 
 // TestSendType: a file goes as its given type reduced to type/subtype
-// (and a text type's charset), or as the type its name suggests; what is
-// no media type, or a multipart one, is refused.
+// (and a text type's plain charset), or as the type its name suggests;
+// what is no media type, or a multipart or message type (never sent in
+// base64), is refused when given and not guessed.
 func TestSendType(t *testing.T) {
-	for _, tc := range []struct{ given, filename, want string }{
-		{"", "Report.PDF", "application/pdf"},
-		{"", "notes", "application/octet-stream"},
-		{"image/png", "a.bin", "image/png"},
-		{"Application/PDF; name=\"invoice.exe\"", "report.pdf", "application/pdf"},
-		{"text/plain; charset=UTF-8; name=x.exe", "a.txt", "text/plain; charset=UTF-8"},
-		{"application/json; charset=utf-8", "a.json", "application/json"},
-		{"multipart/mixed; boundary=evil", "a.eml", ""},
-		{"not a type", "a.bin", ""},
-		{"text/", "a.txt", ""},
+	mime.AddExtensionType(".vpm-test", "multipart/voice-message") // as some /etc/mime.types have it
+	for _, tc := range []struct{ given, filename, data, want string }{
+		{"", "Report.PDF", "%PDF", "application/pdf"},
+		{"", "notes", "x", "application/octet-stream"},
+		{"", "notes.txt", "Grüße", "text/plain; charset=utf-8"},
+		{"", "latin1.txt", "Gr\xfc\xdfe", "text/plain"},
+		{"", "mail.eml", "Subject: x", "application/octet-stream"},
+		{"", "a.vpm-test", "x", "application/octet-stream"},
+		{"image/png", "a.bin", "x", "image/png"},
+		{"Application/PDF; name=\"invoice.exe\"", "report.pdf", "x", "application/pdf"},
+		{"application/pdf; name=my file.pdf", "my file.pdf", "x", "application/pdf"},
+		{"text/plain; charset=UTF-8; name=x.exe", "a.txt", "x", "text/plain; charset=utf-8"},
+		{`text/plain; charset="utf-8\"; name=evil.exe"`, "a.txt", "x", "text/plain"},
+		{"text/plain; charset*=utf-8''%22%3B%20name%3Devil.exe", "a.txt", "x", "text/plain"},
+		{"application/json; charset=utf-8", "a.json", "x", "application/json"},
+		{"multipart/mixed; boundary=evil", "a.eml", "x", ""},
+		{"message/rfc822", "a.eml", "x", ""},
+		{"not a type", "a.bin", "x", ""},
+		{"text/", "a.txt", "x", ""},
 	} {
-		got, err := sendType(tc.given, tc.filename)
+		got, err := sendType(tc.given, tc.filename, []byte(tc.data))
 		if got != tc.want || (err != nil) != (tc.want == "") {
 			t.Errorf("sendType(%q, %q) = %q, %v; want %q", tc.given, tc.filename, got, err, tc.want)
 		}
