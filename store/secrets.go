@@ -137,8 +137,8 @@ func (s *Store) resealOutbox(ctx context.Context, tx *sqlx.Tx, from, to Sealer) 
 		}
 		context := OutboxSecretContext(it.OutboxItem)
 		pt, err := from.Open(sealed, context)
-		if err != nil {
-			return 0, fmt.Errorf("outbox message %s: %w", it.ID, err)
+		if err != nil { // from opened the key check and every secret before this one
+			return 0, fmt.Errorf("outbox message %s does not open with the key that opens every other secret: it was altered or damaged", it.ID)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM outbox_parts WHERE outbox_id = ?`), it.ID); err != nil {
 			return 0, err

@@ -8,10 +8,10 @@ CREATE TABLE outbox_parts (
     data      TEXT NOT NULL,
     PRIMARY KEY (outbox_id, seq)
 );
-INSERT INTO outbox_parts (outbox_id, seq, data)
-    SELECT o.id, n.seq, SUBSTR(o.mime_enc, n.seq * 524288 + 1, 524288)
-    FROM outbox o CROSS JOIN LATERAL generate_series(0, (OCTET_LENGTH(o.mime_enc) - 1) / 524288) AS n (seq)
-    WHERE o.mime_enc <> '';
+-- A message stored before moves over whole, as one part: splitting it
+-- here would read it once per part. The outbox keeps it only until its
+-- retention ends.
+INSERT INTO outbox_parts (outbox_id, seq, data) SELECT id, 0, mime_enc FROM outbox WHERE mime_enc <> '';
 ALTER TABLE outbox DROP COLUMN mime_enc;
 
 -- +goose Down
