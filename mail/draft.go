@@ -111,7 +111,7 @@ func (e *Engine) ComposeDraft(ctx context.Context, acct *Account, uid uint32) (*
 	}
 	date := "Date: " + time.Now().Format(time.RFC1123Z) + "\r\n"
 	head := "From: " + from.String() + "\r\nMessage-ID: <" + d.MessageID + ">\r\n" + date
-	raw := rewriteHeader(d.raw, head, func(name string) bool { return strings.EqualFold(name, "Bcc") || replacedOnSend(name) })
+	raw := rewriteHeader(d.buf, draftRoom, head, func(name string) bool { return strings.EqualFold(name, "Bcc") || replacedOnSend(name) })
 	return &Composed{Raw: raw, MessageID: d.MessageID, Rcpts: d.rcpts, Bcc: d.bcc, Subject: d.Subject}, d.InReplyTo, nil
 }
 
@@ -250,7 +250,8 @@ func (c *Conn) appendDraft(folder string, filed Filed, msgID string) (uint32, er
 // draft is a draft read back from the server.
 type draft struct {
 	Header
-	raw     []byte
+	raw     []byte // the message, at draftRoom in buf
+	buf     []byte
 	rcpts   []string // envelope addresses of To, Cc and Bcc
 	bcc     []string // the Bcc recipients
 	flagged bool     // it has \Draft
@@ -264,7 +265,17 @@ func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	read := func(r io.Reader) { _, err = io.Copy(&buf, io.LimitReader(r, int64(limit)+1)) }
+	read := func(r io.Reader) {
+		size := int64(limit) + 1
+		if s, ok := r.(interface{ Size() int64 }); ok {
+			size = min(size, s.Size())
+		}
+		// Sized once (a bytes.Buffer reads MinRead bytes at a time), with
+		// room in front for the fields sending writes (rewriteHeader).
+		buf.Grow(draftRoom + int(size) + bytes.MinRead)
+		buf.Write(make([]byte, draftRoom))
+		_, err = io.Copy(&buf, io.LimitReader(r, int64(limit)+1))
+	}
 	exists, ferr := c.streamWhole("fetch draft", uid, 0, read)
 	if ferr == nil && !exists && stale {
 		if ferr = c.catchUp(); ferr == nil {
@@ -279,11 +290,12 @@ func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
 	case !exists:
 		return nil, &Error{Kind: KindNotFound, Op: "fetch draft", Addr: c.addr,
 			Err: fmt.Errorf("no message with uid %d in %s: list_messages on %s shows the drafts", uid, folder, folder)}
-	case buf.Len() > limit && limit == maxDraftBytes:
+	case buf.Len()-draftRoom > limit && limit == maxDraftBytes:
 		return nil, invalid("send draft", "the draft is larger than %d MB", maxDraftBytes>>20)
 	}
-	h, _ := readHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
-	d := &draft{Header: headerOf(h), raw: buf.Bytes()}
+	raw := buf.Bytes()[draftRoom:]
+	h, _ := readHeader(bufio.NewReader(bytes.NewReader(raw)))
+	d := &draft{Header: headerOf(h), raw: raw, buf: buf.Bytes()}
 	bufs, err := c.fetch("fetch draft flags", imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true})
 	if err != nil {
 		return nil, err
@@ -321,11 +333,18 @@ func (c *Conn) markAnswered(msgID string) error {
 	return c.store(imap.UIDSetNum(found...), imap.StoreFlagsAdd, []imap.Flag{imap.FlagAnswered})
 }
 
-// rewriteHeader returns raw with the header fields drop names removed
-// (with their continuation lines) and head put in front; the rest of the
-// message is kept byte for byte.
-func rewriteHeader(raw []byte, head string, drop func(name string) bool) []byte {
-	out := bytes.NewBuffer(make([]byte, 0, len(raw)+len(head)))
+// draftRoom is the room kept in front of a draft read to be sent, so
+// that the fields sending writes fit before the body without copying it.
+const draftRoom = 1 << 10
+
+// rewriteHeader returns the message buf[at:] with the header fields drop
+// names removed (with their continuation lines) and head put in front;
+// the rest of the message is kept byte for byte. The new header is
+// written over the old one and the at bytes before it when it fits, so
+// that the body is not copied; buf is then no longer the old message.
+func rewriteHeader(buf []byte, at int, head string, drop func(name string) bool) []byte {
+	raw := buf[at:]
+	out := bytes.NewBuffer(make([]byte, 0, len(head)+min(len(raw), maxHeaderBlock)))
 	out.WriteString(head)
 	skipping := false
 	rest := raw
@@ -345,6 +364,11 @@ func rewriteHeader(raw []byte, head string, drop func(name string) bool) []byte 
 			out.Write(line)
 		}
 		rest = rest[len(line):]
+	}
+	if end := len(buf) - len(rest); out.Len() <= end { // the new header ends where the old one did
+		start := end - out.Len()
+		copy(buf[start:end], out.Bytes())
+		return buf[start:]
 	}
 	out.Write(rest)
 	return out.Bytes()

@@ -125,12 +125,49 @@ func TestDraftsSaveReplaceSend(t *testing.T) {
 	}
 }
 
+// TestRewriteHeader: the fields named go (with their continuation lines),
+// the new ones come first, the body stays byte for byte; when the new
+// header fits in the old one and the room before it, the body is not
+// copied.
 func TestRewriteHeader(t *testing.T) {
-	raw := "Bcc: a@example.org,\r\n b@example.org\r\nSubject: s\r\nDate: old\r\nX-Bcc: keep\r\n\r\nBcc: body line\r\n"
-	got := string(rewriteHeader([]byte(raw), "Date: new\r\n", func(name string) bool { return name == "Bcc" || name == "Date" }))
-	want := "Date: new\r\nSubject: s\r\nX-Bcc: keep\r\n\r\nBcc: body line\r\n"
-	if got != want {
-		t.Fatalf("rewriteHeader = %q, want %q", got, want)
+	drop := func(name string) bool { return name == "Bcc" || name == "Date" }
+	body := "\r\nBcc: body line\r\n"
+	for _, tc := range []struct {
+		raw, head string
+		room      int
+		inPlace   bool
+	}{
+		{"Bcc: a@example.org,\r\n b@example.org\r\nSubject: s\r\nDate: old\r\nX-Bcc: keep\r\n", "Date: new\r\n", 0, true},
+		{"Subject: s\r\n", "Date: a much longer field than the old header\r\n", 0, false},
+		{"Subject: s\r\n", "Date: a much longer field than the old header\r\n", 64, true},
+		{"Subject: s\nDate: lf only\n", "Date: new\r\n", 8, true},
+	} {
+		buf := append(make([]byte, tc.room), tc.raw+body...)
+		got := rewriteHeader(buf, tc.room, tc.head, drop)
+		var kept strings.Builder
+		skipping := false
+		for _, line := range strings.SplitAfter(tc.raw, "\n") {
+			if line == "" {
+				continue
+			}
+			if line[0] != ' ' {
+				name, _, _ := strings.Cut(line, ":")
+				skipping = drop(name)
+			}
+			if !skipping {
+				kept.WriteString(line)
+			}
+		}
+		if want := tc.head + kept.String() + body; string(got) != want {
+			t.Errorf("rewriteHeader(%q) = %q, want %q", tc.raw, got, want)
+		}
+		if inPlace := &got[len(got)-1] == &buf[len(buf)-1]; inPlace != tc.inPlace {
+			t.Errorf("rewriteHeader(%q, room %d): body kept in place %v, want %v", tc.raw, tc.room, inPlace, tc.inPlace)
+		}
+	}
+	// A message that is all header keeps nothing after it.
+	if got := string(rewriteHeader([]byte("Bcc: x\r\nSubject: s\r\n"), 0, "Date: d\r\n", drop)); got != "Date: d\r\nSubject: s\r\n" {
+		t.Errorf("header only: %q", got)
 	}
 }
 
@@ -286,5 +323,32 @@ func TestRefusedAppendFreesTheConnection(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the connection hangs after a refused APPEND")
+	}
+}
+
+// TestDraftReadOnce: a draft read to be sent is read into one buffer of
+// its size, with the room in front that sending's fields take.
+func TestDraftReadOnce(t *testing.T) {
+	t.Parallel()
+	e, rig := testEngine(t, Config{})
+	acct := rigAccount(t, rig, "carol")
+	acct.ID = "acct-carol-draft-read"
+	ctx := testCtx(t)
+	saved, err := e.SaveDraft(ctx, acct, Outgoing{To: []string{"bob@example.test"}, Subject: "big draft", Text: "see the file",
+		Attachments: []OutgoingAttachment{{Filename: "a.bin", Data: bytes.Repeat([]byte{7}, 1<<20)}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *draft
+	if err := e.Read(ctx, acct, func(c *Conn) (err error) {
+		d, err = c.readDraft(saved.Folder, saved.UID, maxDraftBytes)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Grown by doubling it would hold about 2 MB; sized once, what the
+	// allocator rounds up to its pages.
+	if len(d.raw) < 1<<20 || len(d.buf) != draftRoom+len(d.raw) || cap(d.buf)-len(d.buf) > 16<<10 {
+		t.Fatalf("a %d-byte draft read into %d bytes (%d held)", len(d.raw), len(d.buf), cap(d.buf))
 	}
 }

@@ -199,10 +199,13 @@ const rearmBytes = 64 << 10
 // streamed body, so a long transfer is bounded per 64 KiB rather than as
 // a whole, and a server that drips bytes cannot hold a command open.
 type armedReader struct {
-	r     interface{ Read([]byte) (int, error) }
+	r     imap.LiteralReader
 	c     *Conn
 	since int
 }
+
+// Size is the size of the body being read, as the server announced it.
+func (a *armedReader) Size() int64 { return a.r.Size() }
 
 func (a *armedReader) Read(p []byte) (int, error) {
 	n, err := a.r.Read(p)
