@@ -312,16 +312,16 @@ func buildMessage(acct *Account, out Outgoing, draft bool) ([]byte, string, []st
 	if htmlBody != "" {
 		m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
 	}
-	files := make([][]byte, len(out.Attachments))
+	standIns, files := make([][]byte, len(out.Attachments)), make([][]byte, len(out.Attachments))
 	for i, a := range out.Attachments {
 		ct, err := sendType(a.ContentType, a.Filename, a.Data)
 		if err != nil {
 			return nil, "", nil, invalid(op, "attachment %q: %v", a.Filename, err)
 		}
-		m.AttachReadSeeker(a.Filename, bytes.NewReader(newStandIn()), gomail.WithFileContentType(gomail.ContentType(ct)))
-		files[i] = a.Data
+		standIns[i], files[i] = newStandIn(), a.Data
+		m.AttachReadSeeker(a.Filename, bytes.NewReader(standIns[i]), gomail.WithFileContentType(gomail.ContentType(ct)))
 	}
-	raw, err := writeWithFiles(m, files)
+	raw, err := writeWithFiles(m, standIns, files)
 	if err != nil {
 		return nil, "", nil, &Error{Kind: KindOther, Op: op, Err: err}
 	}
@@ -378,9 +378,9 @@ func newStandIn() []byte {
 	return b
 }
 
-// writeWithFiles writes m, whose attachments are stand-ins, with the i-th
-// attachment's stand-in replaced by files[i].
-func writeWithFiles(m *gomail.Msg, files [][]byte) ([]byte, error) {
+// writeWithFiles writes m, whose attachments are the stand-ins, with
+// standIns[i] replaced by files[i].
+func writeWithFiles(m *gomail.Msg, standIns, files [][]byte) ([]byte, error) {
 	var frame bytes.Buffer
 	if _, err := m.WriteTo(&frame); err != nil {
 		return nil, err
@@ -388,14 +388,10 @@ func writeWithFiles(m *gomail.Msg, files [][]byte) ([]byte, error) {
 	type spot struct{ at, file int }
 	f, size := frame.Bytes(), frame.Len()
 	var spots []spot
-	for i, a := range m.GetAttachments() {
-		var standIn bytes.Buffer
-		if _, err := a.Writer(&standIn); err != nil {
-			return nil, err
-		}
-		line := []byte(base64.StdEncoding.EncodeToString(standIn.Bytes()) + "\r\n")
+	for i, standIn := range standIns {
+		line := []byte(base64.StdEncoding.EncodeToString(standIn) + "\r\n")
 		at := bytes.Index(f, line)
-		if standIn.Len() != standInSize || at < 0 || bytes.Contains(f[at+1:], line) {
+		if len(standIn) != standInSize || at < 0 || bytes.Contains(f[at+1:], line) {
 			return nil, errors.New("an attachment is not written as base64 in one place")
 		}
 		spots = append(spots, spot{at, i})

@@ -311,7 +311,7 @@ func TestFilesWrittenAsGoMailWrites(t *testing.T) {
 		if _, err := build(files).WriteTo(&want); err != nil {
 			t.Fatal(err)
 		}
-		got, err := writeWithFiles(build(standIns), files)
+		got, err := writeWithFiles(build(standIns), standIns, files)
 		if err != nil {
 			t.Fatalf("sizes %v: %v", sizes, err)
 		}
@@ -323,7 +323,7 @@ func TestFilesWrittenAsGoMailWrites(t *testing.T) {
 		}
 	}
 	// A stand-in go-mail did not write as one base64 line is an error.
-	if _, err := writeWithFiles(build([][]byte{[]byte("short")}), [][]byte{{1}}); err == nil {
+	if _, err := writeWithFiles(build([][]byte{[]byte("short")}), [][]byte{[]byte("short")}, [][]byte{{1}}); err == nil {
 		t.Error("a file that is no stand-in was replaced")
 	}
 }
