@@ -96,7 +96,7 @@ func (e *Engine) ComposeDraft(ctx context.Context, acct *Account, uid uint32) (*
 		return nil, "", invalid("send draft", "message %d of %s is not a draft (it has no \\Draft flag): only drafts are sent as they are; "+
 			"send_message sends new mail", uid, drafts)
 	}
-	from, err := draftFrom(acct, d.raw)
+	from, err := draftFrom(acct, d.raw())
 	if err != nil {
 		return nil, "", err
 	}
@@ -250,12 +250,14 @@ func (c *Conn) appendDraft(folder string, filed Filed, msgID string) (uint32, er
 // draft is a draft read back from the server.
 type draft struct {
 	Header
-	raw     []byte // the message, at draftRoom in buf
-	buf     []byte
+	buf     []byte   // the message after draftRoom free bytes (see raw)
 	rcpts   []string // envelope addresses of To, Cc and Bcc
 	bcc     []string // the Bcc recipients
 	flagged bool     // it has \Draft
 }
+
+// raw is the message as read.
+func (d *draft) raw() []byte { return d.buf[draftRoom:] }
 
 // readDraft reads up to limit bytes of the draft uid in folder; a draft
 // larger than limit is refused, unless limit only asks for its header.
@@ -293,9 +295,9 @@ func (c *Conn) readDraft(folder string, uid uint32, limit int) (*draft, error) {
 	case buf.Len()-draftRoom > limit && limit == maxDraftBytes:
 		return nil, invalid("send draft", "the draft is larger than %d MB", maxDraftBytes>>20)
 	}
-	raw := buf.Bytes()[draftRoom:]
-	h, _ := readHeader(bufio.NewReader(bytes.NewReader(raw)))
-	d := &draft{Header: headerOf(h), raw: raw, buf: buf.Bytes()}
+	d := &draft{buf: buf.Bytes()}
+	h, _ := readHeader(bufio.NewReader(bytes.NewReader(d.raw())))
+	d.Header = headerOf(h)
 	bufs, err := c.fetch("fetch draft flags", imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, Flags: true})
 	if err != nil {
 		return nil, err

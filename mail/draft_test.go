@@ -348,7 +348,7 @@ func TestDraftReadOnce(t *testing.T) {
 	}
 	// Grown by doubling it would hold about 2 MB; sized once, what the
 	// allocator rounds up to its pages.
-	if len(d.raw) < 1<<20 || len(d.buf) != draftRoom+len(d.raw) || cap(d.buf)-len(d.buf) > 16<<10 {
-		t.Fatalf("a %d-byte draft read into %d bytes (%d held)", len(d.raw), len(d.buf), cap(d.buf))
+	if len(d.raw()) < 1<<20 || len(d.buf) != draftRoom+len(d.raw()) || cap(d.buf)-len(d.buf) > 16<<10 {
+		t.Fatalf("a %d-byte draft read into %d bytes (%d held)", len(d.raw()), len(d.buf), cap(d.buf))
 	}
 }
